@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -48,7 +48,7 @@ def _version(value: bool) -> None:
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
     version: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ) -> None:
@@ -101,6 +101,63 @@ def check(
     except AutorewardError as err:
         _fail(err)
     raise typer.Exit(code=code)
+
+
+# --------------------------------------------------------------------------- run
+
+
+@app.command()
+def run(
+    env: Annotated[str | None, typer.Option("--env", help="Environment id, e.g. Hopper-v5.")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="The goal in natural language.")] = None,
+    model: Annotated[
+        str, typer.Option(help="litellm model string, `manual`, or `replay:PATH`.")
+    ] = "gpt-4o-mini",
+    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL.")] = None,
+    iterations: Annotated[int, typer.Option(help="Designer iterations.")] = 3,
+    samples: Annotated[int, typer.Option(help="Candidate rewards per iteration (K).")] = 4,
+    steps: Annotated[int | None, typer.Option(help="Training steps per candidate (default: schema).")] = None,
+    algo: Annotated[str | None, typer.Option(help="PPO, SAC, TD3 or A2C (default: schema).")] = None,
+    n_envs: Annotated[int | None, typer.Option(help="Parallel envs per candidate.")] = None,
+    workers: Annotated[int, typer.Option(help="Training workers (0 = one per core).")] = 0,
+    executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address, e.g. auto.")] = None,
+    seed: Annotated[int, typer.Option(help="Base seed.")] = 0,
+    eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes per candidate.")] = 5,
+    halving: Annotated[bool, typer.Option(help="Successive halving across candidates.")] = True,
+    critic: Annotated[bool, typer.Option(help="Ask the critic before training.")] = True,
+    final_seeds: Annotated[int, typer.Option(help="Seeds to retrain the best reward on (0 = skip).")] = 3,
+    target: Annotated[float | None, typer.Option(help="Stop early at this fitness (default: schema).")] = None,
+    video: Annotated[bool, typer.Option(help="Render an evaluation video per candidate.")] = True,
+    feedback: Annotated[str | None, typer.Option(help="Human feedback for the designer.")] = None,
+    record: Annotated[Path | None, typer.Option(help="Write a replay transcript of every LLM call.")] = None,
+    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda or auto.")] = "cpu",
+    out: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path("runs"),
+    resume: Annotated[Path | None, typer.Option(help="Continue a killed run from its directory.")] = None,
+    report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
+) -> None:
+    """Generate, check, train and iterate reward functions for one goal."""
+    import click
+
+    from autoreward.runner import run_command
+
+    ctx = click.get_current_context()
+    given = {
+        name for name in ctx.params
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    }
+
+    options = dict(
+        env_id=env, task=task, model=model, api_base=api_base, iterations=iterations,
+        samples=samples, steps=steps, algo=algo, n_envs=n_envs, workers=workers,
+        executor=executor, ray_address=ray_address, seed=seed, eval_episodes=eval_episodes,
+        halving=halving, critic=critic, final_seeds=final_seeds, target_fitness=target,
+        video=video, feedback=feedback, record=record, device=device,
+    )
+    try:
+        run_command(console, options, given=given, out=out, resume=resume, report=report)
+    except AutorewardError as err:
+        _fail(err)
 
 
 if __name__ == "__main__":  # pragma: no cover

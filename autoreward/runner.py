@@ -1,0 +1,84 @@
+"""`autoreward run`: build the config, open or create the run directory, drive the loop with a
+live view, print the summary and write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from autoreward.config import RunConfig, load_run_config
+from autoreward.errors import ConfigError
+from autoreward.store.rundir import RunDir
+
+# CLI option name -> RunConfig field, where they differ.
+_OPTION_TO_FIELD = {"env": "env_id", "target": "target_fitness"}
+# What may change when a run is resumed (more iterations, a new feedback text, where to record).
+_RESUMABLE = {
+    "iterations",
+    "feedback",
+    "record",
+    "workers",
+    "executor",
+    "ray_address",
+    "final_seeds",
+}
+
+
+def build_config(
+    options: dict[str, Any], given: set[str], resume: Path | None
+) -> tuple[RunConfig, RunDir | None]:
+    if resume is None:
+        if not options.get("env_id") or not options.get("task"):
+            raise ConfigError(
+                "both --env and --task are needed for a new run",
+                hint='autoreward run --env CartPole-v1 --task "balance the pole" (or --resume DIR)',
+            )
+        return load_run_config(options, "options"), None
+    run = RunDir.open(resume)
+    saved = run.load_config()
+    fields = {_OPTION_TO_FIELD.get(n, n) for n in given}
+    changed = {f for f in fields if f in RunConfig.model_fields and options.get(f) != saved.get(f)}
+    refused = sorted(changed - _RESUMABLE)
+    if refused:
+        raise ConfigError(
+            f"cannot change {', '.join('--' + f.replace('_', '-') for f in refused)} when resuming {resume}",
+            hint="start a new run instead, or resume without those options",
+        )
+    for f in changed:
+        saved[f] = options[f]
+    return load_run_config(saved, str(run.config_path)), run
+
+
+def run_command(
+    console: Console,
+    options: dict[str, Any],
+    *,
+    given: set[str],
+    out: Path,
+    resume: Path | None,
+    report: bool = True,
+) -> None:
+    from autoreward.loop import run_loop
+    from autoreward.ui import LiveRunView, RunView, print_run_summary
+
+    cfg, run = build_config(options, given, resume)
+    if run is None:
+        run = RunDir.create(out, cfg.env_id, cfg.task, cfg.dump())
+    else:
+        import yaml
+
+        from autoreward.store.atomic import atomic_write_text
+
+        atomic_write_text(run.config_path, yaml.safe_dump(cfg.dump(), sort_keys=False))
+    console.print(f"run directory: [bold]{run.path}[/]")
+    view = RunView(env_id=cfg.env_id, task=cfg.task, model=cfg.model, iterations=cfg.iterations)
+    with LiveRunView(view, console) as live:
+        result = run_loop(cfg, run, on_event=live)
+    print_run_summary(console, str(run.path), result)
+    if report:
+        from autoreward.report import write_run_report
+
+        path = write_run_report(run.path)
+        console.print(f"report: [bold]{path}[/]")

@@ -1,0 +1,44 @@
+"""What the loop remembers about each candidate (`iter_<i>/cand_<j>/candidate.json`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from autoreward.store.atomic import atomic_write_json, read_json
+
+CandidateStatus = Literal[
+    "failed_check",  # no valid code after repairs
+    "duplicate",  # same normalised code as an earlier candidate
+    "trained",  # trained and evaluated: has a fitness
+    "failed_train",  # training or evaluation failed (reason says why)
+    "pruned",  # stopped at the first successive-halving rung
+]
+
+
+class CandidateRecord(BaseModel):
+    iteration: int
+    index: int
+    status: CandidateStatus
+    reason: str = ""
+    code_hash: str = ""
+    fitness: float | None = None
+    env_return: float | None = None
+    steps: int = 0
+    ranking_rho: float | None = None
+    critic_verdict: str | None = None
+    revised: list[str] = []
+
+    @property
+    def key(self) -> str:
+        return f"iter {self.iteration} cand {self.index}"
+
+    def save(self, cand_dir: Path) -> None:
+        atomic_write_json(cand_dir / "candidate.json", self.model_dump(mode="json"))
+
+    @classmethod
+    def load(cls, cand_dir: Path) -> CandidateRecord | None:
+        data = read_json(cand_dir / "candidate.json")
+        return None if data is None else cls.model_validate(data)

@@ -1,0 +1,366 @@
+"""The `source` recipe language of state fields, and its compiler.
+
+A recipe names where a value lives; it is data, never Python:
+
+    recipe := ["fdvel:"] base ["[" index "]"]
+    index  := INT | [INT] ":" [INT]                  (on the flattened base value)
+
+    base                 value (float64, flattened; NAMES is NAME[,NAME...], concatenated)
+    obs                  the observation (flat Box)          obs:KEY   a Dict observation entry
+    qpos:NAMES           joint position(s): free 7, ball 4, slide/hinge 1 per joint
+    qvel:NAMES           joint velocity(ies): free 6, ball 3, slide/hinge 1 per joint
+    xpos:NAMES           body frame position in the world (3 per body)
+    xquat:NAMES / xmat:NAMES  body orientation: quaternion w,x,y,z (4) / rotation matrix, row-major (9)
+    com                  whole-model centre of mass, mass-weighted body inertial positions (3)
+    site:NAMES / geom:NAMES   site / geom position in the world (3 each)
+    cfrc_ext:NAMES       external (contact) force on each body: torque (3), force (3)
+    contact:NAMES[/OTHER]        per geom, 1.0 while it touches anything (or geom OTHER), else 0.0
+    contact_force:NAMES[/OTHER]  per geom, summed normal force of those contacts (N)
+    attr:NAME[.NAME...]  attribute of the unwrapped env (classic-control / Box2D internals)
+    reward               the env's own step reward (0 at reset); for hidden fitness fields only
+    fdvel:BASE           finite difference (now - previous step) / env dt; 0 at episode start
+
+A value whose declared shape has two or more dimensions is reshaped to it (row-major).
+Names are resolved once, when the extractor is built (`mj_name2id`); every step is numpy
+indexing into cached views of `MjData`, plus a short scan of the active contacts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from autoreward.envs.schema import StateField
+from autoreward.errors import ConfigError
+
+MUJOCO_BASES = ("qpos", "qvel", "xpos", "xquat", "xmat", "com", "site", "geom", "cfrc_ext",
+                "contact", "contact_force")
+BASES = ("obs", "attr", "reward", *MUJOCO_BASES)
+_NEEDS_NAME = {"qpos", "qvel", "xpos", "xquat", "xmat", "site", "geom", "cfrc_ext", "contact",
+               "contact_force", "attr"}
+
+_RECIPE_RE = re.compile(
+    r"^(?P<fd>fdvel:)?(?P<base>[a-z_]+)(?::(?P<name>[^\[\]\s]+))?"
+    r"(?:\[(?P<start>-?\d*)(?P<colon>:)?(?P<stop>-?\d*)\])?$"
+)
+
+Reader = Callable[[np.ndarray | dict[str, Any] | None], Any]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A parsed `source` string."""
+
+    base: str
+    name: str | None
+    index: int | slice | None
+    fdvel: bool
+    text: str
+
+
+def parse_recipe(text: str) -> Recipe:
+    """Parse a recipe string; raise ConfigError saying what is wrong with it."""
+    m = _RECIPE_RE.match(text.strip())
+    if not m:
+        raise ConfigError(
+            f"cannot parse state source '{text}'",
+            hint="expected e.g. 'obs[0]', 'qpos:rootz', 'fdvel:qpos:rootx', 'xpos:torso[0:2]', "
+            "'contact:foot_geom'",
+        )
+    base, name = m["base"], m["name"]
+    if base not in BASES:
+        raise ConfigError(
+            f"unknown state source '{base}' in '{text}'", hint=f"known sources: {', '.join(BASES)}"
+        )
+    if base in _NEEDS_NAME and not name:
+        raise ConfigError(f"state source '{text}' needs a name: '{base}:NAME'")
+    if base == "com" and name:
+        raise ConfigError(f"state source '{text}': 'com' takes no name")
+    index: int | slice | None = None
+    if m["colon"]:
+        start = int(m["start"]) if m["start"] else None
+        stop = int(m["stop"]) if m["stop"] else None
+        index = slice(start, stop)
+    elif m["start"]:
+        index = int(m["start"])
+    elif text.strip().endswith("[]"):
+        raise ConfigError(f"empty index in state source '{text}'")
+    return Recipe(base=base, name=name, index=index, fdvel=bool(m["fd"]), text=text)
+
+
+class StateExtractor:
+    """Compiled readers for a list of fields on one live env (`env.unwrapped`)."""
+
+    def __init__(self, fields: list[StateField], env: Any, context: str = "") -> None:
+        self._unwrapped = env.unwrapped
+        self._context = context or getattr(getattr(env, "spec", None), "id", None) or "env"
+        self._names = [f.name for f in fields]
+        self._shapes = [tuple(f.shape) for f in fields]
+        self._reshape = [(pos, tuple(f.shape)) for pos, f in enumerate(fields) if len(f.shape) > 1]
+        self._readers: list[Reader] = []
+        self._fd: list[tuple[int, float]] = []  # (field position, dt) of fdvel fields
+        self._prev: dict[int, np.ndarray] = {}
+        self._reward = np.float64(0.0)
+        self._checked = False
+        for pos, field in enumerate(fields):
+            recipe = parse_recipe(field.source)
+            self._readers.append(self._compile(recipe, field))
+            if recipe.fdvel:
+                self._fd.append((pos, self._dt(field)))
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def reset(self, obs: Any) -> dict[str, Any]:
+        """State at episode start; finite-difference fields and `reward` restart from zero."""
+        self._reward = np.float64(0.0)
+        raw = self._read_all(obs)
+        for pos, _ in self._fd:
+            self._prev[pos] = raw[pos]
+            raw[pos] = np.zeros_like(raw[pos])
+        if not self._checked:
+            self._check_shapes(raw)
+        return dict(zip(self._names, raw, strict=True))
+
+    def step(self, obs: Any, reward: float = 0.0) -> dict[str, Any]:
+        """State after a step (call exactly once per env step, with that step's reward)."""
+        self._reward = np.float64(reward)
+        raw = self._read_all(obs)
+        for pos, dt in self._fd:
+            now = raw[pos]
+            prev = self._prev.get(pos, now)
+            self._prev[pos] = now
+            raw[pos] = (now - prev) / dt
+        if not self._checked:
+            self._check_shapes(raw)
+        return dict(zip(self._names, raw, strict=True))
+
+    # ------------------------------------------------------------------ reading
+
+    def _read_all(self, obs: Any) -> list[Any]:
+        if isinstance(obs, np.ndarray) and obs.dtype != np.float64:
+            obs = obs.astype(np.float64)
+        raw = [read(obs) for read in self._readers]
+        for pos, shape in self._reshape:
+            if np.size(raw[pos]) == int(np.prod(shape)):
+                raw[pos] = np.reshape(raw[pos], shape)
+        return raw
+
+    def _check_shapes(self, raw: list[Any]) -> None:
+        for name, shape, value in zip(self._names, self._shapes, raw, strict=True):
+            got = np.shape(value)
+            if got != shape:
+                raise ConfigError(
+                    f"{self._context}: state field '{name}' declares shape {list(shape)} but its "
+                    f"source gives shape {list(got)}",
+                    hint="fix 'shape' (or the index in 'source') in the schema YAML",
+                )
+        self._checked = True
+
+    def _dt(self, field: StateField) -> float:
+        for attr in ("dt", "tau"):
+            dt = getattr(self._unwrapped, attr, None)
+            if isinstance(dt, (int, float)) and dt > 0:
+                return float(dt)
+        raise ConfigError(
+            f"{self._context}: field '{field.name}' uses fdvel but the env has no 'dt' or 'tau'"
+        )
+
+    # ------------------------------------------------------------------ compiling
+
+    def _compile(self, r: Recipe, field: StateField) -> Reader:
+        if r.base == "obs":
+            return _indexed(self._obs_reader(r), r.index)
+        if r.base == "attr":
+            return _indexed(self._attr_reader(r, field), r.index)
+        if r.base == "reward":
+            return lambda _obs: self._reward
+        if r.base in MUJOCO_BASES:
+            return self._mujoco_reader(r, field)
+        raise ConfigError(f"unknown state source '{r.base}'")  # parse_recipe prevents this
+
+    def _obs_reader(self, r: Recipe) -> Reader:
+        if r.name is None:
+            return lambda obs: obs
+        key = r.name
+
+        def read(obs: Any) -> Any:
+            return np.asarray(obs[key], dtype=np.float64).reshape(-1)
+
+        return read
+
+    def _attr_reader(self, r: Recipe, field: StateField) -> Reader:
+        path = (r.name or "").split(".")
+        if any(p.startswith("_") or not p for p in path):
+            raise ConfigError(
+                f"{self._context}: field '{field.name}': attribute path '{r.name}' must be public"
+            )
+        if not hasattr(self._unwrapped, path[0]):
+            raise ConfigError(
+                f"{self._context}: field '{field.name}': the env has no attribute '{path[0]}'",
+                hint=f"env class is {type(self._unwrapped).__name__}",
+            )
+        env = self._unwrapped
+
+        def read(_obs: Any) -> Any:
+            value: Any = env
+            for p in path:
+                value = getattr(value, p)
+            return np.asarray(value, dtype=np.float64)
+
+        return read
+
+    def _mujoco_reader(self, r: Recipe, field: StateField) -> Reader:
+        import mujoco
+
+        model = getattr(self._unwrapped, "model", None)
+        data = getattr(self._unwrapped, "data", None)
+        if not isinstance(model, mujoco.MjModel) or not isinstance(data, mujoco.MjData):
+            raise ConfigError(
+                f"{self._context}: field '{field.name}' uses MuJoCo source '{r.text}' but the env "
+                "is not a MuJoCo env",
+            )
+        obj = {
+            "qpos": mujoco.mjtObj.mjOBJ_JOINT, "qvel": mujoco.mjtObj.mjOBJ_JOINT,
+            "xpos": mujoco.mjtObj.mjOBJ_BODY, "xquat": mujoco.mjtObj.mjOBJ_BODY,
+            "xmat": mujoco.mjtObj.mjOBJ_BODY, "cfrc_ext": mujoco.mjtObj.mjOBJ_BODY,
+            "site": mujoco.mjtObj.mjOBJ_SITE, "geom": mujoco.mjtObj.mjOBJ_GEOM,
+            "contact": mujoco.mjtObj.mjOBJ_GEOM, "contact_force": mujoco.mjtObj.mjOBJ_GEOM,
+        }
+
+        def resolve(kind: Any, name: str) -> int:
+            i = mujoco.mj_name2id(model, kind, name)
+            if i < 0:
+                label = kind.name.removeprefix("mjOBJ_").lower()
+                known = model_names(model, label)
+                raise ConfigError(
+                    f"{self._context}: field '{field.name}' (source '{r.text}'): no {label} named "
+                    f"'{name}' in the MuJoCo model",
+                    hint=f"{label}s are: {', '.join(known) or '(none named)'}",
+                )
+            return int(i)
+
+        b = r.base
+        if b == "com":
+            # Same arithmetic as gymnasium's `mass_center`, so finite differences match exactly.
+            mass = model.body_mass.reshape(-1, 1).copy()
+            total = float(np.sum(mass))
+            xipos = data.xipos
+            return _indexed(lambda _obs: np.sum(mass * xipos, axis=0) / total, r.index)
+        if b in ("contact", "contact_force"):
+            parts = (r.name or "").split("/")
+            if len(parts) > 2:
+                raise ConfigError(
+                    f"source '{r.text}': use 'contact:GEOM[,GEOM...]' or 'contact:GEOM[,...]/OTHER'"
+                )
+            geoms = [resolve(obj[b], n) for n in parts[0].split(",")]
+            other = resolve(obj[b], parts[1]) if len(parts) == 2 else None
+            if b == "contact":
+                return _indexed(_contact_reader(data, geoms, other), r.index)
+            return _indexed(_contact_force_reader(model, data, geoms, other), r.index)
+        ids = [resolve(obj[b], n) for n in (r.name or "").split(",")]
+        if b in ("qpos", "qvel"):
+            flat = data.qpos if b == "qpos" else data.qvel
+            adr = model.jnt_qposadr if b == "qpos" else model.jnt_dofadr
+            sizes = [{0: (7, 6), 1: (4, 3)}.get(int(model.jnt_type[i]), (1, 1)) for i in ids]
+            width = [sz[0 if b == "qpos" else 1] for sz in sizes]
+            idx = np.concatenate([np.arange(adr[i], adr[i] + w) for i, w in zip(ids, width, strict=True)])
+        else:
+            view2d = {
+                "xpos": data.xpos, "xquat": data.xquat, "xmat": data.xmat,
+                "cfrc_ext": data.cfrc_ext, "site": data.site_xpos, "geom": data.geom_xpos,
+            }[b]
+            flat = view2d.reshape(-1)  # a view: MjData keeps its buffers for its lifetime
+            w = view2d.shape[1]
+            idx = np.concatenate([np.arange(i * w, (i + 1) * w) for i in ids])
+        return _flat_reader(flat, idx, r)
+
+
+def _flat_reader(flat: np.ndarray, idx: np.ndarray, r: Recipe) -> Reader:
+    """Read `flat[idx]` (then `r.index` within it) as a fresh float64 copy."""
+    if r.index is not None:
+        try:
+            idx = np.atleast_1d(idx[r.index])
+            scalar = isinstance(r.index, int)
+        except IndexError:
+            raise ConfigError(
+                f"source '{r.text}': index {r.index} is out of range for size {len(idx)}"
+            ) from None
+        if idx.size == 0:
+            raise ConfigError(f"source '{r.text}': the index selects nothing")
+    else:
+        scalar = idx.size == 1
+    if scalar:
+        pos = int(idx[0])
+        return lambda _obs: flat[pos]  # a numpy scalar: already a copy
+    if np.all(np.diff(idx) == 1):
+        sl = slice(int(idx[0]), int(idx[-1]) + 1)
+        return lambda _obs: flat[sl].copy()
+    return lambda _obs: flat[idx]  # fancy indexing copies
+
+
+def _indexed(read: Reader, index: int | slice | None) -> Reader:
+    if index is None:
+        return lambda obs: np.array(read(obs), dtype=np.float64)
+    if isinstance(index, int):
+        return lambda obs: np.float64(read(obs).reshape(-1)[index])
+    return lambda obs: np.array(read(obs).reshape(-1)[index], dtype=np.float64)
+
+
+def _contact_hits(data: Any, geoms: list[int], other: int | None) -> np.ndarray:
+    """(ncon, len(geoms)) booleans: contact k involves geom j (and `other`, if given)."""
+    pairs = data.contact.geom  # (ncon, 2)
+    hits = (pairs[:, :, None] == np.asarray(geoms)).any(axis=1)
+    if other is not None:
+        hits &= (pairs == other).any(axis=1)[:, None]
+    return hits
+
+
+def _contact_reader(data: Any, geoms: list[int], other: int | None) -> Reader:
+    zeros = np.zeros(len(geoms))
+    single = len(geoms) == 1
+
+    def read(_obs: Any) -> Any:
+        if data.ncon == 0:
+            out = zeros.copy()
+        else:
+            out = _contact_hits(data, geoms, other).any(axis=0).astype(np.float64)
+        return out[0] if single else out
+
+    return read
+
+
+def _contact_force_reader(model: Any, data: Any, geoms: list[int], other: int | None) -> Reader:
+    import mujoco
+
+    buf = np.zeros(6)
+    single = len(geoms) == 1
+
+    def read(_obs: Any) -> Any:
+        out = np.zeros(len(geoms))
+        if data.ncon:
+            hits = _contact_hits(data, geoms, other)
+            for k, j in zip(*np.nonzero(hits), strict=True):
+                mujoco.mj_contactForce(model, data, int(k), buf)
+                out[j] += buf[0]  # normal component, in the contact frame
+        return out[0] if single else out
+
+    return read
+
+
+def model_names(model: Any, kind: str) -> list[str]:
+    """Non-empty names of one kind ('body', 'joint', 'geom', 'site', 'actuator') in a model."""
+    import mujoco
+
+    obj = getattr(mujoco.mjtObj, f"mjOBJ_{kind.upper()}")
+    count = {"body": model.nbody, "joint": model.njnt, "geom": model.ngeom, "site": model.nsite,
+             "actuator": model.nu}[kind]
+    names = (mujoco.mj_id2name(model, obj, i) for i in range(count))
+    return [n for n in names if n and n != "world"]

@@ -1,0 +1,111 @@
+"""What an environment schema holds: the named state fields the LLM writes rewards against.
+
+A schema is data (YAML in the top-level `envs/` folder, or built by `autoschema.py`). The
+`source` of each field is a small declarative recipe read by `extract.py`; see
+`autoreward.envs.recipes` for the grammar. Nothing in a schema is Python code except the
+fitness `expression`, a numpy expression that is validated before it is compiled and that the
+LLM never sees.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StateField(_Model):
+    """One named entry of the state dict; batched arrays have shape (N, *shape)."""
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$", description="Key in the state dict.")
+    shape: list[int] = Field(description="Per-env shape; [] for a scalar.")
+    unit: str = Field(min_length=1, description="Physical unit, or 'dimensionless' / 'bool'.")
+    description: str = Field(min_length=1, description="What the value means, for the LLM.")
+    source: str = Field(min_length=1, description="Extraction recipe, e.g. 'qpos:rootz'.")
+    hidden: bool = Field(
+        default=False,
+        description="For the fitness only (e.g. the env's own reward): never shown to the LLM.",
+    )
+
+    @field_validator("shape")
+    @classmethod
+    def _positive_dims(cls, shape: list[int]) -> list[int]:
+        if any(d <= 0 for d in shape):
+            raise ValueError(f"every dimension must be positive, got {shape}")
+        return shape
+
+
+class ActionSpec(_Model):
+    """The action the policy emits. `low`/`high` are None for discrete actions."""
+
+    shape: list[int]
+    low: float | list[float] | None = None
+    high: float | list[float] | None = None
+    n: int | None = Field(default=None, description="Number of choices for a discrete action.")
+    description: str = Field(min_length=1)
+
+
+class FitnessSpec(_Model):
+    """How a trained policy is judged; never shown to the LLM (only `description` may be).
+
+    `expression` is evaluated per step over batched `state`, `action`, `next_state` and must
+    return shape (N,). Per episode the step values are aggregated; a `success` fitness is the
+    fraction of episodes whose aggregate >= `threshold`, a `score` fitness is the mean aggregate.
+    """
+
+    kind: Literal["score", "success"]
+    expression: str = Field(min_length=1)
+    aggregate: Literal["sum", "mean", "final", "max", "min"] = "sum"
+    threshold: float | None = None
+    target: float | None = Field(default=None, description="Stop iterating once reached.")
+    description: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _success_needs_threshold(self) -> FitnessSpec:
+        if self.kind == "success" and self.threshold is None:
+            raise ValueError("a 'success' fitness needs a 'threshold'")
+        return self
+
+
+class TrainDefaults(_Model):
+    """Default training set-up; `hyperparams` are stable-baselines3 constructor kwargs."""
+
+    algo: Literal["PPO", "SAC", "TD3", "A2C", "DQN"] = "PPO"
+    total_steps: int = Field(gt=0)
+    n_envs: int = Field(default=1, gt=0)
+    hyperparams: dict[str, Any] = Field(default_factory=dict)
+
+
+class EnvSchema(_Model):
+    """Everything the tool knows about an environment; `render_schema` shows it to the LLM."""
+
+    env_id: str = Field(min_length=1, description="Gymnasium id or 'module:Class'.")
+    description: str = Field(min_length=1)
+    make_kwargs: dict[str, Any] = Field(default_factory=dict)
+    fields: list[StateField] = Field(min_length=1)
+    action: ActionSpec
+    episode_length: int = Field(gt=0)
+    fitness: FitnessSpec
+    train: TrainDefaults
+    reward_hints: list[str] = Field(default_factory=list)
+    auto: bool = Field(default=False, description="Built by autoschema, not hand-written.")
+
+    @field_validator("fields")
+    @classmethod
+    def _unique_names(cls, fields: list[StateField]) -> list[StateField]:
+        seen: set[str] = set()
+        for f in fields:
+            if f.name in seen:
+                raise ValueError(f"duplicate state field name '{f.name}'")
+            seen.add(f.name)
+        return fields
+
+    def field(self, name: str) -> StateField:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)

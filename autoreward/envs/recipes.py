@@ -3,7 +3,7 @@
 A recipe names where a value lives; it is data, never Python:
 
     recipe := ["fdvel:"] base ["[" index "]"]
-    index  := INT | [INT] ":" [INT]                  (on the flattened base value)
+    index  := INT | [INT] ":" [INT] [":" STEP]       (on the flattened base value)
 
     base                 value (float64, flattened; NAMES is NAME[,NAME...], concatenated)
     obs                  the observation (flat Box)          obs:KEY   a Dict observation entry
@@ -45,7 +45,7 @@ _NEEDS_NAME = {"qpos", "qvel", "xpos", "xquat", "xmat", "site", "geom", "cfrc_ex
 
 _RECIPE_RE = re.compile(
     r"^(?P<fd>fdvel:)?(?P<base>[a-z_]+)(?::(?P<name>[^\[\]\s]+))?"
-    r"(?:\[(?P<start>-?\d*)(?P<colon>:)?(?P<stop>-?\d*)\])?$"
+    r"(?:\[(?P<start>-?\d*)(?P<colon>:)?(?P<stop>-?\d*)(?::(?P<step>[1-9]\d*)?)?\])?$"
 )
 
 Reader = Callable[[np.ndarray | dict[str, Any] | None], Any]
@@ -84,7 +84,7 @@ def parse_recipe(text: str) -> Recipe:
     if m["colon"]:
         start = int(m["start"]) if m["start"] else None
         stop = int(m["stop"]) if m["stop"] else None
-        index = slice(start, stop)
+        index = slice(start, stop, int(m["step"]) if m["step"] else None)
     elif m["start"]:
         index = int(m["start"])
     elif text.strip().endswith("[]"):
@@ -202,17 +202,20 @@ class StateExtractor:
             raise ConfigError(
                 f"{self._context}: field '{field.name}': attribute path '{r.name}' must be public"
             )
-        if not hasattr(self._unwrapped, path[0]):
-            raise ConfigError(
-                f"{self._context}: field '{field.name}': the env has no attribute '{path[0]}'",
-                hint=f"env class is {type(self._unwrapped).__name__}",
-            )
         env = self._unwrapped
+        context = self._context
 
         def read(_obs: Any) -> Any:
             value: Any = env
-            for p in path:
-                value = getattr(value, p)
+            try:
+                for p in path:
+                    value = getattr(value, p)
+            except AttributeError:
+                raise ConfigError(
+                    f"{context}: field '{field.name}' (source '{r.text}'): "
+                    f"{type(value).__name__} has no attribute '{p}'",
+                    hint=f"the env class is {type(env).__name__}",
+                ) from None
             return np.asarray(value, dtype=np.float64)
 
         return read

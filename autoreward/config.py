@@ -8,6 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from autoreward.envs.schema import FitnessSpec
 from autoreward.errors import ConfigError
 
 
@@ -24,14 +25,20 @@ class RunConfig(BaseModel):
     )
     api_base: str | None = Field(default=None, description="OpenAI-compatible endpoint URL.")
     iterations: int = Field(default=3, ge=1, description="Designer iterations.")
-    samples: int = Field(default=4, ge=1, description="Candidate rewards sampled per iteration (K).")
+    samples: int = Field(
+        default=4, ge=1, description="Candidate rewards sampled per iteration (K)."
+    )
     steps: int | None = Field(
         default=None, ge=1, description="Training steps per candidate; default from the schema."
     )
-    algo: str | None = Field(default=None, description="PPO, SAC, TD3 or A2C; default from the schema.")
+    algo: str | None = Field(
+        default=None, description="PPO, SAC, TD3 or A2C; default from the schema."
+    )
     n_envs: int | None = Field(default=None, ge=1, description="Parallel envs per candidate.")
     workers: int = Field(default=0, ge=0, description="Training workers; 0 = one per core.")
-    executor: Literal["local", "ray"] = Field(default="local", description="Where candidates train.")
+    executor: Literal["local", "ray"] = Field(
+        default="local", description="Where candidates train."
+    )
     ray_address: str | None = Field(default=None, description="Ray cluster address (`auto`).")
     seed: int = Field(default=0, description="Base seed for training and evaluation.")
     eval_episodes: int = Field(default=5, ge=1, description="Evaluation episodes per candidate.")
@@ -55,6 +62,9 @@ class RunConfig(BaseModel):
         default=None, description="Human feedback given to the designer from the first iteration."
     )
     record: Path | None = Field(default=None, description="Write a replay transcript here.")
+    fitness: FitnessSpec | None = Field(
+        default=None, description="Task fitness replacing the schema's default (task suites)."
+    )
     device: str = Field(default="cpu", description="Torch device for training (cpu, cuda, auto).")
     worker_timeout_s: float = Field(
         default=3600.0, gt=0, description="Wall-clock limit of one training job."

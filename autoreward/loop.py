@@ -49,6 +49,8 @@ def run_loop(cfg: RunConfig, run: RunDir, on_event: EventFn | None = None) -> Lo
     started = time.time()
     emit = _Emitter(run, on_event)
     schema = load_schema(cfg.env_id)
+    if cfg.fitness is not None:
+        schema = schema.model_copy(update={"fitness": cfg.fitness})
     client = LLMClient(
         cfg.model, api_base=cfg.api_base, cache_dir=run.cache_dir, log_dir=run.llm_dir,
         record_path=cfg.record,

@@ -1,0 +1,44 @@
+"""`autoreward envs list` and `autoreward envs show ID`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from autoreward.envs.registry import list_schemas, load_schema, render_schema
+
+
+def _budget(steps: int) -> str:
+    return f"{steps / 1e6:g}M" if steps >= 1_000_000 else f"{steps / 1e3:g}k"
+
+
+def _fitness_text(kind: str, target: float | None, description: str) -> str:
+    head = kind if target is None else f"{kind}, target {target:g}"
+    return f"{head}: {description}"
+
+
+def list_envs(console: Console) -> None:
+    """A table of the shipped schemas: id, state fields, default training and fitness."""
+    table = Table(title="Environment schemas (envs/)", title_justify="left")
+    table.add_column("id", style="bold cyan", no_wrap=True)
+    table.add_column("fields", justify="right")
+    table.add_column("algo")
+    table.add_column("budget", justify="right")
+    table.add_column("fitness")
+    for env_id in list_schemas():
+        s = load_schema(env_id)
+        visible = sum(not f.hidden for f in s.fields)
+        table.add_row(env_id, str(visible), s.train.algo, _budget(s.train.total_steps),
+                      _fitness_text(s.fitness.kind, s.fitness.target, s.fitness.description))
+    console.print(table)
+    console.print(
+        "Any other gymnasium id or 'module:Class' gets an automatic schema: "
+        "'autoreward envs show ID'.",
+        highlight=False,
+    )
+
+
+def show_env(console: Console, env_id: str) -> None:
+    """Print the schema exactly as the LLM will read it (plain text, no markup)."""
+    console.print(render_schema(load_schema(env_id)), markup=False, highlight=False,
+                  soft_wrap=True, end="")

@@ -8,6 +8,7 @@ and redoes nothing that finished: finished iterations are skipped, designer answ
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,10 +18,10 @@ from pydantic import BaseModel
 
 from autoreward import evidence
 from autoreward.agents.analyzer import Analyzer
-from autoreward.agents.consistency import inverts_ranking
 from autoreward.agents.critic import Critic
 from autoreward.agents.dedup import normalized_code_hash
 from autoreward.agents.designer import DesignContext, Designer, Proposal
+from autoreward.candidates import TrainPlan, train_candidates, train_final_seeds
 from autoreward.config import RunConfig
 from autoreward.envs.registry import load_schema
 from autoreward.envs.schema import EnvSchema
@@ -29,7 +30,6 @@ from autoreward.llm.client import LLMClient
 from autoreward.store.atomic import atomic_write_json, atomic_write_text, read_json
 from autoreward.store.records import CandidateRecord
 from autoreward.store.rundir import RunDir
-from autoreward.train.phase import TrainPlan, train_candidates, train_final_seeds
 
 EventFn = Callable[[dict[str, Any]], None]
 
@@ -193,15 +193,16 @@ def _screen(
     episodes = evidence.stored_episodes(run, history)
     if episodes:
         rho, proof = evidence.rescore(episodes, code)
-        rec.ranking_rho = rho
-        if inverts_ranking(rho):
+        rec.ranking_rho = None if math.isnan(rho) else rho
+        if proof is not None:
             emit("candidate", iteration=it, candidate=p.index, state="designing",
                  note=f"inverts fitness ranking (rho={rho:.2f}); revising")
             revised = designer.revise(p, proof, iteration=it, index=p.index)
             rec.revised.append("ranking")
             if revised.ok and revised.code:
                 code = revised.code
-                rec.ranking_rho, _ = evidence.rescore(episodes, code)
+                rho, _ = evidence.rescore(episodes, code)
+                rec.ranking_rho = None if math.isnan(rho) else rho
 
     if critic is not None:
         emit("candidate", iteration=it, candidate=p.index, state="critic")
@@ -209,8 +210,7 @@ def _screen(
         atomic_write_json(d / "critique.json", verdict.model_dump(mode="json"))
         rec.critic_verdict = "ok" if verdict.ok else "revise"
         if not verdict.ok:
-            reason = evidence.critic_reason(verdict)
-            revised = designer.revise(code, reason, iteration=it, index=p.index)
+            revised = designer.revise(code, verdict.reason(), iteration=it, index=p.index)
             rec.revised.append("critic")
             if revised.ok and revised.code:
                 code = revised.code

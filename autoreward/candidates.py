@@ -1,0 +1,196 @@
+"""Training the screened candidates of an iteration: jobs from the run config, successive
+halving through the executor, outcomes written as candidate records; and the final seeds.
+
+Jobs are made idempotent by `ResumableExecutor`: a job whose result is on disk is not run
+again, so a killed run resumes without retraining anything that finished — whichever rung of
+successive halving it had reached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from autoreward.config import RunConfig
+from autoreward.envs.schema import EnvSchema
+from autoreward.store.atomic import atomic_write_json, read_json
+from autoreward.store.records import CandidateRecord
+from autoreward.train.halving import successive_halving
+from autoreward.train.job import TrainJob, TrainResult
+
+EventFn = Callable[..., None]
+
+
+class TrainPlan(BaseModel):
+    """How every candidate of a run is trained (resolved once from the config and schema)."""
+
+    env_id: str
+    schema_data: dict[str, Any] | None
+    algo: str
+    total_steps: int
+    n_envs: int
+    seed: int
+    eval_episodes: int
+    video: bool
+    device: str
+    halving: bool
+    rung_fraction: float
+    keep_fraction: float
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig, schema: EnvSchema) -> TrainPlan:
+        # The worker loads shipped schemas by id; a changed fitness or an auto-schema travels along.
+        shipped = not schema.auto and cfg.fitness is None
+        return cls(
+            env_id=cfg.env_id,
+            schema_data=None if shipped else schema.model_dump(mode="json"),
+            algo=cfg.algo or schema.train.algo,
+            total_steps=cfg.steps or schema.train.total_steps,
+            n_envs=cfg.n_envs or schema.train.n_envs,
+            seed=cfg.seed,
+            eval_episodes=cfg.eval_episodes,
+            video=cfg.video,
+            device=cfg.device,
+            halving=cfg.halving,
+            rung_fraction=cfg.rung_fraction,
+            keep_fraction=cfg.keep_fraction,
+        )
+
+    def job(self, out_dir: Path, code: str | None, *, label: str, seed: int | None = None) -> TrainJob:
+        return TrainJob(
+            env_id=self.env_id, out_dir=str(out_dir), reward_code=code, schema_data=self.schema_data,
+            algo=self.algo, total_steps=self.total_steps, n_envs=self.n_envs,
+            seed=self.seed if seed is None else seed, eval_episodes=self.eval_episodes,
+            video=self.video, device=self.device, label=label,
+        )  # fmt: skip
+
+
+class ResumableExecutor:
+    """Wraps an executor: results of finished jobs are kept under `<out_dir>/jobs/<key>.json`
+    and returned instead of training again."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @staticmethod
+    def _path(job: TrainJob) -> Path:
+        spec = job.model_dump_json(exclude={"label", "progress_every_s"})
+        key = hashlib.sha256(spec.encode()).hexdigest()[:16]
+        return Path(job.out_dir) / "jobs" / f"{key}.json"
+
+    def map(
+        self,
+        jobs: list[TrainJob],
+        on_result: Callable[[int, TrainResult], None] | None = None,
+        on_progress: Callable[[int, dict[str, Any]], None] | None = None,
+    ) -> list[TrainResult]:
+        results: list[TrainResult | None] = []
+        todo: list[int] = []
+        for i, job in enumerate(jobs):
+            saved = read_json(self._path(job))
+            results.append(None if saved is None else TrainResult.model_validate(saved))
+            if saved is None:
+                todo.append(i)
+            elif on_result is not None:
+                on_result(i, results[i])  # type: ignore[arg-type]
+
+        def done(k: int, result: TrainResult) -> None:
+            atomic_write_json(self._path(jobs[todo[k]]), result.model_dump(mode="json"))
+            if on_result is not None:
+                on_result(todo[k], result)
+
+        def progress(k: int, info: dict[str, Any]) -> None:
+            if on_progress is not None:
+                on_progress(todo[k], info)
+
+        if todo:
+            fresh = self.inner.map([jobs[i] for i in todo], on_result=done, on_progress=progress)
+            for k, result in enumerate(fresh):
+                results[todo[k]] = result
+                if not self._path(jobs[todo[k]]).exists():
+                    atomic_write_json(self._path(jobs[todo[k]]), result.model_dump(mode="json"))
+        return [r for r in results if r is not None]
+
+
+def train_candidates(
+    executor: Any, plan: TrainPlan, cand_dirs: dict[int, Path], codes: dict[int, str],
+    iteration: int, on_event: EventFn,
+) -> list[CandidateRecord]:
+    """Train (with successive halving) and evaluate the candidates; return their records."""
+    order = sorted(codes)
+    if not order:
+        return []
+    jobs = [plan.job(cand_dirs[j], codes[j], label=f"iter {iteration} cand {j}") for j in order]
+    runner = ResumableExecutor(executor)
+
+    def on_progress(k: int, info: dict[str, Any]) -> None:
+        on_event("progress", iteration=iteration, candidate=order[k], steps=info.get("steps", 0),
+                 total_steps=info.get("total_steps", 0), fitness=info.get("fitness"))  # fmt: skip
+
+    def on_result(k: int, result: TrainResult) -> None:
+        on_event("candidate", iteration=iteration, candidate=order[k],
+                 state="done" if result.status == "ok" else "failed",
+                 fitness=result.fitness, steps=result.steps, reason=result.reason or "")  # fmt: skip
+
+    if plan.halving and len(jobs) > 1:
+        halving = successive_halving(
+            runner, jobs, rung_fraction=plan.rung_fraction, keep_fraction=plan.keep_fraction,
+            on_result=on_result, on_progress=on_progress,
+        )
+        results, survivors = halving.results, set(halving.survivors)
+        on_event("halving", iteration=iteration, steps_spent=halving.steps_spent,
+                 steps_if_all_full=halving.steps_if_all_full, saved_fraction=halving.saved_fraction)  # fmt: skip
+    else:
+        results, survivors = runner.map(jobs, on_result=on_result, on_progress=on_progress), set(range(len(jobs)))
+
+    records = []
+    for k, (j, result) in enumerate(zip(order, results, strict=True)):
+        d = cand_dirs[j]
+        screened = read_json(d / "screen.json") or {"iteration": iteration, "index": j, "status": "trained"}
+        rec = CandidateRecord.model_validate({**screened, "iteration": iteration, "index": j})
+        rec.steps, rec.fitness, rec.env_return = result.steps, result.fitness, result.env_return
+        if result.status != "ok":
+            rec.status, rec.reason, rec.fitness = "failed_train", result.reason or "training failed", None
+        elif k not in survivors:
+            rec.status = "pruned"
+            rec.reason = f"stopped after the first rung ({result.steps:,} steps) by successive halving"
+        else:
+            rec.status, rec.reason = "trained", ""
+        rec.save(d)
+        records.append(rec)
+    return records
+
+
+def train_final_seeds(
+    executor: Any, plan: TrainPlan, cand_dir: Path, best_dir: Path, n_seeds: int, on_event: EventFn,
+) -> dict[str, Any]:
+    """Retrain the best reward from scratch on `n_seeds` new seeds; mean ± std of the fitness."""
+    code = (cand_dir / "reward.py").read_text(encoding="utf-8")
+    seeds = [plan.seed + 1000 * (s + 1) for s in range(n_seeds)]
+    jobs = [plan.job(best_dir / f"seed_{s}", code, label=f"final seed {s}", seed=s) for s in seeds]
+
+    def on_progress(k: int, info: dict[str, Any]) -> None:
+        on_event("progress", candidate=f"seed {seeds[k]}", steps=info.get("steps", 0),
+                 total_steps=info.get("total_steps", 0), fitness=info.get("fitness"))  # fmt: skip
+
+    results = ResumableExecutor(executor).map(jobs, on_progress=on_progress)
+    return summarize_seeds(seeds, results)
+
+
+def summarize_seeds(seeds: Sequence[int], results: Sequence[TrainResult]) -> dict[str, Any]:
+    values = [r.fitness for r in results if r.status == "ok" and r.fitness is not None]
+    return {
+        "n_seeds": len(values),
+        "mean": statistics.fmean(values) if values else None,
+        "std": statistics.pstdev(values) if len(values) > 1 else 0.0 if values else None,
+        "per_seed": [
+            {"seed": s, "status": r.status, "fitness": r.fitness, "env_return": r.env_return,
+             "reason": r.reason}  # fmt: skip
+            for s, r in zip(seeds, results, strict=True)
+        ],
+    }

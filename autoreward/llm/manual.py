@@ -1,0 +1,217 @@
+"""`manual` — a person carries each prompt to a chat window and brings the answer back.
+
+Each prompt goes to `prompt_<n>.md` in the manual folder; the answer is read from
+`answer_<n>.md` beside it (polled), or typed into the terminal when `input_fn` is given.
+A prompt already written there (same text, same sample) keeps its number, so a resumed run
+picks up answers saved while it was down.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from autoreward.errors import LLMError
+from autoreward.llm.completion import Answer
+from autoreward.llm.messages import Messages, render_messages
+from autoreward.store.atomic import atomic_write_text
+
+_HEADER = re.compile(r"^<!-- autoreward manual prompt (\d+) hash=([0-9a-f]{64}) sample=(\d+) -->")
+_PROMPT_FILE = re.compile(r"^prompt_(\d+)\.md$")
+
+
+class ManualProvider:
+    """Writes `prompt_<n>.md` and waits for `answer_<n>.md` (or reads the terminal)."""
+
+    uses_cache = True
+
+    def __init__(
+        self,
+        dir: Path,
+        *,
+        poll_interval: float = 1.0,
+        timeout: float | None = None,
+        input_fn: Callable[[str], str] | None = None,
+        console: Console | None = None,
+    ) -> None:
+        self.dir = Path(dir)
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.input_fn = input_fn
+        self.console = console or Console(stderr=True)
+        self._lock = threading.Lock()
+        self._terminal = threading.Lock()
+        self._known: dict[tuple[str, int], int] | None = None
+        self._last = 0
+
+    def preflight(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise LLMError(
+                f"cannot create the manual prompt folder {self.dir}: {err.strerror}"
+            ) from err
+
+    # ------------------------------------------------------------------ numbering
+    def _scan(self) -> dict[tuple[str, int], int]:
+        known: dict[tuple[str, int], int] = {}
+        if self.dir.is_dir():
+            for path in self.dir.iterdir():
+                if not (m := _PROMPT_FILE.match(path.name)):
+                    continue
+                self._last = max(self._last, int(m.group(1)))
+                with path.open(encoding="utf-8") as fh:
+                    header = _HEADER.match(fh.readline())
+                if header:
+                    known[(header.group(2), int(header.group(3)))] = int(header.group(1))
+        return known
+
+    def _number_for(self, prompt_hash: str, sample_index: int) -> tuple[int, bool]:
+        """The prompt's number and whether its file must be written."""
+        with self._lock:
+            if self._known is None:
+                self._known = self._scan()
+            key = (prompt_hash, sample_index)
+            if key in self._known:
+                return self._known[key], False
+            self._last += 1
+            self._known[key] = self._last
+            return self._last, True
+
+    # ------------------------------------------------------------------ answering
+    def complete(
+        self,
+        messages: Messages,
+        *,
+        role: str,
+        temperature: float,
+        sample_index: int,
+        prompt_hash: str,
+    ) -> Answer:
+        n, fresh = self._number_for(prompt_hash, sample_index)
+        prompt_path = self.dir / f"prompt_{n}.md"
+        answer_path = self.dir / f"answer_{n}.md"
+        if fresh or not prompt_path.exists():
+            text = self._render(n, messages, role, sample_index, prompt_hash, answer_path)
+            atomic_write_text(prompt_path, text)
+        existing = _read_answer(answer_path)
+        if existing:
+            return Answer(text=existing, model="manual")
+        if self.input_fn is not None:
+            return Answer(
+                text=self._from_terminal(n, role, prompt_path, answer_path), model="manual"
+            )
+        self.console.print(
+            f"[bold cyan]manual[/] {escape(role)} prompt written to [bold]{escape(str(prompt_path))}[/]\n"
+            f"  paste it into a chat window, then save the whole answer as "
+            f"[bold]{escape(answer_path.name)}[/] beside it; waiting ...",
+            highlight=False,
+        )
+        return Answer(text=self._poll(answer_path), model="manual")
+
+    def _render(
+        self,
+        n: int,
+        messages: Messages,
+        role: str,
+        sample_index: int,
+        prompt_hash: str,
+        answer_path: Path,
+    ) -> str:
+        again = (
+            f"This is sample {sample_index + 1} of the same prompt: use a new chat so the answer "
+            "is independent of the earlier ones.\n"
+            if sample_index
+            else ""
+        )
+        return (
+            f"<!-- autoreward manual prompt {n} hash={prompt_hash} sample={sample_index} -->\n"
+            f"# Prompt {n} ({role})\n\n"
+            "Paste everything below the line into a chat window with the model of your choice "
+            "(a new chat for each prompt).\n"
+            f"Save the model's whole answer, unedited, as `{answer_path.name}` in this folder:\n"
+            f"`{answer_path.parent.resolve()}`\n"
+            f"autoreward is waiting for that file.\n{again}\n"
+            "---\n\n"
+            f"{render_messages(messages)}"
+        )
+
+    def _poll(self, answer_path: Path) -> str:
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        warned_empty = False
+        last_seen: tuple[int, int] | None = None
+        while True:
+            try:
+                stat = answer_path.stat()
+            except FileNotFoundError:
+                stat = None
+            if stat is not None:
+                seen = (stat.st_size, stat.st_mtime_ns)
+                # Accept a file only once it stopped changing for one poll (an editor may
+                # still be writing it).
+                if seen == last_seen:
+                    text = _read_answer(answer_path)
+                    if text:
+                        return text
+                    if not warned_empty:
+                        self.console.print(
+                            f"[yellow]manual[/] {escape(answer_path.name)} is empty; "
+                            "waiting for the answer text",
+                            highlight=False,
+                        )
+                        warned_empty = True
+                last_seen = seen
+            if deadline is not None and time.monotonic() > deadline:
+                raise LLMError(
+                    f"no answer in {answer_path} after {self.timeout:g} s",
+                    hint="save the model's answer there and resume the run with --resume DIR",
+                )
+            time.sleep(self.poll_interval)
+
+    def _from_terminal(self, n: int, role: str, prompt_path: Path, answer_path: Path) -> str:
+        assert self.input_fn is not None
+        with self._terminal:
+            existing = _read_answer(answer_path)
+            if existing:
+                return existing
+            self.console.print(
+                f"[bold cyan]manual[/] {escape(role)} prompt {n} is in "
+                f"[bold]{escape(str(prompt_path))}[/]\n"
+                "  paste the model's answer below; finish with a line holding only EOF (or Ctrl-D)",
+                highlight=False,
+            )
+            while True:
+                lines: list[str] = []
+                closed = False
+                while True:
+                    try:
+                        line = self.input_fn("")
+                    except EOFError:
+                        closed = True
+                        break
+                    if line.strip() == "EOF":
+                        break
+                    lines.append(line)
+                text = "\n".join(lines).strip()
+                if text:
+                    atomic_write_text(answer_path, text + "\n")
+                    return text
+                if closed:
+                    raise LLMError(
+                        f"the terminal closed before an answer to {prompt_path.name} was given",
+                        hint=f"save the answer as {answer_path} and resume the run with --resume DIR",
+                    )
+                self.console.print("[yellow]manual[/] empty answer; paste the answer, then EOF")
+
+
+def _read_answer(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""

@@ -1,0 +1,110 @@
+"""The analyzer: why the trained policies failed, and what to change in the next reward.
+
+It reads text rendered by the train room (component statistics, trajectory summaries) and
+fitness values; its markdown answer goes into the next designer prompt. A failed call gives an
+empty analysis with a warning: the next iteration simply goes without it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from autoreward.agents.base import ChatClient, Spend, messages, schema_text
+from autoreward.agents.prompts import load_template
+from autoreward.errors import LLMError
+
+if TYPE_CHECKING:
+    from autoreward.envs.schema import EnvSchema
+
+SYSTEM = "system_analyzer"
+
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$|^\s*\*\*(.+?)\*\*:?\s*$")
+_BULLET = re.compile(r"^\s{0,3}(?:[-*+]|\d+[.)])\s+(.*)$")
+
+
+class Analysis(BaseModel):
+    text: str = Field(description="The analyzer's answer (markdown), as written.")
+    causes: list[str] = Field(default_factory=list)
+    changes: list[str] = Field(default_factory=list)
+    warning: str | None = None
+    prompt_version: str = ""
+    tokens: int = 0
+    cost: float = 0.0
+
+
+def parse_analysis(text: str) -> tuple[list[str], list[str]]:
+    """Bullets under "## Failure causes" and "## Changes for the next iteration" (headings
+    matched case-insensitively, by prefix: "Changes for the next iteration:" also counts)."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        h = _HEADING.match(line)
+        if h:
+            title = (h.group(1) or h.group(2)).strip().rstrip(":").lower()
+            if title.startswith("failure cause"):
+                current = sections.setdefault("causes", [])
+            elif title.startswith("changes"):
+                current = sections.setdefault("changes", [])
+            else:
+                current = None
+            continue
+        if current is None:
+            continue
+        b = _BULLET.match(line)
+        if b:
+            current.append(b.group(1).strip())
+        elif line.strip() and current and line.startswith((" ", "\t")):
+            current[-1] += " " + line.strip()  # continuation of a wrapped bullet
+    return sections.get("causes", []), sections.get("changes", [])
+
+
+class Analyzer:
+    def __init__(
+        self, client: ChatClient, schema: EnvSchema | str, task: str, *, temperature: float = 0.0
+    ) -> None:
+        self.client = client
+        self.schema_text = schema_text(schema)
+        self.task = task
+        self.temperature = temperature
+
+    def analyze(self, *, iteration: int, best: str, worst: str, fitness_table: str) -> Analysis:
+        prompt = load_template("analyzer").render(
+            task=self.task,
+            schema=self.schema_text,
+            fitness_table=fitness_table,
+            best=best,
+            worst=worst,
+        )
+        spend = Spend()
+        try:
+            completion = self.client.complete(
+                messages(SYSTEM, prompt),
+                role="analyzer",
+                temperature=self.temperature,
+                sample_index=0,
+                meta={"iteration": iteration, "prompt_version": prompt.version},
+            )
+        except LLMError as err:
+            return Analysis(
+                text="", warning=f"analyzer call failed: {err}", prompt_version=prompt.version
+            )
+        spend.add(completion)
+        causes, changes = parse_analysis(completion.text)
+        warning = None
+        if not causes and not changes:
+            warning = (
+                "the analysis has no '## Failure causes' / '## Changes for the next iteration' "
+                "bullets; its text is passed on as is"
+            )
+        return Analysis(
+            text=completion.text.strip() + "\n",
+            causes=causes,
+            changes=changes,
+            warning=warning,
+            prompt_version=prompt.version,
+            tokens=spend.tokens,
+            cost=spend.cost,
+        )

@@ -1,0 +1,66 @@
+"""What the three agents share: the client they call, the schema text, chat messages, spend."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel
+
+from autoreward.agents.prompts import RenderedPrompt, load_template
+
+if TYPE_CHECKING:
+    from autoreward.envs.schema import EnvSchema
+    from autoreward.llm.completion import Completion
+
+
+class ChatClient(Protocol):
+    """The part of `autoreward.llm.client.LLMClient` the agents use."""
+
+    def complete(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        role: str,
+        temperature: float | None = None,
+        sample_index: int = 0,
+        meta: dict[str, Any] | None = None,
+    ) -> Completion: ...
+
+
+def schema_text(schema: EnvSchema | str) -> str:
+    """The environment as the LLM reads it (`render_schema`), or a ready text as is."""
+    if isinstance(schema, str):
+        return schema
+    from autoreward.envs.registry import render_schema
+
+    return render_schema(schema)
+
+
+def contract_text() -> str:
+    """The reward contract shown to the designer and the critic (newest `reward_contract_vN`)."""
+    return load_template("reward_contract").render().text
+
+
+def messages(system: str, user: RenderedPrompt) -> list[dict[str, Any]]:
+    """A two-message chat: the role's system template and the rendered user prompt."""
+    return [
+        {"role": "system", "content": load_template(system).render().text},
+        {"role": "user", "content": user.text},
+    ]
+
+
+class Spend(BaseModel):
+    """Tokens and cost of the calls behind one result; cached answers cost nothing."""
+
+    calls: int = 0
+    cached_calls: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+
+    def add(self, completion: Any) -> None:
+        self.calls += 1
+        if getattr(completion, "cached", False):
+            self.cached_calls += 1
+            return
+        self.tokens += int(completion.prompt_tokens) + int(completion.completion_tokens)
+        self.cost += float(completion.cost)

@@ -1,0 +1,250 @@
+"""The designer: K reward candidates per iteration, each checked and repaired up to twice.
+
+    designer = Designer(client, schema, task, check=check)   # check(code) -> None | error text
+    proposals = designer.propose(4, iteration=0, context=None)
+    revised = designer.revise(proposals[0], reason, iteration=0, index=0)
+
+`check` is supplied by the loop (static validation + the sandboxed dry run); the designer
+never runs reward code itself. The designer sees fitness values, never the fitness code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from autoreward.agents.base import ChatClient, Spend, contract_text, messages, schema_text
+from autoreward.agents.parsing import extract_code
+from autoreward.agents.prompts import RenderedPrompt, load_template
+from autoreward.errors import AutorewardError, LLMError
+
+if TYPE_CHECKING:
+    from autoreward.envs.schema import EnvSchema
+
+CheckFn = Callable[[str], str | None]
+SYSTEM = "system_designer"
+ENTRY = "compute_reward"
+# Long error texts and answers are cut in the middle before they go back into a prompt.
+MAX_ERROR_CHARS = 4000
+MAX_ANSWER_CHARS = 6000
+
+
+class DesignContext(BaseModel):
+    """What the designer is told about earlier iterations; all empty on the first one."""
+
+    best_code: str | None = None
+    best_fitness: float | None = None
+    fitness_summary: str | None = Field(
+        None, description="Fitness of earlier candidates (text table)."
+    )
+    stats_text: str | None = Field(
+        None, description="Component statistics of the best reward at checkpoints."
+    )
+    analysis_text: str | None = Field(None, description="The analyzer's findings (markdown).")
+    human_feedback: str | None = None
+    human_ranking: str | None = Field(None, description="The user's ranking of candidates (text).")
+
+
+class Proposal(BaseModel):
+    """One candidate: its final code (None when no code was ever extracted) and its history."""
+
+    index: int
+    iteration: int = 0
+    code: str | None = None
+    ok: bool = False
+    error: str | None = Field(None, description="The last check error when not ok.")
+    answers: list[str] = Field(default_factory=list, description="Raw LLM answers, in order.")
+    n_repairs: int = 0
+    prompt_versions: list[str] = Field(
+        default_factory=list, description="Templates used, in order."
+    )
+    tokens: int = 0
+    cost: float = 0.0
+    calls: int = 0
+    cached_calls: int = 0
+
+
+class Designer:
+    """Writes reward candidates from prompts in `prompts/`; repairs code that fails `check`."""
+
+    def __init__(
+        self,
+        client: ChatClient,
+        schema: EnvSchema | str,
+        task: str,
+        *,
+        check: CheckFn,
+        max_repairs: int = 2,
+        temperature: float = 1.0,
+    ) -> None:
+        if max_repairs < 0:
+            raise ValueError(f"max_repairs must be >= 0, got {max_repairs}")
+        self.client = client
+        self.schema_text = schema_text(schema)
+        self.task = task
+        self.check = check
+        self.max_repairs = max_repairs
+        self.temperature = temperature
+
+    # ------------------------------------------------------------------ prompts
+    def design_prompt(self, context: DesignContext | None = None) -> RenderedPrompt:
+        """The first-iteration prompt, or the refine prompt once there is a best reward."""
+        common = {"task": self.task, "schema": self.schema_text, "contract": contract_text()}
+        if context is None or not context.best_code:
+            feedback = context.human_feedback if context else None
+            return load_template("designer_initial").render(**common, human_feedback=feedback)
+        return load_template("designer_refine").render(
+            **common,
+            best_code=context.best_code.strip("\n"),
+            best_fitness=_fmt_fitness(context.best_fitness),
+            fitness_summary=context.fitness_summary,
+            stats_text=context.stats_text,
+            analysis_text=context.analysis_text,
+            human_feedback=context.human_feedback,
+            human_ranking=context.human_ranking,
+        )
+
+    # ------------------------------------------------------------------ public
+    def propose(
+        self,
+        k: int,
+        *,
+        iteration: int,
+        context: DesignContext | None = None,
+        first_index: int = 0,
+    ) -> list[Proposal]:
+        """`k` candidates, sampled, checked and repaired concurrently (one thread each).
+
+        Candidate `j` uses sample index `j`, so each has its own cache entry and a resumed run
+        gets the same answers back. A candidate whose LLM call fails is a failed proposal; only
+        when every candidate's first call fails is the `LLMError` raised.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        prompt = self.design_prompt(context)
+        indices = range(first_index, first_index + k)
+        with ThreadPoolExecutor(max_workers=k, thread_name_prefix="designer") as pool:
+            futures = [pool.submit(self._design, prompt, "designer", i, iteration) for i in indices]
+            results = [f.result() for f in futures]
+        if all(isinstance(r, LLMError) for r in results):
+            raise results[0]  # type: ignore[misc]
+        return [
+            r if isinstance(r, Proposal) else _failed_call(i, iteration, prompt, r)
+            for i, r in zip(indices, results, strict=True)
+        ]
+
+    def revise(
+        self, proposal_or_code: Proposal | str, reason: str, *, iteration: int, index: int
+    ) -> Proposal:
+        """Ask for a revised reward (critic issues, or evidence that it inverts the fitness
+        ranking of stored episodes); the revision is checked and repaired like a new candidate.
+        A failed call gives a failed proposal (the caller keeps the original)."""
+        code = proposal_or_code.code if isinstance(proposal_or_code, Proposal) else proposal_or_code
+        if not code:
+            raise ValueError("revise needs reward code; this proposal has none")
+        prompt = load_template("revise").render(
+            task=self.task,
+            schema=self.schema_text,
+            contract=contract_text(),
+            code=code.strip("\n"),
+            reason=reason,
+        )
+        result = self._design(prompt, "revise", index, iteration)
+        return (
+            result
+            if isinstance(result, Proposal)
+            else _failed_call(index, iteration, prompt, result)
+        )
+
+    # ------------------------------------------------------------------ one candidate
+    def _design(
+        self, prompt: RenderedPrompt, role: str, index: int, iteration: int
+    ) -> Proposal | LLMError:
+        spend = Spend()
+        try:
+            text = self._ask(prompt, role, index, iteration, spend)
+        except LLMError as err:
+            return err
+        p = Proposal(
+            index=index, iteration=iteration, answers=[text], prompt_versions=[prompt.version]
+        )
+        code, error = self._extract_and_check(text)
+        while error is not None and p.n_repairs < self.max_repairs:
+            repair = load_template("repair").render(
+                task=self.task,
+                schema=self.schema_text,
+                contract=contract_text(),
+                code=_cut(code if code is not None else text, MAX_ANSWER_CHARS),
+                error=_cut(error, MAX_ERROR_CHARS),
+            )
+            p.prompt_versions.append(repair.version)
+            p.n_repairs += 1
+            try:
+                text = self._ask(repair, "repair", index, iteration, spend)
+            except LLMError as err:
+                error = f"the LLM call for repair {p.n_repairs} failed: {err}\nlast check error:\n{error}"
+                break
+            p.answers.append(text)
+            new_code, error = self._extract_and_check(text)
+            code = new_code if new_code is not None else code
+        p.code, p.ok, p.error = code, error is None, error
+        p.tokens, p.cost, p.calls, p.cached_calls = (
+            spend.tokens,
+            spend.cost,
+            spend.calls,
+            spend.cached_calls,
+        )
+        return p
+
+    def _ask(
+        self, prompt: RenderedPrompt, role: str, index: int, iteration: int, spend: Spend
+    ) -> str:
+        completion = self.client.complete(
+            messages(SYSTEM, prompt),
+            role=role,
+            temperature=self.temperature,
+            sample_index=index,
+            meta={"iteration": iteration, "candidate": index, "prompt_version": prompt.version},
+        )
+        spend.add(completion)
+        return completion.text
+
+    def _extract_and_check(self, answer: str) -> tuple[str | None, str | None]:
+        """(code, None) when the code passes `check`, else (code or None, the exact error)."""
+        try:
+            code = extract_code(answer, ENTRY)
+        except AutorewardError as err:
+            return None, str(err)
+        try:
+            error = self.check(code)
+        except AutorewardError as err:  # a check that raises instead of returning its error
+            error = str(err)
+        return code, error
+
+
+def _failed_call(index: int, iteration: int, prompt: RenderedPrompt, err: LLMError) -> Proposal:
+    return Proposal(
+        index=index,
+        iteration=iteration,
+        ok=False,
+        error=f"the LLM call failed: {err}",
+        prompt_versions=[prompt.version],
+    )
+
+
+def _fmt_fitness(value: float | None) -> str | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return f"{value:.4g}"
+
+
+def _cut(text: str, limit: int) -> str:
+    """Keep the head and the tail (where tracebacks say what failed) of a long text."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"

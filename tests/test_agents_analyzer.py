@@ -1,0 +1,63 @@
+"""The analyzer: failure causes and changes from statistics and trajectories (autoreward.agents.analyzer)."""
+
+from __future__ import annotations
+
+from agentfakes import ScriptedClient, answer, llm_down
+
+from autoreward.agents.analyzer import Analysis, Analyzer, parse_analysis
+
+TASK = "Balance the pole upright as long as possible while keeping the cart near the centre."
+SCHEMA = "# Environment: CartPole-v1"
+BEST = "## cand_0 (fitness 0.62)\nupright mean 0.91; episodes end at the track edge after 310 steps"
+WORST = "## cand_1 (fitness 0.31)\ncentre mean 0.05; final cart_position 2.41"
+TABLE = "| cand | fitness |\n|---|---|\n| 0 | 0.62 |\n| 1 | 0.31 |"
+
+
+def analyze(text: str | Exception) -> tuple[Analysis, ScriptedClient]:
+    client = ScriptedClient({("analyzer", 0): [text]})
+    result = Analyzer(client, SCHEMA, TASK).analyze(
+        iteration=2, best=BEST, worst=WORST, fitness_table=TABLE
+    )
+    return result, client
+
+
+def test_analysis_sections_are_read_and_the_prompt_holds_the_evidence() -> None:
+    analysis, client = analyze(answer("analyzer_cartpole_balance"))
+    assert analysis.text == answer("analyzer_cartpole_balance")
+    assert len(analysis.causes) == 3 and len(analysis.changes) == 3
+    assert analysis.causes[0].startswith(
+        "The worst candidate's episodes end by the cart leaving the track (mean final `cart_position` 2.41 m)"
+    )
+    assert analysis.changes[1] == (
+        "Add a bounded term that rewards moving back towards the centre, e.g. `0.2 * tanh(-x * cart_velocity)`."
+    )
+    assert analysis.warning is None and analysis.prompt_version == "analyzer_v1"
+    [call] = client.calls
+    assert call.role == "analyzer" and call.meta == {
+        "iteration": 2,
+        "prompt_version": "analyzer_v1",
+    }
+    for part in (TASK, SCHEMA, BEST, WORST, TABLE):
+        assert part in call.user
+
+
+def test_headings_in_other_forms_are_accepted() -> None:
+    causes, changes = parse_analysis(
+        "# Failure Causes:\n1. pole falls early\n2) cart drifts\n\n**Changes for the next iteration**\n"
+        "* steeper centring\n\n## Notes\n- not a change\n"
+    )
+    assert causes == ["pole falls early", "cart drifts"]
+    assert changes == ["steeper centring"]
+
+
+def test_an_answer_without_the_sections_is_kept_with_a_warning() -> None:
+    text = "## What went wrong\n\nThe pole falls.\n\n## What to change\n\n1. Reward uprightness more.\n"
+    analysis, _ = analyze(text)
+    assert analysis.text == text and analysis.causes == [] and analysis.changes == []
+    assert "has no '## Failure causes'" in (analysis.warning or "")
+
+
+def test_a_failed_call_gives_an_empty_analysis_with_a_warning() -> None:
+    analysis, _ = analyze(llm_down())
+    assert analysis.text == "" and analysis.warning is not None
+    assert analysis.warning.startswith("analyzer call failed: openai/fake-model")

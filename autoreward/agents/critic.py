@@ -36,8 +36,10 @@ class Verdict(BaseModel):
     ok: bool
     issues: list[Issue] = Field(default_factory=list)
     suggestion: str = ""
-    raw: str = Field("", description="The critic's answer as written.")
-    warning: str | None = Field(None, description="Why the answer was not used, when it was not.")
+    raw: str = Field(default="", description="The critic's answer as written.")
+    warning: str | None = Field(
+        default=None, description="Why the answer was not used, when it was not."
+    )
     prompt_version: str = ""
     tokens: int = 0
     cost: float = 0.0

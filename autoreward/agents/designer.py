@@ -39,14 +39,18 @@ class DesignContext(BaseModel):
     best_code: str | None = None
     best_fitness: float | None = None
     fitness_summary: str | None = Field(
-        None, description="Fitness of earlier candidates (text table)."
+        default=None, description="Fitness of earlier candidates (text table)."
     )
     stats_text: str | None = Field(
-        None, description="Component statistics of the best reward at checkpoints."
+        default=None, description="Component statistics of the best reward at checkpoints."
     )
-    analysis_text: str | None = Field(None, description="The analyzer's findings (markdown).")
+    analysis_text: str | None = Field(
+        default=None, description="The analyzer's findings (markdown)."
+    )
     human_feedback: str | None = None
-    human_ranking: str | None = Field(None, description="The user's ranking of candidates (text).")
+    human_ranking: str | None = Field(
+        default=None, description="The user's ranking of candidates (text)."
+    )
 
 
 class Proposal(BaseModel):
@@ -56,7 +60,7 @@ class Proposal(BaseModel):
     iteration: int = 0
     code: str | None = None
     ok: bool = False
-    error: str | None = Field(None, description="The last check error when not ok.")
+    error: str | None = Field(default=None, description="The last check error when not ok.")
     answers: list[str] = Field(default_factory=list, description="Raw LLM answers, in order.")
     n_repairs: int = 0
     prompt_versions: list[str] = Field(

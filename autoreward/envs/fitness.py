@@ -65,7 +65,8 @@ def compile_fitness(expr: str, context: str = "fitness") -> FitnessFn:
 
     def fitness(state: State, action: np.ndarray, next_state: State) -> np.ndarray:
         local = {"state": state, "action": action, "next_state": next_state}
-        return np.asarray(eval(code, scope, local), dtype=np.float64)  # noqa: S307 (validated above)
+        with np.errstate(all="ignore"):  # non-finite results are reported by the caller
+            return np.asarray(eval(code, scope, local), dtype=np.float64)  # noqa: S307 (validated)
 
     return fitness
 

@@ -51,12 +51,12 @@ def load_schema_file(path: Path) -> EnvSchema:
 
 def load_schema(env_id: str) -> EnvSchema:
     """The shipped schema for `env_id`, else an auto-schema; unknown ids name close matches."""
-    return _load_cached(env_id.strip()).model_copy(deep=True)
+    return _load_cached(env_id.strip(), schema_dir()).model_copy(deep=True)
 
 
 @functools.lru_cache(maxsize=64)
-def _load_cached(env_id: str) -> EnvSchema:
-    path = schema_dir() / f"{env_id}.yaml"
+def _load_cached(env_id: str, folder: Path) -> EnvSchema:
+    path = folder / f"{env_id}.yaml"
     if path.is_file():
         schema = load_schema_file(path)
         if schema.env_id != env_id:

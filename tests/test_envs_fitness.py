@@ -1,0 +1,114 @@
+"""Fitness expressions: validation, per-episode aggregation, success fractions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autoreward.envs.extract import make_env
+from autoreward.envs.fitness import FitnessTracker, check_expression, compile_fitness
+from autoreward.envs.registry import list_schemas, load_schema
+from autoreward.envs.schema import FitnessSpec
+from autoreward.errors import AutorewardError, RewardCodeError
+
+
+def _spec(expr: str = 'next_state["v"]', **kw) -> FitnessSpec:
+    return FitnessSpec(kind=kw.pop("kind", "score"), expression=expr, description="t", **kw)
+
+
+def _feed(tracker: FitnessTracker, values: list[list[float]], dones: list[list[bool]]) -> None:
+    for v, d in zip(values, dones, strict=True):
+        v = np.asarray(v, dtype=float)
+        tracker.step({"v": v}, np.zeros((len(v), 1)), {"v": v}, np.asarray(d))
+
+
+VALUES = [[1.0, 5.0], [3.0, 1.0], [2.0, 4.0]]
+DONES = [[False, False], [True, False], [False, True]]
+
+
+@pytest.mark.parametrize(
+    ("aggregate", "episodes"),
+    [("sum", [4.0, 10.0]), ("mean", [2.0, 10 / 3]), ("final", [3.0, 4.0]),
+     ("max", [3.0, 5.0]), ("min", [1.0, 1.0])],
+)
+def test_aggregates_per_env_episode(aggregate: str, episodes: list[float]) -> None:
+    t = FitnessTracker(_spec(aggregate=aggregate))
+    _feed(t, VALUES, DONES)
+    assert t.episode_values == pytest.approx(episodes)
+    assert t.result() == pytest.approx(np.mean(episodes))
+
+
+def test_success_is_fraction_of_episodes_reaching_threshold() -> None:
+    t = FitnessTracker(_spec(kind="success", aggregate="max", threshold=4.5))
+    _feed(t, VALUES, DONES)
+    assert t.result() == 0.5
+
+
+def test_accumulators_restart_after_an_episode_ends() -> None:
+    t = FitnessTracker(_spec(aggregate="sum"))
+    _feed(t, [[1.0], [1.0], [7.0]], [[False], [True], [True]])
+    assert t.episode_values == [2.0, 7.0]
+
+
+def test_no_finished_episode_is_an_error() -> None:
+    t = FitnessTracker(_spec())
+    _feed(t, [[1.0]], [[False]])
+    with pytest.raises(AutorewardError, match="no finished episodes"):
+        t.result()
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("__import__('os').system('x')", "name '__import__' is not allowed"),
+        ("open('/etc/passwd')", "name 'open' is not allowed"),
+        ("np.__dict__", "attribute '__dict__' is private"),
+        ('next_state["v"]._data', "attribute '_data' is private"),
+        ("(lambda: 1)()", "Lambda is not allowed"),
+        ("next_state[", "syntax error"),
+    ],
+)
+def test_unsafe_or_broken_expressions_are_rejected(expr: str, message: str) -> None:
+    assert check_expression(expr)
+    with pytest.raises(RewardCodeError, match=message):
+        compile_fitness(expr)
+
+
+def test_expression_has_no_builtins() -> None:
+    fn = compile_fitness('np.abs(next_state["v"])')
+    assert fn({}, np.zeros(1), {"v": np.array([-2.0])}).tolist() == [2.0]
+
+
+def test_wrong_shape_and_non_finite_values_are_reported() -> None:
+    t = FitnessTracker(_spec('np.sum(next_state["v"])'))
+    with pytest.raises(RewardCodeError, match=r"returned shape \(\), expected \(2,\)"):
+        _feed(t, [[1.0, 2.0]], [[False, False]])
+    t = FitnessTracker(_spec('next_state["v"] / 0.0'))
+    with pytest.raises(RewardCodeError, match="non-finite"):
+        _feed(t, [[1.0, 2.0]], [[False, False]])
+
+
+@pytest.mark.parametrize("env_id", list_schemas())
+def test_shipped_fitness_expressions_are_valid(env_id: str) -> None:
+    assert check_expression(load_schema(env_id).fitness.expression) == []
+
+
+def test_cartpole_fitness_is_episode_length_over_500() -> None:
+    schema = load_schema("CartPole-v1")
+    env = make_env(schema, seed=0)
+    tracker = FitnessTracker(schema)
+    _, info = env.reset()
+    lengths, steps = [], 0
+    while len(lengths) < 3:
+        action = env.action_space.sample()
+        state = info["ar_state"]
+        _, _, term, trunc, info = env.step(action)
+        steps += 1
+        done = term or trunc
+        tracker.step({k: np.asarray([v]) for k, v in state.items()}, np.asarray([action]),
+                     {k: np.asarray([v]) for k, v in info["ar_state"].items()}, np.asarray([done]))
+        if done:
+            lengths.append(steps)
+            steps = 0
+            _, info = env.reset()
+    assert tracker.episode_values == pytest.approx([n / 500 for n in lengths])

@@ -86,10 +86,11 @@ def run_loop(cfg: RunConfig, run: RunDir, on_event: EventFn | None = None) -> Lo
         to_train: dict[int, str] = {}
         seen = {r.code_hash for r in history if r.code_hash}
         for p in proposals:
-            rec = CandidateRecord.load(run.cand_dir(it, p.index))
-            if rec is not None:  # screened (and maybe trained) before a resume
-                if rec.status not in {"failed_check", "duplicate"}:
-                    to_train[p.index] = (run.cand_dir(it, p.index) / "reward.py").read_text()
+            d = run.cand_dir(it, p.index)
+            if (d / "screen.json").exists():  # screened (maybe trained) before a resume
+                to_train[p.index] = (d / "reward.py").read_text(encoding="utf-8")
+                continue
+            if CandidateRecord.load(d) is not None:  # rejected before a resume
                 continue
             code = _screen(run, it, p, designer, critic, history, seen, emit)
             if code is not None:

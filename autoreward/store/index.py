@@ -74,7 +74,9 @@ class RunIndex:
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._connect() as db:
-            db.execute(f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({marks})", tuple(row.values()))
+            db.execute(
+                f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({marks})", tuple(row.values())
+            )
 
     def add_llm_call(self, row: dict[str, Any]) -> None:
         cols = ", ".join(row)

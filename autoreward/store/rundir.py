@@ -1,14 +1,14 @@
 """The run directory: `runs/<timestamp>-<slug>/` and what lives where inside it.
 
-    config.yaml            the run's RunConfig
-    events.jsonl           every step of the loop, one JSON object a line
-    llm/                   every prompt and answer (calls.jsonl, *.prompt.md, *.answer.md), cache/
-    iter_<i>/proposals.json
-    iter_<i>/cand_<j>/     reward.py, check.json, critique.json, train.json, eval.json,
-                           stats.json, trajectories.json, episodes.npz, model.zip, video.mp4
-    iter_<i>/analysis.md   the analyzer's findings for the iteration
-    best/                  the best reward so far (reward.py, result.json) and the final seeds
-    report.html
+config.yaml            the run's RunConfig
+events.jsonl           every step of the loop, one JSON object a line
+llm/                   every prompt and answer (calls.jsonl, *.prompt.md, *.answer.md), cache/
+iter_<i>/proposals.json
+iter_<i>/cand_<j>/     reward.py, check.json, critique.json, train.json, eval.json,
+                       stats.json, trajectories.json, episodes.npz, model.zip, video.mp4
+iter_<i>/analysis.md   the analyzer's findings for the iteration
+best/                  the best reward so far (reward.py, result.json) and the final seeds
+report.html
 """
 
 from __future__ import annotations
@@ -92,7 +92,11 @@ class RunDir:
         return self.iter_dir(i) / f"cand_{j}"
 
     def iterations(self) -> list[int]:
-        found = [int(p.name.split("_")[1]) for p in self.path.glob("iter_*") if p.name.split("_")[1].isdigit()]
+        found = [
+            int(p.name.split("_")[1])
+            for p in self.path.glob("iter_*")
+            if p.name.split("_")[1].isdigit()
+        ]
         return sorted(found)
 
     # ------------------------------------------------------------------ I/O

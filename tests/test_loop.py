@@ -1,0 +1,160 @@
+"""The loop end to end against a local OpenAI-compatible server: real LLM client path, real
+sandboxed checks, real PPO training on CartPole-v1 (tiny budget), and a real kill + resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fakellm import MODEL, FakeLLMServer, load_answer, prompt_text
+
+from autoreward.config import RunConfig
+from autoreward.loop import run_loop
+from autoreward.store.records import CandidateRecord
+from autoreward.store.rundir import RunDir
+
+TASK = "Balance the pole upright and keep the cart near the centre of the track."
+
+# Phrases that tell the prompts apart (from prompts/*.md).
+INITIAL = "# Advice"
+REFINE = "# The best reward so far"
+REPAIR = "was rejected before training"
+REVISE = "was sent back before training"
+CRITIC = "careful reviewer"
+ANALYZER = "diagnoses trained policies"
+
+
+def script(server: FakeLLMServer, *, critic_revise: bool = True) -> None:
+    """Iteration 0: one good answer and one broken (syntax error) that the repair fixes; the
+    critic sends one back once. Iteration 1: a refined reward and an exact duplicate."""
+    server.add_rule(REPAIR, load_answer("repair_cartpole"), repeat_last=True)
+    server.add_rule(REVISE, load_answer("revise_cartpole"), repeat_last=True)
+    critic = [load_answer("critic_revise")] if critic_revise else []
+    server.add_rule(CRITIC, *critic, load_answer("critic_ok"), repeat_last=True)
+    server.add_rule(ANALYZER, load_answer("analyzer_cartpole"), repeat_last=True)
+    server.add_rule(REFINE, load_answer("designer_cartpole_refine"), load_answer("designer_cartpole_duplicate"),
+                    repeat_last=True)  # fmt: skip
+    server.add_rule(INITIAL, load_answer("designer_cartpole_1"), load_answer("designer_cartpole_syntax_error"),
+                    repeat_last=True)  # fmt: skip
+
+
+def config(server: FakeLLMServer, **over: object) -> RunConfig:
+    base = dict(
+        env_id="CartPole-v1", task=TASK, model=MODEL, api_base=server.url + "/v1",
+        iterations=2, samples=2, steps=4096, workers=2, eval_episodes=3, final_seeds=1,
+        video=False,
+    )  # fmt: skip
+    base.update(over)
+    return RunConfig.model_validate(base)
+
+
+def records(run: RunDir) -> list[CandidateRecord]:
+    out = []
+    for it in run.iterations():
+        for d in sorted(run.iter_dir(it).glob("cand_*")):
+            rec = CandidateRecord.load(d)
+            if rec is not None:
+                out.append(rec)
+    return out
+
+
+@pytest.mark.expensive
+def test_two_iterations_select_the_best_and_write_every_file(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+    script(fake_llm)
+    cfg = config(fake_llm)
+    run = RunDir.create(tmp_path, cfg.env_id, cfg.task, cfg.dump())
+    events: list[dict] = []
+    result = run_loop(cfg, run, on_event=events.append)
+
+    recs = records(run)
+    assert {r.iteration for r in recs} == {0, 1}
+    # The broken candidate was repaired, so iteration 0 trained both (halving kept one).
+    it0 = [r for r in recs if r.iteration == 0]
+    assert sorted(r.status for r in it0) == ["pruned", "trained"]
+    proposals = json.loads((run.iter_dir(0) / "proposals.json").read_text())
+    assert sum(p["n_repairs"] for p in proposals) == 1
+    # Iteration 1 proposed an exact duplicate of an earlier reward: dropped before training.
+    assert "duplicate" in [r.status for r in recs if r.iteration == 1]
+    # The critic sent one candidate back once.
+    assert sum("critic" in r.revised for r in recs) == 1
+
+    trained = [r for r in recs if r.status == "trained"]
+    assert result.best is not None
+    assert result.best.fitness == max(r.fitness for r in trained)
+    assert (run.best_dir / "reward.py").read_text() == (
+        run.cand_dir(result.best.iteration, result.best.index) / "reward.py"
+    ).read_text()
+    final = json.loads((run.best_dir / "final.json").read_text())
+    assert final["n_seeds"] == 1 and final["mean"] is not None
+
+    best_dir = run.cand_dir(result.best.iteration, result.best.index)
+    for name in ["reward.py", "check.json", "critique.json", "train.json", "eval.json", "stats.json",
+                 "trajectories.json", "model.zip", "candidate.json"]:  # fmt: skip
+        assert (best_dir / name).exists(), name
+    assert (run.iter_dir(0) / "analysis.md").exists()
+    calls = [json.loads(x) for x in (run.llm_dir / "calls.jsonl").read_text().splitlines()]
+    assert {c["role"] for c in calls} >= {"designer", "repair", "critic", "revise", "analyzer"}
+    # The refine prompt carried the analyzer's findings and the best fitness.
+    refine_prompts = [t for t in (prompt_text(r.body) for r in fake_llm.chat_requests) if REFINE in t]
+    assert refine_prompts and "Failure causes" in refine_prompts[0]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end" and "best" in kinds
+    assert result.tokens > 0
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "autoreward.cli", "run", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+@pytest.mark.expensive
+def test_killed_run_resumes_without_retraining_or_repaying(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+    script(fake_llm, critic_revise=False)
+    env = {**os.environ, "OPENAI_API_KEY": "sk-fake"}
+    args = ["--env", "CartPole-v1", "--task", TASK, "--model", MODEL, "--api-base", fake_llm.url + "/v1",
+            "--iterations", "2", "--samples", "2", "--steps", "4096", "--workers", "2",
+            "--eval-episodes", "3", "--final-seeds", "0", "--no-video", "--no-report",
+            "--out", str(tmp_path)]  # fmt: skip
+    proc = _cli(args, env)
+    # Kill the whole process tree as soon as the first candidate of iteration 0 has finished
+    # training (before the iteration is done).
+    deadline = time.time() + 300
+    run_dir = None
+    while time.time() < deadline and proc.poll() is None:
+        dirs = [d for d in tmp_path.iterdir() if d.is_dir()]
+        if dirs:
+            run_dir = dirs[0]
+            jobs = list((run_dir / "iter_0").glob("cand_*/jobs/*.json"))
+            if jobs:
+                break
+        time.sleep(0.2)
+    assert run_dir is not None and proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished_before = {p: p.stat().st_mtime_ns for p in run_dir.glob("iter_0/cand_*/jobs/*.json")}
+    assert finished_before
+    assert not (run_dir / "iter_0" / "done.json").exists()
+    prompts_before = [prompt_text(r.body) for r in fake_llm.chat_requests]
+
+    resumed = _cli(["--resume", str(run_dir), "--no-report"], env)
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, out.decode()
+
+    # No finished job ran again: its result file is untouched.
+    for path, mtime in finished_before.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was retrained"
+    # No cached LLM call was paid for again.
+    prompts_after = [prompt_text(r.body) for r in fake_llm.chat_requests][len(prompts_before):]
+    assert not set(prompts_after) & set(prompts_before)
+    run = RunDir(run_dir)
+    assert (run.iter_dir(1) / "done.json").exists()
+    assert (run.best_dir / "reward.py").exists()
+    assert any(e["event"] == "run_end" for e in run.events())

@@ -105,6 +105,7 @@ class StateExtractor:
         self._fd: list[tuple[int, float]] = []  # (field position, dt) of fdvel fields
         self._prev: dict[int, np.ndarray] = {}
         self._reward = np.float64(0.0)
+        self._cache: dict[str, Any] = {}  # values shared by several fields, valid for one read
         self._checked = False
         for pos, field in enumerate(fields):
             recipe = parse_recipe(field.source)
@@ -147,6 +148,7 @@ class StateExtractor:
     def _read_all(self, obs: Any) -> list[Any]:
         if isinstance(obs, np.ndarray) and obs.dtype != np.float64:
             obs = obs.astype(np.float64)
+        self._cache.clear()
         raw = [read(obs) for read in self._readers]
         for pos, shape in self._reshape:
             if np.size(raw[pos]) == int(np.prod(shape)):
@@ -256,7 +258,14 @@ class StateExtractor:
             mass = model.body_mass.reshape(-1, 1).copy()
             total = float(np.sum(mass))
             xipos = data.xipos
-            return _indexed(lambda _obs: np.sum(mass * xipos, axis=0) / total, r.index)
+            cache = self._cache
+
+            def com(_obs: Any) -> np.ndarray:
+                if "com" not in cache:
+                    cache["com"] = np.sum(mass * xipos, axis=0) / total
+                return cache["com"]
+
+            return _indexed(com, r.index)
         if b in ("contact", "contact_force"):
             parts = (r.name or "").split("/")
             if len(parts) > 2:
@@ -266,8 +275,10 @@ class StateExtractor:
             geoms = [resolve(obj[b], n) for n in parts[0].split(",")]
             other = resolve(obj[b], parts[1]) if len(parts) == 2 else None
             if b == "contact":
-                return _indexed(_contact_reader(data, geoms, other), r.index)
-            return _indexed(_contact_force_reader(model, data, geoms, other), r.index)
+                return _indexed(_contact_reader(data, geoms, other, self._cache), r.index)
+            return _indexed(
+                _contact_force_reader(model, data, geoms, other, self._cache), r.index
+            )
         ids = [resolve(obj[b], n) for n in (r.name or "").split(",")]
         if b in ("qpos", "qvel"):
             flat = data.qpos if b == "qpos" else data.qvel
@@ -317,43 +328,51 @@ def _indexed(read: Reader, index: int | slice | None) -> Reader:
     return lambda obs: np.array(read(obs).reshape(-1)[index], dtype=np.float64)
 
 
-def _contact_hits(data: Any, geoms: list[int], other: int | None) -> np.ndarray:
-    """(ncon, len(geoms)) booleans: contact k involves geom j (and `other`, if given)."""
-    pairs = data.contact.geom  # (ncon, 2)
-    hits = (pairs[:, :, None] == np.asarray(geoms)).any(axis=1)
-    if other is not None:
-        hits &= (pairs == other).any(axis=1)[:, None]
-    return hits
+def _contact_matches(
+    data: Any, geoms: list[int], other: int | None, cache: dict[str, Any]
+) -> list[tuple[int, int]]:
+    """(contact index, position in `geoms`) for each active contact of a listed geom (with
+    `other`, if given). Plain Python: there are only a handful of contacts per step."""
+    if "pairs" not in cache:
+        cache["pairs"] = data.contact.geom.tolist() if data.ncon else []
+    slot = {g: j for j, g in enumerate(geoms)}
+    found = []
+    for k, (g1, g2) in enumerate(cache["pairs"]):
+        for mine, theirs in ((g1, g2), (g2, g1)):
+            j = slot.get(mine)
+            if j is not None and (other is None or theirs == other):
+                found.append((k, j))
+    return found
 
 
-def _contact_reader(data: Any, geoms: list[int], other: int | None) -> Reader:
-    zeros = np.zeros(len(geoms))
+def _contact_reader(
+    data: Any, geoms: list[int], other: int | None, cache: dict[str, Any]
+) -> Reader:
     single = len(geoms) == 1
 
     def read(_obs: Any) -> Any:
-        if data.ncon == 0:
-            out = zeros.copy()
-        else:
-            out = _contact_hits(data, geoms, other).any(axis=0).astype(np.float64)
-        return out[0] if single else out
+        out = [0.0] * len(geoms)
+        for _, j in _contact_matches(data, geoms, other, cache):
+            out[j] = 1.0
+        return np.float64(out[0]) if single else np.array(out)
 
     return read
 
 
-def _contact_force_reader(model: Any, data: Any, geoms: list[int], other: int | None) -> Reader:
+def _contact_force_reader(
+    model: Any, data: Any, geoms: list[int], other: int | None, cache: dict[str, Any]
+) -> Reader:
     import mujoco
 
     buf = np.zeros(6)
     single = len(geoms) == 1
 
     def read(_obs: Any) -> Any:
-        out = np.zeros(len(geoms))
-        if data.ncon:
-            hits = _contact_hits(data, geoms, other)
-            for k, j in zip(*np.nonzero(hits), strict=True):
-                mujoco.mj_contactForce(model, data, int(k), buf)
-                out[j] += buf[0]  # normal component, in the contact frame
-        return out[0] if single else out
+        out = [0.0] * len(geoms)
+        for k, j in _contact_matches(data, geoms, other, cache):
+            mujoco.mj_contactForce(model, data, k, buf)
+            out[j] += float(buf[0])  # normal component, in the contact frame
+        return np.float64(out[0]) if single else np.array(out)
 
     return read
 

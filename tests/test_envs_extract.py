@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_envs_schema import REQUIRED
 
-from autoreward.envs.extract import make_env, sample_transitions, stack_states
+from autoreward.envs.extract import make_env, public_state, sample_transitions, stack_states
 from autoreward.envs.registry import load_schema
 from autoreward.errors import ConfigError
 
@@ -180,3 +180,13 @@ def test_declared_shape_mismatch_is_reported_at_reset() -> None:
     env = make_env(schema)
     with pytest.raises(ConfigError, match=r"'torso_x' declares shape \[2\] but its source gives"):
         env.reset(seed=0)
+
+
+def test_public_state_drops_hidden_fields() -> None:
+    schema = load_schema("Pusher-v5")  # auto-schema: carries the hidden env_reward
+    state, _, _ = sample_transitions(schema, n=2)
+    assert "env_reward" in state
+    assert "env_reward" not in public_state(schema, state)
+    shipped = load_schema("Hopper-v5")
+    hopper, _, _ = sample_transitions(shipped, n=2)
+    assert public_state(shipped, hopper) is hopper

@@ -116,6 +116,13 @@ def stack_states(states: list[dict[str, Any]]) -> State:
     return {k: np.stack([np.asarray(s[k], dtype=np.float64) for s in states]) for k in keys}
 
 
+def public_state(schema: EnvSchema, state: State) -> State:
+    """`state` without the schema's hidden fields (those exist for the fitness only and must
+    not reach reward code)."""
+    hidden = {f.name for f in schema.fields if f.hidden}
+    return {k: v for k, v in state.items() if k not in hidden} if hidden else state
+
+
 def sample_transitions(
     schema: EnvSchema, n: int = 64, seed: int = 0
 ) -> tuple[State, np.ndarray, State]:

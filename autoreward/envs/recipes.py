@@ -262,7 +262,7 @@ class StateExtractor:
 
             def com(_obs: Any) -> np.ndarray:
                 if "com" not in cache:
-                    cache["com"] = np.sum(mass * xipos, axis=0) / total
+                    cache["com"] = np.add.reduce(mass * xipos, axis=0) / total
                 return cache["com"]
 
             return _indexed(com, r.index)
@@ -329,32 +329,34 @@ def _indexed(read: Reader, index: int | slice | None) -> Reader:
 
 
 def _contact_matches(
-    data: Any, geoms: list[int], other: int | None, cache: dict[str, Any]
+    data: Any, slot: dict[int, int], other: int, cache: dict[str, Any]
 ) -> list[tuple[int, int]]:
-    """(contact index, position in `geoms`) for each active contact of a listed geom (with
-    `other`, if given). Plain Python: there are only a handful of contacts per step."""
-    if "pairs" not in cache:
-        cache["pairs"] = data.contact.geom.tolist() if data.ncon else []
-    slot = {g: j for j, g in enumerate(geoms)}
+    """(contact index, field position) for each active contact of a geom in `slot` (with geom
+    `other`, or with anything when `other` is -1). Plain Python: contacts are few per step."""
+    pairs = cache.get("pairs")
+    if pairs is None:
+        pairs = cache["pairs"] = data.contact.geom.tolist() if data.ncon else []
     found = []
-    for k, (g1, g2) in enumerate(cache["pairs"]):
-        for mine, theirs in ((g1, g2), (g2, g1)):
-            j = slot.get(mine)
-            if j is not None and (other is None or theirs == other):
-                found.append((k, j))
+    for k, (g1, g2) in enumerate(pairs):
+        if g1 in slot and (other < 0 or g2 == other):
+            found.append((k, slot[g1]))
+        if g2 in slot and (other < 0 or g1 == other):
+            found.append((k, slot[g2]))
     return found
 
 
 def _contact_reader(
     data: Any, geoms: list[int], other: int | None, cache: dict[str, Any]
 ) -> Reader:
-    single = len(geoms) == 1
+    slot = {g: j for j, g in enumerate(geoms)}
+    other_id = -1 if other is None else other
+    n = len(geoms)
 
     def read(_obs: Any) -> Any:
-        out = [0.0] * len(geoms)
-        for _, j in _contact_matches(data, geoms, other, cache):
+        out = [0.0] * n
+        for _, j in _contact_matches(data, slot, other_id, cache):
             out[j] = 1.0
-        return np.float64(out[0]) if single else np.array(out)
+        return np.float64(out[0]) if n == 1 else np.array(out)
 
     return read
 
@@ -365,14 +367,16 @@ def _contact_force_reader(
     import mujoco
 
     buf = np.zeros(6)
-    single = len(geoms) == 1
+    slot = {g: j for j, g in enumerate(geoms)}
+    other_id = -1 if other is None else other
+    n = len(geoms)
 
     def read(_obs: Any) -> Any:
-        out = [0.0] * len(geoms)
-        for k, j in _contact_matches(data, geoms, other, cache):
+        out = [0.0] * n
+        for k, j in _contact_matches(data, slot, other_id, cache):
             mujoco.mj_contactForce(model, data, k, buf)
             out[j] += float(buf[0])  # normal component, in the contact frame
-        return np.float64(out[0]) if single else np.array(out)
+        return np.float64(out[0]) if n == 1 else np.array(out)
 
     return read
 

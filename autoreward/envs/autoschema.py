@@ -185,7 +185,8 @@ def _observation_fields(space: gym.Space, doc: str, names: _Names) -> list[State
         fields = []
         for key, sub in space.spaces.items():
             if isinstance(sub, (gym.spaces.Box, gym.spaces.Discrete)) and re.fullmatch(r"\w+", key):
-                shape = [int(np.prod(sub.shape))] if len(sub.shape) > 1 else list(sub.shape)
+                sub_shape = tuple(sub.shape or ())
+                shape = [int(np.prod(sub_shape))] if len(sub_shape) > 1 else list(sub_shape)
                 block = _block_field(names.take(_slug(key)), sub, f"obs:{key}",
                                      f"Observation entry '{key}'.")
                 fields.append(block.model_copy(update={"shape": shape}))

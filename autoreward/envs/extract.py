@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import importlib
 import re
-from typing import Any, SupportsFloat
+from typing import Any, SupportsFloat, cast
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvCreator
 
 from autoreward.envs.recipes import StateExtractor
 from autoreward.envs.schema import EnvSchema
@@ -62,7 +63,7 @@ def make_base_env(
         cls = load_entry_point(env_id)
         spec_id = "autoreward/" + re.sub(r"[^A-Za-z0-9_]", "_", env_id) + "-v0"
         spec = gym.envs.registration.EnvSpec(
-            id=spec_id, entry_point=cls, max_episode_steps=max_episode_steps,
+            id=spec_id, entry_point=cast(EnvCreator, cls), max_episode_steps=max_episode_steps,
             disable_env_checker=True,
         )
         return gym.make(spec, **kwargs)

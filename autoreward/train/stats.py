@@ -1,0 +1,294 @@
+"""Training callbacks (statistics checkpoints, NaN guard, checkpoint saving, progress file) and
+the reward-reflection statistics they produce (`stats.json` and its text for the analyzer).
+
+At ~10 evenly spaced checkpoints `StatsCallback` records, for the total and every reward
+component, the per-step mean/std/min/max over the steps since the previous checkpoint, the
+mean per-episode sums of the training episodes that finished in that window, and the task
+fitness of a short deterministic evaluation at that point. Reward hacking is measured from
+these points: the generated return rising while the fitness stays flat or falls.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+from stable_baselines3.common.callbacks import BaseCallback
+
+from autoreward.errors import AutorewardError
+from autoreward.store.atomic import atomic_write_json
+from autoreward.train.wrapper import RewardVecEnvWrapper
+
+GEN_RISE = 0.25
+"""Relative rise of the generated return (last third vs first third) that counts as rising."""
+FIT_FLAT = 0.05
+"""Relative fitness change at or below which the fitness counts as flat or falling."""
+
+
+class TrainingDiverged(AutorewardError):
+    """The policy's parameters or losses became NaN/inf."""
+
+
+class HackingVerdict(BaseModel):
+    flagged: bool
+    reason: str
+    generated_change: float | None = None
+    fitness_change: float | None = None
+
+
+# =========================================================================== callbacks
+
+
+class StatsCallback(BaseCallback):
+    """Records a statistics checkpoint each time training passes the next of `n_checkpoints`
+    evenly spaced step counts between `start_step` and `total_steps`; then fires the child
+    callback (e.g. `SaveCheckpointCallback`), as SB3's `EvalCallback` does on a new best."""
+
+    def __init__(
+        self,
+        wrapper: RewardVecEnvWrapper,
+        evaluate: Callable[[], float | None],
+        total_steps: int,
+        start_step: int = 0,
+        n_checkpoints: int = 10,
+        history: list[dict[str, Any]] | None = None,
+        callback_on_checkpoint: BaseCallback | None = None,
+    ) -> None:
+        super().__init__()
+        self.wrapper = wrapper
+        self.evaluate = evaluate
+        span = max(total_steps - start_step, 1)
+        n = max(1, min(n_checkpoints, span))
+        self.thresholds = [start_step + math.ceil(span * k / n) for k in range(1, n + 1)]
+        self.history: list[dict[str, Any]] = list(history or [])
+        self.callback_on_checkpoint = callback_on_checkpoint
+        self.overhead_s = 0.0  # time in checkpoint evaluations and saves, not training
+        if callback_on_checkpoint is not None:
+            callback_on_checkpoint.parent = self
+
+    def _init_callback(self) -> None:
+        if self.callback_on_checkpoint is not None:
+            self.callback_on_checkpoint.init_callback(self.model)
+
+    def _on_step(self) -> bool:
+        if self.thresholds and self.num_timesteps >= self.thresholds[0]:
+            while self.thresholds and self.num_timesteps >= self.thresholds[0]:
+                self.thresholds.pop(0)
+            self.record_checkpoint()
+        return True
+
+    def record_checkpoint(self) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        episodes = self.wrapper.pop_episodes()
+        per_step = self.wrapper.window_stats(reset=True)
+        total = per_step.pop("__total__", None)
+        per_episode: dict[str, float] = {}
+        if episodes:
+            for name in self.wrapper.term_names:
+                per_episode[name] = float(np.mean([e.terms.get(name, 0.0) for e in episodes]))
+        point = {
+            "step": int(self.num_timesteps),
+            "fitness": self.evaluate(),
+            "generated_return": _mean([e.generated_return for e in episodes]),
+            "env_return": _mean([e.env_return for e in episodes]),
+            "episode_length": _mean([float(e.length) for e in episodes]),
+            "episodes": len(episodes),
+            "terminated_fraction": _mean([float(e.terminated) for e in episodes]),
+            "reward_per_step": total,
+            "per_step": per_step,
+            "per_episode": per_episode,
+        }
+        self.history.append(point)
+        if self.callback_on_checkpoint is not None:
+            self.callback_on_checkpoint.on_step()
+        self.overhead_s += time.perf_counter() - t0
+        return point
+
+    @property
+    def latest(self) -> dict[str, Any] | None:
+        return self.history[-1] if self.history else None
+
+
+class NanGuardCallback(BaseCallback):
+    """Stops training with a clear reason when the policy's parameters stop being finite
+    (a reward far too large usually does that). Checked at the end of every rollout."""
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        import torch
+
+        for name, param in self.model.policy.named_parameters():
+            if not torch.isfinite(param).all():
+                raise TrainingDiverged(
+                    f"policy parameter '{name}' became NaN/inf at training step {self.num_timesteps}",
+                    hint="the reward's scale is probably far too large; keep per-step rewards within ~[-10, 10]",
+                )
+
+
+class SaveCheckpointCallback(BaseCallback):
+    """Writes a resumable checkpoint (model, normaliser, replay buffer, statistics history)."""
+
+    def __init__(self, save: Callable[[], None]) -> None:
+        super().__init__()
+        self.save = save
+
+    def _on_step(self) -> bool:
+        self.save()
+        return True
+
+
+class ProgressCallback(BaseCallback):
+    """Rewrites a small `progress.json` at most every `every_s` seconds for live views."""
+
+    def __init__(self, path: Path, total_steps: int, stats: StatsCallback, every_s: float = 1.0, label: str = "") -> None:
+        super().__init__()
+        self.path = path
+        self.total_steps = total_steps
+        self.stats = stats
+        self.every_s = every_s
+        self.label = label
+        self._last = 0.0
+        self._t0 = time.time()
+        self._start_steps = 0
+
+    def _on_training_start(self) -> None:
+        self._t0 = time.time()
+        self._start_steps = self.num_timesteps
+        self.write("running")
+
+    def _on_step(self) -> bool:
+        now = time.time()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self.write("running")
+        return True
+
+    def write(self, status: str) -> None:
+        latest = self.stats.latest or {}
+        elapsed = max(time.time() - self._t0, 1e-9)
+        atomic_write_json(
+            self.path,
+            {
+                "label": self.label,
+                "status": status,
+                "steps": int(self.num_timesteps),
+                "total_steps": self.total_steps,
+                "steps_per_s": (self.num_timesteps - self._start_steps) / elapsed,
+                "fitness": latest.get("fitness"),
+                "generated_return": latest.get("generated_return"),
+                "env_return": latest.get("env_return"),
+                "t": time.time(),
+            },
+        )
+
+
+# =========================================================================== analysis
+
+
+def detect_reward_hacking(history: list[dict[str, Any]], fitness_ceiling: float | None = None) -> HackingVerdict:
+    """Flag a rising generated return with a flat or falling fitness across checkpoints.
+
+    Compares the mean of the last third of the checkpoints with the first third, each change
+    relative to the larger magnitude; a fitness already at `fitness_ceiling` is not flagged.
+    """
+    points = [
+        (p["generated_return"], p["fitness"])
+        for p in history
+        if p.get("generated_return") is not None and p.get("fitness") is not None
+    ]
+    if len(points) < 3:
+        return HackingVerdict(flagged=False, reason=f"too few checkpoints with both returns ({len(points)})")
+    gen = np.array([g for g, _ in points], dtype=float)
+    fit = np.array([f for _, f in points], dtype=float)
+    third = max(1, len(points) // 3)
+    gen_change = _relative_change(gen[:third].mean(), gen[-third:].mean(), gen)
+    fit_change = _relative_change(fit[:third].mean(), fit[-third:].mean(), fit)
+    at_ceiling = fitness_ceiling is not None and fit[-third:].mean() >= fitness_ceiling
+    flagged = gen_change > GEN_RISE and fit_change <= FIT_FLAT and not at_ceiling
+    if flagged:
+        trend = "fell" if fit_change < -FIT_FLAT else "stayed flat"
+        reason = (
+            f"generated return rose {gen_change:+.0%} (first third {gen[:third].mean():.3g} → last third "
+            f"{gen[-third:].mean():.3g}) while fitness {trend} ({fit[:third].mean():.3g} → {fit[-third:].mean():.3g})"
+        )
+    elif at_ceiling:
+        reason = "fitness reached its target"
+    else:
+        reason = f"generated return {gen_change:+.0%}, fitness {fit_change:+.0%}: consistent"
+    return HackingVerdict(flagged=flagged, reason=reason, generated_change=gen_change, fitness_change=fit_change)
+
+
+def build_stats(
+    history: list[dict[str, Any]], term_names: list[str], fitness_ceiling: float | None = None
+) -> dict[str, Any]:
+    """The `stats.json` document."""
+    return {
+        "components": term_names,
+        "checkpoints": history,
+        "hacking": detect_reward_hacking(history, fitness_ceiling).model_dump(),
+    }
+
+
+def render_stats_text(stats: dict[str, Any], max_points: int = 10) -> str:
+    """Compact text of the statistics for the analyzer prompt (Eureka-style reward reflection)."""
+    points = _thin(stats.get("checkpoints", []), max_points)
+    if not points:
+        return "No training statistics were recorded."
+    lines = [f"Training checkpoints at steps: {', '.join(_steps(p['step']) for p in points)}"]
+    lines.append(f"task fitness: {_series([p.get('fitness') for p in points])}")
+    lines.append(f"generated return (per episode): {_series([p.get('generated_return') for p in points])}")
+    lines.append(f"env's own return (per episode): {_series([p.get('env_return') for p in points])}")
+    lines.append(f"episode length: {_series([p.get('episode_length') for p in points])}")
+    for name in stats.get("components", []):
+        sums = [p.get("per_episode", {}).get(name) for p in points]
+        step_stats = [p.get("per_step", {}).get(name) for p in points if p.get("per_step", {}).get(name)]
+        lines.append(f"component '{name}' episode sum: {_series(sums)}")
+        if step_stats:
+            means = [s["mean"] for s in step_stats]
+            lo = min(s["min"] for s in step_stats)
+            hi = max(s["max"] for s in step_stats)
+            std = float(np.mean([s["std"] for s in step_stats]))
+            lines.append(
+                f"  per step: mean {_fmt(means[0])} → {_fmt(means[-1])}, min {_fmt(lo)}, max {_fmt(hi)}, typical std {_fmt(std)}"
+            )
+    hacking = stats.get("hacking") or {}
+    if hacking.get("flagged"):
+        lines.append(f"WARNING suspected reward hacking: {hacking.get('reason')}")
+    return "\n".join(lines)
+
+
+def _relative_change(first: float, last: float, values: np.ndarray) -> float:
+    scale = max(abs(first), abs(last), float(values.std()), 1e-8)
+    return float((last - first) / scale)
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _thin(points: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    if len(points) <= n:
+        return points
+    idx = np.unique(np.linspace(0, len(points) - 1, n).round().astype(int))
+    return [points[i] for i in idx]
+
+
+def _fmt(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    return f"{x:.3g}"
+
+
+def _series(values: list[float | None]) -> str:
+    return "[" + ", ".join(_fmt(v) for v in values) + "]"
+
+
+def _steps(step: int) -> str:
+    return f"{step / 1000:.0f}k" if step >= 10_000 else str(step)

@@ -1,0 +1,78 @@
+"""Reward-reflection statistics: hacking detection, the analyzer text, checkpoint spacing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoreward.train.stats import (
+    StatsCallback,
+    build_stats,
+    detect_reward_hacking,
+    render_stats_text,
+)
+
+
+def _history(generated: list[float], fitness: list[float]) -> list[dict[str, Any]]:
+    return [
+        {
+            "step": 1000 * (i + 1),
+            "fitness": f,
+            "generated_return": g,
+            "env_return": 10.0,
+            "episode_length": 100.0,
+            "episodes": 5,
+            "per_step": {"speed": {"mean": g / 100, "std": 0.1, "min": -1.0, "max": 2.0, "count": 500}},
+            "per_episode": {"speed": g},
+        }
+        for i, (g, f) in enumerate(zip(generated, fitness, strict=True))
+    ]
+
+
+def test_rising_generated_return_with_flat_fitness_is_flagged() -> None:
+    verdict = detect_reward_hacking(_history([10, 20, 40, 80, 120, 160], [0.3, 0.31, 0.3, 0.29, 0.3, 0.3]))
+    assert verdict.flagged
+    assert "generated return rose" in verdict.reason and "fitness stayed flat" in verdict.reason
+
+
+def test_falling_fitness_is_flagged_as_falling() -> None:
+    verdict = detect_reward_hacking(_history([10, 20, 40, 80, 120, 160], [0.9, 0.8, 0.6, 0.4, 0.3, 0.2]))
+    assert verdict.flagged and "fitness fell" in verdict.reason
+
+
+def test_consistent_learning_is_not_flagged() -> None:
+    verdict = detect_reward_hacking(_history([10, 20, 40, 80, 120, 160], [0.1, 0.2, 0.4, 0.6, 0.8, 0.9]))
+    assert not verdict.flagged and "consistent" in verdict.reason
+
+
+def test_fitness_at_target_is_not_flagged() -> None:
+    verdict = detect_reward_hacking(_history([10, 20, 40, 80, 120, 160], [1.0] * 6), fitness_ceiling=0.95)
+    assert not verdict.flagged and verdict.reason == "fitness reached its target"
+
+
+def test_too_few_checkpoints() -> None:
+    verdict = detect_reward_hacking(_history([10, 20], [0.1, 0.1]))
+    assert not verdict.flagged and "too few checkpoints" in verdict.reason
+
+
+def test_render_stats_text_for_analyzer() -> None:
+    stats = build_stats(_history([10, 20, 40, 80, 120, 160], [0.3] * 6), ["speed"])
+    text = render_stats_text(stats)
+    assert "Training checkpoints at steps: 1000, 2000, 3000, 4000, 5000, 6000" in text
+    assert "task fitness: [0.3, 0.3, 0.3, 0.3, 0.3, 0.3]" in text
+    assert "component 'speed' episode sum: [10, 20, 40, 80, 120, 160]" in text
+    assert "per step: mean 0.1 → 1.6, min -1, max 2" in text
+    assert text.splitlines()[-1].startswith("WARNING suspected reward hacking")
+    assert render_stats_text({"checkpoints": []}) == "No training statistics were recorded."
+
+
+def test_render_thins_to_max_points() -> None:
+    stats = build_stats(_history(list(range(1, 31)), [0.1] * 30), ["speed"])
+    line = render_stats_text(stats, max_points=10).splitlines()[1]
+    assert line.count(",") == 9
+
+
+def test_checkpoints_evenly_spaced_over_the_remaining_steps() -> None:
+    cb = StatsCallback(wrapper=None, evaluate=lambda: None, total_steps=1000, n_checkpoints=4)  # type: ignore[arg-type]
+    assert cb.thresholds == [250, 500, 750, 1000]
+    resumed = StatsCallback(wrapper=None, evaluate=lambda: None, total_steps=1000, start_step=400, n_checkpoints=3)  # type: ignore[arg-type]
+    assert resumed.thresholds == [600, 800, 1000]

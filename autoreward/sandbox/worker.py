@@ -1,0 +1,631 @@
+"""The isolated worker: where untrusted code runs, and under which limits.
+
+`run_isolated(target, payload, limits)` starts `python -m autoreward.sandbox.child` in a
+fresh process, hands it the JSON payload through a private job directory, waits, and returns
+a `WorkerResult` whose `status` says how it ended: `ok`, `error` (an exception: message and
+traceback tail), `memory` (MemoryError under RLIMIT_AS), `timeout` (wall clock; the whole
+process group was killed), `killed` (a signal: CPU-time limit, the OOM killer, ...) or
+`crashed` (a native crash or a set-up failure). The parent never raises for what the child
+does.
+
+Layers, applied to every job:
+
+- **Environment**: an allow-list (PATH, locale, TZ, rendering and thread variables, ...);
+  anything whose name looks like a credential (KEY, TOKEN, SECRET, PASSWORD, CREDENTIAL,
+  AUTH), proxies and cloud variables (AWS_, AZURE_, GOOGLE_, GCP_, ...) are dropped even if
+  allow-listed. HOME and TMPDIR point into the private job directory.
+- **rlimits** (set by the child before it imports the target): CPU seconds (SIGXCPU, then
+  SIGKILL 2 s later), address space, file size, number of processes/threads (counted beyond
+  those already running as the child's uid), no core dumps.
+- **Process group**: the child starts its own session; on a wall-clock timeout, and after
+  every job, the whole group gets SIGKILL.
+- **Privileges**: the child sets no-new-privileges and drops every capability. When the
+  parent runs as root the child runs as `nobody` (65534), with the job directory and
+  `workdir` lent to that uid for the run.
+- **Namespaces** (where `unshare` allows): own user, PID, mount and network namespaces. The
+  child sees only its own processes in /proc (so no
+  `/proc/<pid>/environ` of the parent or of your shell), has only a down loopback interface
+  (no network), and everything it spawned dies with it, even processes that called setsid().
+
+Which isolation applies is detected once per process (`isolation()`), by running a real
+probe job through each mode, strongest first:
+
+1. `userns`: `unshare --user --map-root-user --pid --fork --mount-proc [--net]` (as root:
+   after dropping to `nobody`). Needs unprivileged user namespaces (most distros; Ubuntu
+   24.04 restricts them through AppArmor unless allowed for the binary).
+2. `rootns` (root only): the same namespaces without a user namespace, `--setuid nobody`.
+   RLIMIT_NPROC then counts every process of `nobody` on the machine.
+3. `userns-root` (root only, when `nobody` cannot run the interpreter, e.g. pyenv under
+   /root): the namespaces of `userns`, uid 0 without capabilities. Root-owned files stay
+   readable; RLIMIT_NPROC does not bind uid 0, so the child caps its PID namespace through
+   the per-namespace pid_max (Linux >= 6.14) instead.
+4. `uid` (root only): no namespaces; the child runs as `nobody`. No network isolation; it can
+   list other processes but not read a root process's environment.
+5. `none` (no namespaces): the child runs as you, with the network. The parent makes itself
+   non-dumpable (prctl PR_SET_DUMPABLE 0, as ssh-agent does) so the child cannot read the
+   parent's /proc/<pid>/environ; the environments of *other* processes you own (e.g. the
+   shell that exported an API key) stay readable through /proc, and processes that call
+   setsid() escape the group kill. The static validator is then the main defence; a warning
+   says so once per process.
+
+In the namespace modes the child is PID 1 of its namespace and acts as a tiny supervisor
+(`child.supervise`): the job runs one level down, so signals behave normally, and its exit
+status and resource usage come back in `exit.json` (unshare cannot pass a SIGKILL on).
+
+`AUTOREWARD_SANDBOX=userns|rootns|userns-root|uid|none` forces a mode (an unavailable mode is
+an error); `auto` (default) picks the first that works. The parent is also made non-dumpable
+whenever the child keeps the parent's uid.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fnmatch
+import json
+import logging
+import os
+import re
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from autoreward.errors import WorkerError
+from autoreward.sandbox.child import EXIT_SETUP_FAILED, TARGET_PATTERN
+
+log = logging.getLogger(__name__)
+
+Status = Literal["ok", "error", "timeout", "killed", "memory", "crashed"]
+SANDBOX_UID = 65534
+SANDBOX_GID = 65534
+TAIL_CHARS = 4000
+MODE_ENV_VAR = "AUTOREWARD_SANDBOX"
+MODES = ("userns", "rootns", "userns-root", "uid", "none")
+
+ENV_ALLOW = (
+    "PATH", "LANG", "LANGUAGE", "LC_*", "TZ", "TERM", "PYTHONPATH",
+    "MUJOCO_GL", "MUJOCO_EGL_DEVICE_ID", "PYOPENGL_PLATFORM", "EGL_PLATFORM",
+    "__EGL_VENDOR_LIBRARY_FILENAMES", "__EGL_VENDOR_LIBRARY_DIRS", "__GLX_VENDOR_LIBRARY_NAME",
+    "DISPLAY", "WAYLAND_DISPLAY", "LD_LIBRARY_PATH",
+    "OMP_*", "MKL_*", "OPENBLAS_*", "KMP_*", "NUMEXPR_*", "VECLIB_MAXIMUM_THREADS",
+    "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "NVIDIA_VISIBLE_DEVICES",
+    "NVIDIA_DRIVER_CAPABILITIES", "CUBLAS_WORKSPACE_CONFIG",
+    "SDL_VIDEODRIVER", "SDL_AUDIODRIVER",
+)  # fmt: skip
+"""Variables passed to the worker (shell-style patterns); everything else is dropped."""
+
+ENV_DENY = (
+    "*KEY*", "*TOKEN*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*CREDENTIAL*", "*AUTH*",
+    "*COOKIE*", "*SESSION*", "*PROXY*", "AWS_*", "AZURE_*", "GOOGLE_*", "GCP_*", "GCLOUD_*",
+    "CLOUDSDK_*", "SSH_*", "GPG_*", "XAUTHORITY",
+)  # fmt: skip
+"""Never passed, even when allow-listed or given explicitly (case-insensitive)."""
+
+
+class Limits(BaseModel):
+    """Resource limits of one worker job. The defaults suit a training job."""
+
+    cpu_seconds: int = Field(default=4 * 3600, gt=0, description="CPU time (RLIMIT_CPU).")
+    address_space_mb: int = Field(
+        default=8192,
+        gt=0,
+        description="Virtual memory (RLIMIT_AS). torch needs a few GB, MuJoCo EGL >= 2 GB.",
+    )
+    file_size_mb: int = Field(default=1024, gt=0, description="Largest file it may write.")
+    max_processes: int = Field(
+        default=256, gt=0, description="Processes/threads it may start (RLIMIT_NPROC)."
+    )
+    wall_seconds: float = Field(default=4 * 3600, gt=0, description="Wall-clock timeout.")
+    network: bool = Field(default=False, description="Allow network access.")
+
+    @classmethod
+    def dry_run(cls) -> Limits:
+        """Limits for a reward dry run: a real env, a few hundred reward calls."""
+        return cls(
+            cpu_seconds=60,
+            address_space_mb=3072,
+            file_size_mb=64,
+            max_processes=64,
+            wall_seconds=120,
+        )
+
+
+class WorkerResult(BaseModel):
+    """How a worker job ended. `value` is the target's returned dict when `ok`."""
+
+    ok: bool
+    status: Status
+    reason: str = ""
+    value: dict[str, Any] | None = None
+    wall_s: float = 0.0
+    stderr_tail: str = Field(default="", description="Last lines of the child's stdout+stderr.")
+    traceback: str = ""
+    isolation: str = Field(default="", description="Isolation mode the job ran under.")
+
+
+# =========================================================================== environment
+
+
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    upper = name.upper()
+    return any(fnmatch.fnmatchcase(upper, p.upper()) for p in patterns)
+
+
+def is_secret_name(name: str) -> bool:
+    """True for variable names that are never passed to a worker."""
+    return _matches(name, ENV_DENY)
+
+
+def scrub_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The allow-listed, non-secret subset of `environ`."""
+    return {
+        k: v
+        for k, v in environ.items()
+        if _matches(k, ENV_ALLOW) and not is_secret_name(k) and "\0" not in v
+    }
+
+
+def _child_environment(extra: Mapping[str, str] | None, jobdir: Path) -> dict[str, str]:
+    env = scrub_environment(os.environ)
+    for key, value in (extra or {}).items():
+        if is_secret_name(key):
+            raise WorkerError(
+                f"refusing to pass '{key}' to a worker: it looks like a credential",
+                hint="workers never receive keys, tokens, passwords or cloud credentials",
+            )
+        env[key] = str(value)
+    env.setdefault("PATH", os.defpath)
+    # The child imports what the parent imports (editable installs, `module:Class` envs).
+    paths = [p for p in sys.path if p and os.path.exists(p)]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["HOME"] = str(jobdir / "home")
+    env["TMPDIR"] = str(jobdir / "tmp")
+    env["PYTHONNOUSERSITE"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+# =========================================================================== isolation modes
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """One way of starting the child; `describe()` is recorded with every result."""
+
+    name: str
+    prefix: tuple[str, ...] = ()
+    net_flag: str | None = None
+    drop_uid: bool = False
+    runs_as_nobody: bool = False
+    same_uid: bool = False
+    notes: list[str] = field(default_factory=list, compare=False, hash=False)
+
+    def command(self, network: bool) -> list[str]:
+        cmd = list(self.prefix)
+        if self.net_flag and not network:
+            cmd.insert(1, self.net_flag)
+        return cmd
+
+    def describe(self) -> str:
+        return f"{self.name} ({'; '.join(self.notes)})" if self.notes else self.name
+
+
+def _candidates() -> dict[str, Isolation]:
+    root = os.geteuid() == 0
+    unshare = shutil.which("unshare")
+    ns = ("--pid", "--fork", "--mount-proc", "--kill-child")
+    out: dict[str, Isolation] = {}
+    if unshare:
+        out["userns"] = Isolation(
+            "userns",
+            (unshare, "--user", "--map-root-user", *ns),
+            net_flag="--net",
+            drop_uid=root,
+            runs_as_nobody=root,
+            same_uid=not root,
+            notes=["own user/PID/mount/network namespaces", "no capabilities"]
+            + (["uid nobody"] if root else []),
+        )
+        if root:
+            ids = ("--setuid", str(SANDBOX_UID), "--setgid", str(SANDBOX_GID))
+            out["rootns"] = Isolation(
+                "rootns",
+                (unshare, *ns, *ids),
+                net_flag="--net",
+                runs_as_nobody=True,
+                notes=["own PID/mount/network namespaces", "uid nobody"],
+            )
+        if root:
+            out["userns-root"] = Isolation(
+                "userns-root",
+                (unshare, "--user", "--map-root-user", *ns),
+                net_flag="--net",
+                same_uid=True,
+                notes=[
+                    "own user/PID/mount/network namespaces",
+                    "no capabilities",
+                    "uid 0 outside: root-owned files stay readable",
+                ],
+            )
+    if root:
+        out["uid"] = Isolation(
+            "uid",
+            drop_uid=True,
+            runs_as_nobody=True,
+            notes=["uid nobody", "no namespaces: network not isolated"],
+        )
+    out["none"] = Isolation(
+        "none",
+        same_uid=True,
+        notes=["no namespaces: network and /proc not isolated", "runs as your user"]
+        if not root
+        else ["no namespaces: network and /proc not isolated", "runs as root without capabilities"],
+    )
+    return out
+
+
+_mode_lock = threading.Lock()
+_mode_cache: dict[str, Isolation] = {}
+
+
+def isolation(refresh: bool = False) -> Isolation:
+    """The isolation mode for this process (`AUTOREWARD_SANDBOX`, else the strongest that works)."""
+    wanted = os.environ.get(MODE_ENV_VAR, "auto").strip().lower() or "auto"
+    if wanted not in ("auto", *MODES):
+        raise WorkerError(
+            f"{MODE_ENV_VAR}={wanted!r} is not a sandbox mode",
+            hint=f"use one of: auto, {', '.join(MODES)}",
+        )
+    with _mode_lock:
+        if not refresh and wanted in _mode_cache:
+            return _mode_cache[wanted]
+        candidates = _candidates()
+        if wanted != "auto":
+            if wanted not in candidates:
+                raise WorkerError(
+                    f"sandbox mode '{wanted}' is not possible here "
+                    f"({'needs unshare' if wanted in ('userns', 'none') else 'needs root and unshare'})",
+                    hint=f"unset {MODE_ENV_VAR} to pick the strongest available mode",
+                )
+            failure = _probe_mode(candidates[wanted])
+            if failure:
+                raise WorkerError(f"sandbox mode '{wanted}' does not work here: {failure}")
+            _mode_cache[wanted] = candidates[wanted]
+            return candidates[wanted]
+        failures: list[str] = []
+        for name in MODES:
+            if name not in candidates:
+                continue
+            failure = _probe_mode(candidates[name])
+            if failure is None:
+                if failures:
+                    log.info("sandbox: using mode '%s'; stronger modes failed: %s", name,
+                                "; ".join(failures))  # fmt: skip
+                if name == "none":
+                    log.warning(
+                        "sandbox: no user namespaces here; workers run as your user without "
+                        "network or /proc isolation (see the README, 'Sandbox')"
+                    )
+                _mode_cache[wanted] = candidates[name]
+                return candidates[name]
+            failures.append(f"{name}: {failure}")
+        raise WorkerError("no sandbox mode works here: " + "; ".join(failures))
+
+
+def _probe_mode(mode: Isolation) -> str | None:
+    """None when a real job runs under `mode` with the isolation it promises, else why not."""
+    try:
+        res = _run(mode, "autoreward.sandbox._probe:ping", {}, Limits.dry_run(), None, None)
+    except OSError as err:
+        return str(err)
+    if not res.ok or res.value is None:
+        return f"{res.status}: {res.reason} {res.stderr_tail[-300:]}".strip()
+    v = res.value
+    if v["cap_eff"] != 0:
+        return "child kept capabilities"
+    if mode.prefix and "autoreward.sandbox.child" not in v["init_cmdline"]:
+        return f"no PID namespace (PID 1 is {v['init_cmdline'][:60]!r})"
+    if mode.net_flag and v["interfaces"] != ["lo"]:
+        return f"no network namespace (interfaces {v['interfaces']})"
+    if mode.drop_uid and v["uid"] == 0 and not mode.prefix:
+        return "child still runs as root"
+    return None
+
+
+# =========================================================================== running a job
+
+
+def run_isolated(
+    target: str,
+    payload: dict[str, Any],
+    limits: Limits | None = None,
+    workdir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> WorkerResult:
+    """Run `target` ("autoreward.module:function") on `payload` in an isolated child.
+
+    The function takes the payload dict and returns a JSON-able dict (`WorkerResult.value`).
+    `workdir` is the child's working directory (created if missing; lent to the sandbox uid
+    for the run when the parent is root); default: a private temporary directory. `env`
+    adds variables to the scrubbed environment (credential-like names are refused).
+    Raises `WorkerError` only for a malformed target or an unusable sandbox, never for what
+    the child does.
+    """
+    if not TARGET_PATTERN.match(target):
+        raise WorkerError(
+            f"worker target must look like 'autoreward.module:function', got {target!r}",
+            hint="only functions inside the autoreward package can be worker targets",
+        )
+    mode = isolation()
+    return _run(mode, target, payload, limits or Limits(), workdir, env)
+
+
+def _run(
+    mode: Isolation,
+    target: str,
+    payload: dict[str, Any],
+    limits: Limits,
+    workdir: Path | None,
+    extra_env: Mapping[str, str] | None,
+) -> WorkerResult:
+    start = time.monotonic()
+    if mode.same_uid:
+        _make_parent_undumpable()
+    jobdir = Path(tempfile.mkdtemp(prefix="autoreward-job-"))
+    try:
+        for sub in ("home", "tmp"):
+            (jobdir / sub).mkdir()
+        job = {"target": target, "payload": payload, "limits": limits.model_dump()}
+        (jobdir / "job.json").write_text(json.dumps(job))
+        cwd = Path(workdir) if workdir is not None else jobdir / "home"
+        cwd.mkdir(parents=True, exist_ok=True)
+        child_env = _child_environment(extra_env, jobdir)
+        if mode.runs_as_nobody:
+            _lend_tree(jobdir, SANDBOX_UID, SANDBOX_GID)
+            if workdir is not None:
+                _lend_tree(cwd, SANDBOX_UID, SANDBOX_GID)
+        try:
+            outcome = _spawn_and_wait(mode, limits, jobdir, cwd, child_env)
+        finally:
+            if workdir is not None and mode.runs_as_nobody:
+                _lend_tree(cwd, os.getuid(), os.getgid())
+        result = _classify(outcome, limits, jobdir)
+    finally:
+        shutil.rmtree(jobdir, ignore_errors=True)
+    result.wall_s = round(time.monotonic() - start, 3)
+    result.isolation = mode.describe()
+    return result
+
+
+@dataclass
+class _Outcome:
+    status: int | None  # raw wait status; None when it could not be started
+    rusage: resource.struct_rusage | None
+    timed_out: bool
+    log_tail: str
+    spawn_error: str | None = None
+
+
+def _spawn_and_wait(
+    mode: Isolation, limits: Limits, jobdir: Path, cwd: Path, env: dict[str, str]
+) -> _Outcome:
+    flags = ["-s", "-B"] + (["-P"] if sys.version_info >= (3, 11) else [])
+    cmd = [*mode.command(limits.network), sys.executable, *flags, "-m", "autoreward.sandbox.child",
+           str(jobdir)]  # fmt: skip
+    drop: dict[str, Any] = {}
+    if mode.drop_uid:
+        drop = {"user": SANDBOX_UID, "group": SANDBOX_GID, "extra_groups": _render_groups()}
+    log_path = jobdir / "output.log"
+    with open(log_path, "wb") as log_file:
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                **drop,
+            )
+        except OSError as err:
+            return _Outcome(None, None, False, "", spawn_error=f"{type(err).__name__}: {err}")
+    timed_out = not _wait_exit(proc.pid, time.monotonic() + limits.wall_seconds)
+    # The child is a zombie (or still running): its pid cannot be reused yet, so killing its
+    # group cannot hit an unrelated one. This also removes anything it left behind.
+    _kill_group(proc.pid)
+    _, status, rusage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return _Outcome(status, rusage, timed_out, _tail(log_path))
+
+
+def _wait_exit(pid: int, deadline: float) -> bool:
+    """Wait, without reaping, until `pid` exits (True) or the deadline passes (False)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                ready, _, _ = select.select([fd], [], [], left)
+                if ready:
+                    return True
+        finally:
+            os.close(fd)
+    delay = 0.005
+    while time.monotonic() < deadline:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if info is not None:
+            return True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    return False
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+_MEMORY_HINTS = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|out of memory", re.I)
+
+
+def _classify(out: _Outcome, limits: Limits, jobdir: Path) -> WorkerResult:
+    tail = out.log_tail
+
+    def fail(status: Status, reason: str, traceback: str = "") -> WorkerResult:
+        return WorkerResult(
+            ok=False, status=status, reason=reason, traceback=traceback, stderr_tail=tail
+        )
+
+    if out.status is None:
+        return fail("crashed", f"could not start the worker: {out.spawn_error}")
+    if out.timed_out:
+        return fail(
+            "timeout",
+            f"wall-clock timeout after {limits.wall_seconds:g} s; "
+            "the worker's whole process group was killed",
+        )
+    record = _read_json(jobdir / "result.json")
+    if record is not None:
+        status = record.get("status")
+        if status == "ok" and isinstance(record.get("value"), dict):
+            return WorkerResult(ok=True, status="ok", value=record["value"], stderr_tail=tail)
+        if status in ("error", "memory"):
+            reason = str(record.get("reason", ""))
+            if status == "memory":
+                reason += f" (address-space limit {limits.address_space_mb} MB)"
+            return fail(status, reason, str(record.get("traceback", "")))
+    # No result: how did the job process end? In a PID namespace the supervisor says so.
+    wait_status, cpu = out.status, _cpu_seconds(out.rusage)
+    peak_mb = out.rusage.ru_maxrss / 1024 if out.rusage else 0.0
+    exit_record = _read_json(jobdir / "exit.json")
+    if exit_record is not None:
+        try:
+            wait_status = int(exit_record["wait_status"])
+            cpu = float(exit_record["cpu_seconds"])
+            peak_mb = float(exit_record["maxrss_kb"]) / 1024
+        except (KeyError, TypeError, ValueError):
+            pass
+    memory_hint = _MEMORY_HINTS.search(tail) is not None
+    if os.WIFEXITED(wait_status):
+        code = os.WEXITSTATUS(wait_status)
+        if code == EXIT_SETUP_FAILED:
+            return fail("crashed", "sandbox set-up failed in the worker (see stderr_tail)")
+        if memory_hint:
+            return fail(
+                "memory", f"ran out of memory (exit {code}; limit {limits.address_space_mb} MB)"
+            )
+        return fail("crashed", f"worker exited with status {code} without a result")
+    sig = os.WTERMSIG(wait_status)
+    name = signal.Signals(sig).name if sig in set(signal.Signals) else f"signal {sig}"
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= limits.cpu_seconds - 0.05):
+        return fail(
+            "killed", f"CPU-time limit of {limits.cpu_seconds} s exceeded (used {cpu:.1f} s)"
+        )
+    if sig == signal.SIGXFSZ:
+        return fail("killed", f"file-size limit of {limits.file_size_mb} MB exceeded")
+    if sig == signal.SIGKILL:
+        return fail(
+            "killed", f"killed by SIGKILL (peak memory {peak_mb:.0f} MB; out-of-memory killer?)"
+        )
+    if memory_hint:
+        return fail("memory", f"ran out of memory ({name}; limit {limits.address_space_mb} MB)")
+    return fail("crashed", f"worker crashed with {name}")
+
+
+def _cpu_seconds(ru: resource.struct_rusage | None) -> float:
+    return 0.0 if ru is None else ru.ru_utime + ru.ru_stime
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """A record the child wrote; symlinks and malformed files are ignored."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(256 * 1024 * 1024)
+    try:
+        record = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - TAIL_CHARS))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+# =========================================================================== privileges
+
+
+def _lend_tree(root: Path, uid: int, gid: int) -> None:
+    """chown `root` and everything under it, never following links nor touching hard links."""
+    try:
+        os.chown(root, uid, gid, follow_symlinks=False)
+    except OSError:
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(p)
+                if os.path.isfile(p) and not os.path.islink(p) and st.st_nlink > 1:
+                    continue
+                os.chown(p, uid, gid, follow_symlinks=False)
+            except OSError:
+                continue
+
+
+def _render_groups() -> list[int]:
+    """Supplementary groups the sandbox uid keeps: GPU/render device access only."""
+    import grp
+
+    gids = []
+    for name in ("video", "render"):
+        try:
+            gids.append(grp.getgrnam(name).gr_gid)
+        except KeyError:
+            continue
+    return gids
+
+
+_dumpable_done = False
+
+
+def _make_parent_undumpable() -> None:
+    """prctl(PR_SET_DUMPABLE, 0): a same-uid child can no longer read our /proc/<pid>/environ."""
+    global _dumpable_done
+    if _dumpable_done:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+        log.warning(
+            "sandbox: prctl(PR_SET_DUMPABLE, 0) failed: %s", os.strerror(ctypes.get_errno())
+        )
+    _dumpable_done = True

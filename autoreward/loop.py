@@ -25,7 +25,7 @@ from autoreward.candidates import TrainPlan, train_candidates, train_final_seeds
 from autoreward.config import RunConfig
 from autoreward.envs.registry import load_schema
 from autoreward.envs.schema import EnvSchema
-from autoreward.exec import make_executor
+from autoreward.exec import Executor, make_executor
 from autoreward.llm.client import LLMClient
 from autoreward.store.atomic import atomic_write_json, atomic_write_text, read_json
 from autoreward.store.records import CandidateRecord
@@ -45,7 +45,11 @@ class LoopResult(BaseModel):
     wall_s: float
 
 
-def run_loop(cfg: RunConfig, run: RunDir, on_event: EventFn | None = None) -> LoopResult:
+def run_loop(
+    cfg: RunConfig, run: RunDir, on_event: EventFn | None = None, executor: Executor | None = None
+) -> LoopResult:
+    """Run (or resume) the iterations of `cfg` in `run`. `executor`: a pool shared with other
+    runs (batch); None makes one from the config."""
     started = time.time()
     emit = _Emitter(run, on_event)
     schema = load_schema(cfg.env_id)
@@ -56,7 +60,8 @@ def run_loop(cfg: RunConfig, run: RunDir, on_event: EventFn | None = None) -> Lo
         record_path=cfg.record,
     )
     client.preflight()
-    executor = make_executor(cfg.executor, workers=cfg.workers or None, address=cfg.ray_address)
+    if executor is None:
+        executor = make_executor(cfg.executor, workers=cfg.workers or None, address=cfg.ray_address)
     designer = Designer(client, schema, cfg.task, check=_checker(schema), temperature=cfg.temperature)
     critic = Critic(client, schema, cfg.task) if cfg.critic else None
     analyzer = Analyzer(client, schema, cfg.task)

@@ -160,5 +160,44 @@ def run(
         _fail(err)
 
 
+# --------------------------------------------------------------------------- report, export
+
+
+@app.command()
+def report(
+    path: Annotated[Path, typer.Argument(help="A run directory or a batch directory.")],
+) -> None:
+    """Write a self-contained report.html for a run (or a batch) and print its path."""
+    from autoreward.report import write_report
+
+    try:
+        out = write_report(path)
+    except AutorewardError as err:
+        _fail(err)
+    console.print(f"report: [bold]{out}[/]")
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="The run directory.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The module to write.")] = Path("my_reward.py"),
+    candidate: Annotated[
+        str | None, typer.Option(help="ITER:CAND instead of the best, e.g. 1:0.")
+    ] = None,
+) -> None:
+    """Write the run's best reward as a standalone module for autoreward.RewardWrapper."""
+    from autoreward.export import export_reward
+
+    try:
+        done = export_reward(run_dir, out, candidate=candidate)
+    except AutorewardError as err:
+        _fail(err)
+    console.print(f"wrote [bold]{done.path}[/] ({done.source} of {done.env_id})", soft_wrap=True)
+    console.print(
+        f'use it: env = autoreward.RewardWrapper(gym.make("{done.env_id}"), "{done.path}")',
+        highlight=False, markup=False, soft_wrap=True,
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -1,0 +1,407 @@
+"""Build `report.html` for a run directory or a batch directory.
+
+The page is self-contained: plots are PNG data URIs, small videos are embedded, CSS is inline,
+and nothing is fetched from the network. Stable hooks for tools and tests:
+`id="summary"`, `section.iteration`, `article.candidate`, `.diff`, `.curve`, `.analysis`,
+`id="llm-cost"`; in a batch report `id="results"`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from autoreward.errors import ConfigError
+from autoreward.report import plots
+from autoreward.report.data import (
+    BatchView,
+    CandidateView,
+    IterationView,
+    RunView,
+    is_batch_dir,
+    is_run_dir,
+    load_batch,
+    load_run,
+)
+from autoreward.report.fragments import (
+    VideoEmbedder,
+    code_block,
+    diff_block,
+    inline_markdown,
+    markdown,
+    pygments_css,
+)
+from autoreward.store.atomic import atomic_write_text
+
+TEMPLATES = Path(__file__).parent / "templates"
+REPORT_NAME = "report.html"
+
+
+def write_report(path: str | Path) -> Path:
+    """`autoreward report PATH`: a run directory or a batch directory, whichever `path` is."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{folder} is not a directory",
+            hint="pass a run directory (runs/<timestamp>-...) or a batch directory",
+        )
+    if is_run_dir(folder):
+        return write_run_report(folder)
+    if is_batch_dir(folder):
+        return write_batch_report(folder)
+    raise ConfigError(
+        f"{folder} is neither a run directory (no config.yaml) nor a batch directory "
+        "(no results.csv, results.md or tasks/)",
+        hint="pass the folder `autoreward run` or `autoreward batch` printed",
+    )
+
+
+def write_run_report(run_dir: str | Path) -> Path:
+    """Write `<run_dir>/report.html` and return its path."""
+    run = load_run(run_dir)
+    out = run.path / REPORT_NAME
+    page = _env().get_template("run.html").render(**_run_context(run, VideoEmbedder(run.path)))
+    atomic_write_text(out, page)
+    return out
+
+
+def write_batch_report(batch_dir: str | Path) -> Path:
+    """Write `<batch_dir>/report.html` (the results table, linking each task's own report,
+    which is written too) and return its path."""
+    batch = load_batch(batch_dir)
+    for task in batch.tasks:
+        if task.run_dir is not None:
+            try:
+                task.report = write_run_report(task.run_dir)
+            except Exception as err:  # one broken task must not cost the batch its report
+                batch.problems.append(f"report of task {task.name} failed: {type(err).__name__}: {err}")
+    out = batch.path / REPORT_NAME
+    page = _env().get_template("batch.html").render(**_batch_context(batch))
+    atomic_write_text(out, page)
+    return out
+
+
+# =========================================================================== run context
+
+
+@dataclass
+class _Row:
+    label: str
+    value: Any
+
+
+def _run_context(run: RunView, embed: VideoEmbedder) -> dict[str, Any]:
+    llm_by_iter = {row.label: row for row in run.llm_rows}
+    iterations = [_iteration(run, it, embed, llm_by_iter.get(f"iteration {it.index}")) for it in run.iterations]
+    return {
+        "title": f"autoreward · {run.env_id}",
+        "env_id": run.env_id,
+        "task": run.task,
+        "summary": _summary(run),
+        "best": _best_block(run),
+        "iterations": iterations,
+        "llm_rows": run.llm_rows,
+        "llm_total": run.llm_total,
+        "problems": run.problems,
+        "generated": _now(),
+        "pygments_css": Markup(pygments_css()),
+    }
+
+
+def _summary(run: RunView) -> list[_Row]:
+    cfg = run.config
+    rows = [_Row("environment", run.env_id), _Row("task", run.task)]
+    models = cfg.get("model") or "?"
+    used = [m for m in run.models_used if not (m == models or models.endswith("/" + m))]
+    rows.append(_Row("model", models + (f" (answers from {', '.join(used)})" if used else "")))
+    if run.best is not None:
+        b = run.best
+        rows.append(_Row("best fitness", Markup(
+            f'<strong>{_fmt(b.fitness)}</strong> — <a href="#{b.anchor}">iteration {b.iteration}, '
+            f"candidate {b.index}</a> ({b.steps:,} steps)"
+        )))
+    else:
+        rows.append(_Row("best fitness", "no candidate trained successfully"))
+    rows.append(_Row("final seeds", _final_text(run.final, run.config)))
+    done = sum(it.done for it in run.iterations)
+    rows.append(_Row("iterations", f"{done} finished of {len(run.iterations)} started ({cfg.get('iterations', '?')} configured)"))
+    cands = [c for it in run.iterations for c in it.candidates]
+    trained = sum(c.status == "trained" for c in cands)
+    rows.append(_Row("candidates", f"{trained} trained of {len(cands)} ({cfg.get('samples', '?')} per iteration)"))
+    training = [str(cfg["algo"])] if cfg.get("algo") else []
+    if cfg.get("steps"):
+        training.append(f"{int(cfg['steps']):,} steps per candidate")
+    if training:
+        rows.append(_Row("training", " · ".join(training)))
+    t = run.llm_total
+    rows.append(_Row("LLM tokens and cost", f"{t.tokens:,} tokens, ${t.cost:.4f} ({t.calls} calls, {t.cached} from cache)"))
+    rows.append(_Row("wall time", _duration(run.wall_s)))
+    rows.append(_Row("run directory", str(run.path)))
+    return rows
+
+
+def _final_text(final: dict[str, Any] | None, cfg: dict[str, Any]) -> str:
+    if not final:
+        return "not run" if cfg.get("final_seeds", 1) == 0 else "not available (run unfinished or no best)"
+    mean, std = final.get("mean"), final.get("std")
+    n = final.get("n_seeds") or len(final.get("fitnesses") or final.get("values") or [])
+    if mean is None:
+        return str(final.get("reason") or "failed")
+    return f"{_fmt(mean)} ± {_fmt(std or 0.0)} over {n} seeds"
+
+
+def _best_block(run: RunView) -> dict[str, Any] | None:
+    b = run.best
+    if b is None or not b.code:
+        return None
+    return {"anchor": b.anchor, "label": f"iteration {b.iteration}, candidate {b.index}", "code": code_block(b.code)}
+
+
+def _iteration(run: RunView, it: IterationView, embed: VideoEmbedder, llm: Any) -> dict[str, Any]:
+    best = it.best
+    feedback = None
+    if it.feedback:
+        feedback = {
+            "text": it.feedback.get("text") or "",
+            "ranking": it.feedback.get("ranking_text")
+            or ", ".join(str(x) for x in it.feedback.get("ranking") or []),
+        }
+    return {
+        "index": it.index,
+        "anchor": it.anchor,
+        "done": it.done,
+        "rows": [_table_row(c, best) for c in it.candidates],
+        "candidates": [_candidate(c, it, best, embed) for c in it.candidates],
+        "analysis": markdown(it.analysis) if it.analysis else None,
+        "feedback": feedback,
+        "llm": llm,
+        "previous_best": None if it.previous_best is None else it.previous_best,
+    }
+
+
+def _table_row(c: CandidateView, best: CandidateView | None) -> dict[str, Any]:
+    return {
+        "anchor": c.anchor,
+        "index": c.index,
+        "status": c.status,
+        "best": best is not None and best.index == c.index,
+        "fitness": _fmt(c.fitness),
+        "env_return": _fmt(c.env_return),
+        "steps": f"{c.steps:,}" if c.steps else "",
+        "reason": _clip(c.reason, 160),
+        "hacking": c.hacking,
+    }
+
+
+def _candidate(c: CandidateView, it: IterationView, best: CandidateView | None, embed: VideoEmbedder) -> dict[str, Any]:
+    prev = it.previous_best
+    diff_note: str | None
+    if c.code is None:
+        diff, diff_note = None, "no code (the designer's answer held no usable reward)"
+    elif prev is None or prev.code is None:
+        diff, diff_note = None, "first iteration: there is no previous best to compare with"
+    else:
+        diff = diff_block(prev.code, c.code, f"best so far (iter {prev.iteration} cand {prev.index})", f"iter {c.iteration} cand {c.index}")
+        diff_note = None if diff is not None else f"identical to the previous best (iter {prev.iteration} cand {prev.index})"
+    curve = plots.learning_curve(c.curve()) if c.curve() else None
+    components = plots.component_plot(c.stats) if c.stats else None
+    return {
+        "anchor": c.anchor,
+        "index": c.index,
+        "status": c.status,
+        "is_best": best is not None and best.index == c.index,
+        "fitness": _fmt(c.fitness),
+        "env_return": _fmt(c.env_return),
+        "steps": c.steps,
+        "reason": c.reason,
+        "hacking": c.hacking,
+        "code": code_block(c.code) if c.code else None,
+        "diff": diff,
+        "diff_note": diff_note,
+        "diff_against": None if prev is None else f"iteration {prev.iteration}, candidate {prev.index}",
+        "curve": curve,
+        "curve_note": None if curve else _missing_training(c, "no learning curve"),
+        "components": components,
+        "components_note": None if components else _missing_training(c, "no component statistics"),
+        "video": embed(c.video) if c.video is not None else None,
+        "video_note": None if c.video is not None else _video_note(c),
+        "critic": _critic(c),
+        "training": _training_line(c),
+        "evaluation": _eval_line(c),
+        "problems": c.problems,
+    }
+
+
+def _missing_training(c: CandidateView, what: str) -> str:
+    if c.status in {"failed_check", "duplicate"}:
+        return f"{what}: the candidate was not trained ({c.status.replace('_', ' ')})"
+    if c.status == "pending":
+        return f"{what}: training has not finished"
+    if c.train is None:
+        return f"{what}: train.json is missing"
+    return f"{what} were recorded" if what.endswith("statistics") else f"{what} was recorded"
+
+
+def _video_note(c: CandidateView) -> str:
+    status = str((c.train or {}).get("video_status") or "")
+    if status and not status.startswith("ok"):
+        return status if status.startswith("no video") else f"no video ({status})"
+    if c.status in {"failed_check", "duplicate", "pending"}:
+        return "no video: the candidate was not trained"
+    return "no video recorded"
+
+
+def _critic(c: CandidateView) -> dict[str, Any] | None:
+    v = c.critique
+    if v is None:
+        return None
+    return {
+        "ok": bool(v.get("ok")),
+        "issues": [
+            (str(i.get("kind", "other")), inline_markdown(str(i.get("detail", ""))))
+            for i in v.get("issues") or []
+            if isinstance(i, dict)
+        ],
+        "suggestion": inline_markdown(str(v.get("suggestion") or "")),
+        "warning": v.get("warning"),
+        "revised": bool(c.record and "critic" in c.record.revised),
+    }
+
+
+def _training_line(c: CandidateView) -> str | None:
+    t = c.train
+    if not t:
+        return None
+    parts = [str(t.get("algo") or ""), f"{int(t.get('steps') or 0):,} steps"]
+    if t.get("wall_s"):
+        parts.append(f"{float(t['wall_s']):.0f} s")
+    if t.get("steps_per_s"):
+        parts.append(f"{float(t['steps_per_s']):,.0f} steps/s")
+    if t.get("status") == "failed":
+        parts.append("failed: " + _clip(str(t.get("reason") or ""), 200))
+    return " · ".join(p for p in parts if p)
+
+
+def _eval_line(c: CandidateView) -> str | None:
+    e = c.evaluation
+    if not e:
+        return None
+    n = len(e.get("episodes") or [])
+    parts = [f"{e.get('fitness_kind', '')} fitness {_fmt(e.get('fitness'))} over {n} episodes"]
+    if e.get("env_return_mean") is not None:
+        parts.append(f"env return {_fmt(e['env_return_mean'])} ± {_fmt(e.get('env_return_std'))}")
+    if e.get("generated_return_mean") is not None:
+        parts.append(f"generated return {_fmt(e['generated_return_mean'])}")
+    if e.get("length_mean") is not None:
+        parts.append(f"length {_fmt(e['length_mean'])}")
+    parts.append(f"{e.get('terminated', 0)} terminated, {e.get('truncated', 0)} truncated")
+    return " · ".join(parts)
+
+
+# =========================================================================== batch context
+
+
+def _batch_context(batch: BatchView) -> dict[str, Any]:
+    name_col = next((c for c in batch.columns if c.lower() in {"task", "name"}), batch.columns[0] if batch.columns else None)
+    links = {t.name: t for t in batch.tasks}
+    rows = []
+    for r in batch.rows:
+        cells: list[str | Markup] = []
+        for col in batch.columns:
+            value = r.get(col, "")
+            task = links.get(value) if col == name_col else None
+            if task is not None and task.report is not None:
+                href = html.escape(task.report.relative_to(batch.path).as_posix(), quote=True)
+                cells.append(Markup(f'<a href="{href}">{html.escape(value)}</a>'))
+            else:
+                cells.append(value)
+        rows.append(cells)
+    listed = {r.get(name_col or "", "") for r in batch.rows}
+    extra = [t for t in batch.tasks if t.name not in listed]
+    return {
+        "title": f"autoreward batch · {batch.path.name}",
+        "path": str(batch.path),
+        "columns": batch.columns,
+        "rows": rows,
+        "results_md": markdown(batch.results_md) if batch.results_md and not batch.rows else None,
+        "chart": _batch_chart(batch, name_col),
+        "extra_tasks": [
+            {"name": t.name, "href": None if t.report is None else t.report.relative_to(batch.path).as_posix()}
+            for t in extra
+        ],
+        "n_tasks": max(len(batch.rows), len(batch.tasks)),
+        "problems": batch.problems,
+        "generated": _now(),
+        "pygments_css": Markup(""),
+    }
+
+
+def _batch_chart(batch: BatchView, name_col: str | None) -> str | None:
+    if name_col is None:
+        return None
+    fitness_cols = [c for c in batch.columns if "fitness" in c.lower() and any(_num(r.get(c)) is not None for r in batch.rows)]
+    if not fitness_cols:
+        return None
+    labels = [r.get(name_col, "") for r in batch.rows]
+    return plots.bar_chart(labels, {c: [_num(r.get(c)) for r in batch.rows] for c in fitness_cols}, "fitness")
+
+
+# =========================================================================== formatting
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = _fmt
+    env.filters["money"] = lambda x: f"${float(x or 0):.4f}"
+    env.filters["thousands"] = lambda x: f"{int(x or 0):,}"
+    return env
+
+
+def _fmt(x: Any) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "" if x is None else str(x)
+    if math.isnan(v):
+        return "nan"
+    return f"{v:.4g}"
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _now() -> str:
+    return _dt.datetime.now().strftime("%Y-%m-%d %H:%M")

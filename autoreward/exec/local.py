@@ -1,0 +1,94 @@
+"""`LocalExecutor`: a thread pool on this machine, one isolated worker process per job."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from autoreward.exec.base import ProgressFn, ResultFn, read_progress, run_job_isolated
+from autoreward.train.job import TrainJob, TrainResult
+
+if TYPE_CHECKING:
+    from autoreward.sandbox.worker import Limits
+
+
+class LocalExecutor:
+    """Runs up to `workers` jobs at once (default: one per core). The threads only wait on
+    the worker processes, which do the training; each job's torch uses `job.torch_threads`."""
+
+    def __init__(self, workers: int | None = None, limits: Limits | None = None, poll_s: float = 1.0) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.limits = limits
+        self.poll_s = poll_s
+
+    def map(
+        self,
+        jobs: Sequence[TrainJob],
+        on_result: ResultFn | None = None,
+        on_progress: ProgressFn | None = None,
+    ) -> list[TrainResult]:
+        results: list[TrainResult | None] = [None] * len(jobs)
+        running: dict[int, TrainJob] = {}
+        lock = threading.Lock()
+        callback_errors: list[BaseException] = []
+
+        def call(fn: Any, *args: Any) -> None:
+            # A failing callback is re-raised after every job has finished, so no work is lost.
+            with lock:
+                try:
+                    fn(*args)
+                except Exception as err:
+                    callback_errors.append(err)
+
+        def run_one(i: int) -> None:
+            with lock:
+                running[i] = jobs[i]
+            try:
+                result = run_job_isolated(jobs[i], self.limits)
+            except Exception as err:  # a bug around one job must not lose the others
+                result = TrainResult.failure(jobs[i], f"executor error: {type(err).__name__}: {err}")
+            finally:
+                with lock:
+                    running.pop(i, None)
+            results[i] = result
+            if on_result is not None:
+                call(on_result, i, result)
+
+        stop = threading.Event()
+        monitor = None
+        if on_progress is not None:
+            monitor = threading.Thread(
+                target=self._watch, args=(running, lock, stop, on_progress, call), daemon=True
+            )
+            monitor.start()
+        try:
+            with ThreadPoolExecutor(max_workers=min(self.workers, max(len(jobs), 1))) as pool:
+                list(pool.map(run_one, range(len(jobs))))
+        finally:
+            stop.set()
+            if monitor is not None:
+                monitor.join()
+        if callback_errors:
+            raise callback_errors[0]
+        return [r for r in results if r is not None]  # every slot is filled by now
+
+    def _watch(
+        self,
+        running: dict[int, TrainJob],
+        lock: threading.Lock,
+        stop: threading.Event,
+        on_progress: ProgressFn,
+        call: Any,
+    ) -> None:
+        seen: dict[int, Any] = {}
+        while not stop.wait(self.poll_s):
+            with lock:
+                current = dict(running)
+            for i, job in current.items():
+                progress = read_progress(job)
+                if progress and progress.get("t") != seen.get(i):
+                    seen[i] = progress.get("t")
+                    call(on_progress, i, progress)

@@ -160,6 +160,38 @@ def run(
         _fail(err)
 
 
+# --------------------------------------------------------------------------- train
+
+
+@app.command()
+def train(
+    reward_file: Annotated[Path, typer.Argument(help="Python file defining compute_reward.")],
+    env: Annotated[str, typer.Option("--env", help="Environment id, e.g. CartPole-v1.")],
+    steps: Annotated[int | None, typer.Option(help="Training steps (default: schema).")] = None,
+    algo: Annotated[str | None, typer.Option(help="PPO, SAC, TD3, A2C or DQN (default: schema).")] = None,
+    n_envs: Annotated[int | None, typer.Option(help="Parallel envs (default: schema).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for training and evaluation.")] = 0,
+    baseline: Annotated[
+        str | None, typer.Option(help="`env`: also train on the env's own reward, side by side.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output directory (default: runs/train-...).")] = None,
+    video: Annotated[bool, typer.Option(help="Render an evaluation video.")] = True,
+    eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes.")] = 10,
+    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda or auto.")] = "cpu",
+) -> None:
+    """Train one reward in an isolated worker and print its evaluation on the task fitness."""
+    from autoreward.train.commands import train_command
+
+    try:
+        code = train_command(
+            console, reward_file, env, steps=steps, algo=algo, n_envs=n_envs, seed=seed,
+            baseline=baseline, out=out, video=video, eval_episodes=eval_episodes, device=device,
+        )
+    except AutorewardError as err:
+        _fail(err)
+    raise typer.Exit(code=code)
+
+
 # --------------------------------------------------------------------------- report, export
 
 

@@ -312,23 +312,19 @@ def _check_entry(tree: ast.Module, entry: str) -> list[Violation]:
     return []
 
 
-def _binding_names(tree: ast.AST) -> set[str]:
-    """Every name the program binds anywhere (scope-insensitive, deliberately conservative)."""
-    out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            out.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            out.add(node.name)
-        elif isinstance(node, ast.arg):
-            out.add(node.arg)
-        elif isinstance(node, ast.alias):
-            out.add(node.asname or node.name.split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            out.add(node.name)
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            out.add(node.name)
-    return out
+def _bound_name(node: ast.AST) -> str | None:
+    """The name `node` binds, if any (scope-insensitive, deliberately conservative)."""
+    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        return node.id
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return node.name
+    if isinstance(node, ast.arg):
+        return node.arg
+    if isinstance(node, ast.alias):
+        return node.asname or node.name.split(".")[0]
+    if isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+        return node.name
+    return None
 
 
 class _Checker(ast.NodeVisitor):
@@ -337,7 +333,11 @@ class _Checker(ast.NodeVisitor):
     ) -> None:
         self.violations: list[Violation] = []
         self.modules: dict[str, tuple[str, ...]] = dict(implicit_modules or {})
-        for node in ast.walk(tree):
+        self.bound: set[str] = set()
+        for node in ast.walk(tree):  # one pass: module aliases and every bound name
+            name = _bound_name(node)
+            if name:
+                self.bound.add(name)
             if isinstance(node, ast.Import):
                 for a in node.names:
                     path = ALLOWED_MODULES.get(a.name)
@@ -354,7 +354,6 @@ class _Checker(ast.NodeVisitor):
                 for a in node.names:
                     if base == ("numpy",) and a.name == "linalg":
                         self.modules[a.asname or a.name] = ("numpy", "linalg")
-        self.bound = _binding_names(tree)
 
     def add(self, node: ast.AST, construct: str, why: str) -> None:
         self.violations.append(

@@ -231,5 +231,35 @@ def export(
     )
 
 
+# --------------------------------------------------------------------------- refine
+
+
+@app.command()
+def refine(
+    run_dir: Annotated[Path, typer.Argument(help="The run directory to steer.")],
+    feedback: Annotated[
+        str | None, typer.Option(help="Feedback for one turn without asking (for scripts).")
+    ] = None,
+    rank: Annotated[
+        str | None,
+        typer.Option(help="Ranking of the last iteration's candidates, best first, e.g. 2,0,1 (one turn)."),
+    ] = None,
+    iterations_per_turn: Annotated[
+        int, typer.Option(help="Iterations run after each turn (the feedback reaches the first).")
+    ] = 1,
+    max_turns: Annotated[int | None, typer.Option(help="Stop after this many turns.")] = None,
+) -> None:
+    """Show the best reward, ask for feedback and a ranking, run the next iteration; repeat."""
+    from autoreward.refine import refine_session
+
+    try:
+        refine_session(
+            console, run_dir, feedback=feedback, rank=rank,
+            iterations_per_turn=iterations_per_turn, max_turns=max_turns,
+        )
+    except AutorewardError as err:
+        _fail(err)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

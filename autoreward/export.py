@@ -224,9 +224,11 @@ def _performance(run: RunDir, record: CandidateRecord | None) -> list[str]:
     best = read_json(run.best_dir / "candidate.json") or {}
     final = read_json(run.best_dir / "final.json") or {}
     is_best = (best.get("iteration"), best.get("index")) == (record.iteration, record.index)
-    if is_best and final.get("mean") is not None:
+    final_of = (final.get("iteration", record.iteration), final.get("index", record.index))
+    if is_best and final_of == (record.iteration, record.index) and final.get("mean") is not None:
+        n = final.get("n_seeds", "?")
         lines.append(
-            f"Retrained on {final.get('n_seeds', '?')} seeds: {float(final['mean']):.4g} ± "
+            f"Retrained on {n} seed{'' if n == 1 else 's'}: {float(final['mean']):.4g} ± "
             f"{float(final.get('std') or 0.0):.3g}."
         )
     return lines

@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from fakellm import MODEL, FakeLLMServer, load_answer
 from runfakes import make_run, tiny_mp4
 from typer.testing import CliRunner
 
@@ -287,3 +288,36 @@ def test_batch_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     dom = parse(done.stdout)
     assert {"summary", "results"} <= dom.ids()
     assert dom.count("table", "results") == 1
+
+
+@pytest.mark.expensive
+def test_report_of_a_real_tiny_run(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+    """A real run (fake LLM server, sandboxed checks, PPO on CartPole with a video) reported."""
+    from autoreward.config import RunConfig
+    from autoreward.loop import run_loop
+    from autoreward.store.rundir import RunDir
+
+    fake_llm.add_rule("diagnoses trained policies", load_answer("analyzer_cartpole"), repeat_last=True)
+    fake_llm.add_rule("careful reviewer", load_answer("critic_ok"), repeat_last=True)
+    fake_llm.add_rule("# Advice", load_answer("designer_cartpole_1"), load_answer("designer_cartpole_2"),
+                      repeat_last=True)  # fmt: skip
+    cfg = RunConfig(
+        env_id="CartPole-v1", task="Balance the pole upright.", model=MODEL, api_base=fake_llm.url + "/v1",
+        iterations=1, samples=2, steps=2048, workers=2, eval_episodes=2, final_seeds=0, video=True,
+        halving=False,
+    )
+    run = RunDir.create(tmp_path, cfg.env_id, cfg.task, cfg.dump())
+    run_loop(cfg, run)
+    html = write_report(run.path).read_text()
+    dom = parse(html)
+    assert dom.count("article", "candidate") == 2 and dom.count("div", "analysis") == 1
+    assert html.count("data:image/png;base64,") == 4  # a curve and a component plot each
+    assert html.count('src="data:video/mp4;base64,') == 2
+    cost = parse(html[html.index('id="llm-cost"'):]).plain()
+    assert "iteration 0" in cost and "designer" in cost and "critic" in cost and "analyzer" in cost
+    if CHROMIUM is not None:
+        done = _chromium(tmp_path, "--dump-dom", (run.path / "report.html").resolve().as_uri())
+        assert done.returncode == 0, done.stderr[-2000:]
+        rendered = parse(done.stdout)
+        assert {"summary", "llm-cost", "iter-0"} <= rendered.ids()
+        assert rendered.count("video", "video") == 2

@@ -129,7 +129,7 @@ def _summary(run: RunView) -> list[_Row]:
         )))
     else:
         rows.append(_Row("best fitness", "no candidate trained successfully"))
-    rows.append(_Row("final seeds", _final_text(run.final, run.config)))
+    rows.append(_Row("final seeds", _final_text(run.final, run.config, run.best)))
     done = sum(it.done for it in run.iterations)
     rows.append(_Row("iterations", f"{done} finished of {len(run.iterations)} started ({cfg.get('iterations', '?')} configured)"))
     cands = [c for it in run.iterations for c in it.candidates]
@@ -147,14 +147,18 @@ def _summary(run: RunView) -> list[_Row]:
     return rows
 
 
-def _final_text(final: dict[str, Any] | None, cfg: dict[str, Any]) -> str:
+def _final_text(final: dict[str, Any] | None, cfg: dict[str, Any], best: CandidateView | None) -> str:
     if not final:
         return "not run" if cfg.get("final_seeds", 1) == 0 else "not available (run unfinished or no best)"
     mean, std = final.get("mean"), final.get("std")
-    n = final.get("n_seeds") or len(final.get("fitnesses") or final.get("values") or [])
+    n = final.get("n_seeds") or len(final.get("per_seed") or final.get("fitnesses") or [])
     if mean is None:
         return str(final.get("reason") or "failed")
-    return f"{_fmt(mean)} ± {_fmt(std or 0.0)} over {n} seeds"
+    text = f"{_fmt(mean)} ± {_fmt(std or 0.0)} over {n} seed{'' if n == 1 else 's'}"
+    where = (final.get("iteration"), final.get("index"))
+    if best is not None and None not in where and where != (best.iteration, best.index):
+        text += f" (of iteration {where[0]}, candidate {where[1]}: an earlier best)"
+    return text
 
 
 def _best_block(run: RunView) -> dict[str, Any] | None:

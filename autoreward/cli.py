@@ -108,6 +108,7 @@ def check(
 
 @app.command()
 def run(
+    ctx: typer.Context,
     env: Annotated[str | None, typer.Option("--env", help="Environment id, e.g. Hopper-v5.")] = None,
     task: Annotated[str | None, typer.Option("--task", help="The goal in natural language.")] = None,
     model: Annotated[
@@ -137,14 +138,11 @@ def run(
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
 ) -> None:
     """Generate, check, train and iterate reward functions for one goal."""
-    import click
-
     from autoreward.runner import run_command
 
-    ctx = click.get_current_context()
     given = {
         name for name in ctx.params
-        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
     }
 
     options = dict(
@@ -158,6 +156,42 @@ def run(
         run_command(console, options, given=given, out=out, resume=resume, report=report)
     except AutorewardError as err:
         _fail(err)
+
+
+# --------------------------------------------------------------------------- batch
+
+
+@app.command()
+def batch(
+    suite: Annotated[
+        str | None, typer.Argument(help="Suite YAML, or a shipped suite name (classic, ...).")
+    ] = None,
+    tasks: Annotated[str | None, typer.Option(help="Comma-separated task names (default: all).")] = None,
+    executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    workers: Annotated[int, typer.Option(help="Training workers shared by all tasks (0 = one per core).")] = 0,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address, e.g. auto.")] = None,
+    model: Annotated[str | None, typer.Option(help="litellm model string, `manual`, or `replay:PATH`.")] = None,
+    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL.")] = None,
+    out: Annotated[Path, typer.Option(help="Where the batch directory is created.")] = Path("runs"),
+    resume: Annotated[Path | None, typer.Option(help="Continue a batch from its directory.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps per candidate, for every task.")] = None,
+    iterations: Annotated[int | None, typer.Option(help="Designer iterations, for every task.")] = None,
+    samples: Annotated[int | None, typer.Option(help="Candidates per iteration, for every task.")] = None,
+    parallel: Annotated[int, typer.Option(help="Tasks run at once (0 = as many as workers, at least 2).")] = 0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the suite and list its tasks; train nothing.")] = False,
+) -> None:
+    """Run every task of a suite (one worker pool for all) and write a results table."""
+    from autoreward.batch_commands import batch_command
+
+    try:
+        code = batch_command(
+            console, suite, tasks=tasks, executor=executor, workers=workers, ray_address=ray_address,
+            model=model, api_base=api_base, out=out, resume=resume, parallel=parallel, dry_run=dry_run,
+            overrides={"steps": steps, "iterations": iterations, "samples": samples},
+        )  # fmt: skip
+    except AutorewardError as err:
+        _fail(err)
+    raise typer.Exit(code=code)
 
 
 # --------------------------------------------------------------------------- train

@@ -37,7 +37,7 @@ def script(server: FakeLLMServer, *, critic_revise: bool = True) -> None:
     server.add_rule(REVISE, load_answer("revise_cartpole"), repeat_last=True)
     critic = [load_answer("critic_revise")] if critic_revise else []
     server.add_rule(CRITIC, *critic, load_answer("critic_ok"), repeat_last=True)
-    server.add_rule(ANALYZER, load_answer("analyzer_cartpole"), repeat_last=True)
+    server.add_rule(ANALYZER, load_answer("analyzer_cartpole_balance"), repeat_last=True)
     server.add_rule(REFINE, load_answer("designer_cartpole_refine"), load_answer("designer_cartpole_duplicate"),
                     repeat_last=True)  # fmt: skip
     server.add_rule(INITIAL, load_answer("designer_cartpole_1"), load_answer("designer_cartpole_syntax_error"),
@@ -48,7 +48,7 @@ def config(server: FakeLLMServer, **over: object) -> RunConfig:
     base = dict(
         env_id="CartPole-v1", task=TASK, model=MODEL, api_base=server.url + "/v1",
         iterations=2, samples=2, steps=4096, workers=2, eval_episodes=3, final_seeds=1,
-        video=False,
+        video=False, target_fitness=2.0,  # unreachable (fitness <= 1): both iterations run
     )  # fmt: skip
     base.update(over)
     return RunConfig.model_validate(base)
@@ -121,7 +121,7 @@ def test_killed_run_resumes_without_retraining_or_repaying(fake_llm: FakeLLMServ
     env = {**os.environ, "OPENAI_API_KEY": "sk-fake"}
     args = ["--env", "CartPole-v1", "--task", TASK, "--model", MODEL, "--api-base", fake_llm.url + "/v1",
             "--iterations", "2", "--samples", "2", "--steps", "4096", "--workers", "2",
-            "--eval-episodes", "3", "--final-seeds", "0", "--no-video", "--no-report",
+            "--eval-episodes", "3", "--final-seeds", "0", "--no-video", "--no-report", "--target", "2",
             "--out", str(tmp_path)]  # fmt: skip
     proc = _cli(args, env)
     # Kill the whole process tree as soon as the first candidate of iteration 0 has finished
@@ -158,3 +158,13 @@ def test_killed_run_resumes_without_retraining_or_repaying(fake_llm: FakeLLMServ
     assert (run.iter_dir(1) / "done.json").exists()
     assert (run.best_dir / "reward.py").exists()
     assert any(e["event"] == "run_end" for e in run.events())
+
+
+@pytest.mark.expensive
+def test_stops_early_once_the_target_fitness_is_reached(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+    script(fake_llm, critic_revise=False)
+    cfg = config(fake_llm, target_fitness=0.0, samples=1, final_seeds=0, steps=2048)
+    run = RunDir.create(tmp_path, cfg.env_id, cfg.task, cfg.dump())
+    result = run_loop(cfg, run)
+    assert result.target_reached and result.iterations_run == 1
+    assert run.iterations() == [0]

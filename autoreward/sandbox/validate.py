@@ -26,6 +26,7 @@ import ast
 import builtins
 import math
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -253,7 +254,9 @@ def _parse(src: str, mode: str) -> tuple[ast.AST | None, Violation | None]:
     if not src.strip():
         return None, Violation(1, 0, "empty program", "no code to check")
     try:
-        return ast.parse(src, mode=mode), None
+        with warnings.catch_warnings():  # e.g. SyntaxWarning for "\d": not our concern
+            warnings.simplefilter("ignore")
+            return ast.parse(src, mode=mode), None
     except SyntaxError as err:
         return None, Violation(
             err.lineno or 1, max((err.offset or 1) - 1, 0), "syntax error", err.msg

@@ -135,6 +135,10 @@ def run(
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda or auto.")] = "cpu",
     out: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path("runs"),
     resume: Annotated[Path | None, typer.Option(help="Continue a killed run from its directory.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML file of run options (e.g. a task-specific fitness); command-line options win."),
+    ] = None,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
 ) -> None:
     """Generate, check, train and iterate reward functions for one goal."""
@@ -153,7 +157,7 @@ def run(
         video=video, feedback=feedback, record=record, device=device,
     )
     try:
-        run_command(console, options, given=given, out=out, resume=resume, report=report)
+        run_command(console, options, given=given, out=out, resume=resume, report=report, config=config)
     except AutorewardError as err:
         _fail(err)
 

@@ -40,6 +40,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (batch_dir, task)
     );
     """,
+    # 3: batch results: fitness kind, final-seed mean, normalization note
+    """
+    ALTER TABLE batch_results ADD COLUMN fitness_kind TEXT;
+    ALTER TABLE batch_results ADD COLUMN final_fitness REAL;
+    ALTER TABLE batch_results ADD COLUMN note TEXT;
+    """,
 ]
 
 

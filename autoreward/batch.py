@@ -1,0 +1,839 @@
+"""Batch runs: every task of a suite through the loop, all sharing one worker pool.
+
+    runs/batch-<timestamp>-<suite>/
+      batch.yaml            the suite as run, and the options (model, overrides)
+      state.json            per task: pending | running | done | failed, attempts, its results row
+      events.jsonl          the batch's own events (task start/end, failures with tracebacks)
+      tasks/<name>/         the task's run directory (the loop's own layout; resumable)
+      reference/<name>/     random.json (a uniformly random policy) and baseline/ (a policy
+                            trained on the env's own reward with the task's budget)
+      results.md, results.csv, index.sqlite (table batch_results)
+
+Tasks run concurrently in threads; each thread's loop submits its training jobs to the same
+`SharedPool`, so at most `workers` jobs train at once whichever task they belong to, and one
+task's LLM time overlaps with another's training. A task that fails is recorded with its
+reason and the others go on. `run_batch(..., resume=DIR)` skips finished tasks and lets the
+loop resume the others from their run directories (the baseline resumes from its job cache).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, Field
+
+from autoreward.config import RunConfig, load_run_config
+from autoreward.envs.schema import EnvSchema
+from autoreward.errors import ConfigError
+from autoreward.store.atomic import append_jsonl, atomic_write_json, atomic_write_text, read_json
+from autoreward.store.rundir import RunDir, slugify
+from autoreward.suites import Suite, SuiteTask, error_line, task_run_config, task_schema
+from autoreward.train.job import TrainJob, TrainResult
+
+EventFn = Callable[[dict[str, Any]], None]
+TaskStatus = Literal["pending", "running", "done", "failed"]
+
+RESULT_COLUMNS = [
+    "task", "env_id", "status", "fitness_kind", "best_fitness", "final_fitness",
+    "baseline_fitness", "random_fitness", "normalized", "note", "iterations", "tokens", "cost",
+    "wall_s", "reason", "run_dir",
+]  # fmt: skip
+
+
+class TaskRow(BaseModel):
+    """One line of the results table."""
+
+    task: str
+    env_id: str
+    status: TaskStatus = "pending"
+    fitness_kind: str | None = None
+    best_fitness: float | None = Field(default=None, description="The best candidate's fitness.")
+    final_fitness: float | None = Field(
+        default=None, description="Mean fitness of the best reward retrained on fresh seeds."
+    )
+    baseline_fitness: float | None = Field(
+        default=None, description="A policy trained on the env's own reward, same budget."
+    )
+    random_fitness: float | None = Field(default=None, description="A uniformly random policy.")
+    normalized: float | None = Field(
+        default=None, description="(ours - random) / (baseline - random)."
+    )
+    note: str = Field(default="", description="Why `normalized` is missing, or what it used.")
+    iterations: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    wall_s: float = 0.0
+    reason: str = Field(default="", description="Why the task failed.")
+    run_dir: str = ""
+
+    @property
+    def ours(self) -> float | None:
+        """The fitness the normalized score uses: the final-seed mean when there is one."""
+        return self.final_fitness if self.final_fitness is not None else self.best_fitness
+
+
+class BatchResult(BaseModel):
+    batch_dir: str
+    suite: str
+    rows: list[TaskRow]
+    wall_s: float
+
+    @property
+    def failed(self) -> list[TaskRow]:
+        return [r for r in self.rows if r.status == "failed"]
+
+
+# =========================================================================== scoring
+
+
+def normalized_score(
+    ours: float | None, baseline: float | None, random: float | None, rel_tol: float = 1e-6
+) -> tuple[float | None, str]:
+    """Human-normalized score `(ours - random) / (baseline - random)`, and a note.
+
+    0 is a random policy, 1 is the env's own reward trained with the same budget. It is None
+    (with the reason in the note) when a number is missing or when the baseline does not beat
+    random: a denominator of about 0 has no scale, and a negative one would flip the sign.
+    """
+    if ours is None:
+        return None, "no fitness for our reward"
+    if baseline is None:
+        return None, "no env-reward baseline"
+    if random is None:
+        return None, "no random-policy fitness"
+    gap = baseline - random
+    if abs(gap) <= rel_tol * max(1.0, abs(baseline), abs(random)):
+        return None, "env-reward baseline scores the same as random: no scale to normalize by"
+    if gap < 0:
+        return (
+            None,
+            "env-reward baseline scores below random on this fitness: normalization undefined",
+        )
+    return (ours - random) / gap, ""
+
+
+class _RandomPolicy:
+    """Uniform random actions with `predict`'s signature (for `run_episodes`)."""
+
+    def __init__(self, space: Any, seed: int) -> None:
+        self.space = space
+        self.space.seed(seed)
+
+    def predict(self, obs: Any, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        n = len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
+        return np.stack([np.asarray(self.space.sample()) for _ in range(n)]), None
+
+
+def random_policy_fitness(schema: EnvSchema, episodes: int = 10, seed: int = 0) -> dict[str, Any]:
+    """The fitness of a uniformly random policy over `episodes` seeded episodes, in-process
+    (env stepping and the validated fitness expression only; no training, no reward code)."""
+    from autoreward.envs.extract import make_env
+    from autoreward.train.evaluate import EVAL_SEED_OFFSET, run_episodes, score_traces
+
+    probe = make_env(schema)
+    space = probe.action_space
+    probe.close()
+    traces = run_episodes(_RandomPolicy(space, seed), schema, episodes, seed + EVAL_SEED_OFFSET)
+    ev = score_traces(traces, schema)
+    return {
+        "fitness": ev.fitness,
+        "fitness_kind": ev.fitness_kind,
+        "episodes": episodes,
+        "seed": seed,
+        "env_return_mean": ev.env_return_mean,
+        "length_mean": ev.length_mean,
+        "expression": schema.fitness.expression,
+        "aggregate": schema.fitness.aggregate,
+    }
+
+
+def llm_usage(run_dir: Path) -> tuple[int, float]:
+    """Tokens and cost paid by a run, from its call log (cached answers cost nothing); counts
+    every session of a resumed run, which the client's own totals do not."""
+    path = run_dir / "llm" / "calls.jsonl"
+    tokens, cost = 0, 0.0
+    if not path.exists():
+        return tokens, cost
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            call = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if call.get("cached") or "error" in call:
+            continue
+        tokens += int(call.get("prompt_tokens") or 0) + int(call.get("completion_tokens") or 0)
+        cost += float(call.get("cost") or 0.0)
+    return tokens, cost
+
+
+# =========================================================================== the shared pool
+
+
+class SharedPool:
+    """One worker pool for every task of a batch: at most `slots` jobs train at once.
+
+    Wraps any executor; each job goes to `inner.map([job])` once a slot is free, so jobs of
+    different tasks interleave. `slots=None` leaves the limit to the executor (a Ray cluster
+    schedules by its CPUs). `for_task(name)` gives the executor a task's loop uses.
+    """
+
+    def __init__(self, inner: Any, slots: int | None) -> None:
+        self.inner = inner
+        self.slots = slots
+        self._gate = threading.BoundedSemaphore(slots) if slots else None
+        self._lock = threading.Lock()
+        self.running: dict[str, int] = {}
+        self.queued: dict[str, int] = {}
+
+    def for_task(self, task: str) -> _TaskPool:
+        return _TaskPool(self, task)
+
+    def _count(self, table: dict[str, int], task: str, delta: int) -> None:
+        with self._lock:
+            table[task] = table.get(task, 0) + delta
+
+    def run(
+        self,
+        task: str,
+        jobs: Sequence[TrainJob],
+        on_result: Callable[[int, TrainResult], None] | None = None,
+        on_progress: Callable[[int, dict[str, Any]], None] | None = None,
+    ) -> list[TrainResult]:
+        if not jobs:
+            return []
+        results: list[TrainResult | None] = [None] * len(jobs)
+
+        def one(i: int) -> None:
+            self._count(self.queued, task, 1)
+            if self._gate is not None:
+                self._gate.acquire()
+            self._count(self.queued, task, -1)
+            self._count(self.running, task, 1)
+            try:
+                results[i] = self.inner.map(
+                    [jobs[i]],
+                    on_result=None if on_result is None else lambda _k, r: on_result(i, r),
+                    on_progress=None if on_progress is None else lambda _k, p: on_progress(i, p),
+                )[0]
+            finally:
+                self._count(self.running, task, -1)
+                if self._gate is not None:
+                    self._gate.release()
+
+        errors: list[BaseException] = []
+
+        def guarded(i: int) -> None:
+            try:
+                one(i)
+            except BaseException as err:  # re-raised in the caller's thread
+                errors.append(err)
+
+        threads = [threading.Thread(target=guarded, args=(i,), daemon=True, name=f"pool-{task}-{i}")
+                   for i in range(len(jobs))]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return [r for r in results if r is not None]
+
+
+class _TaskPool:
+    """The `Executor` face of a `SharedPool` for one task."""
+
+    def __init__(self, pool: SharedPool, task: str) -> None:
+        self.pool, self.task = pool, task
+
+    def map(
+        self,
+        jobs: Sequence[TrainJob],
+        on_result: Callable[[int, TrainResult], None] | None = None,
+        on_progress: Callable[[int, dict[str, Any]], None] | None = None,
+    ) -> list[TrainResult]:
+        return self.pool.run(self.task, jobs, on_result, on_progress)
+
+
+# =========================================================================== the batch directory
+
+
+class BatchDir:
+    """Paths, the saved suite and options, and the task state of one batch directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, out_root: str | Path, suite: Suite, options: dict[str, Any]) -> BatchDir:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path(out_root) / f"batch-{stamp}-{slugify(suite.name, 30)}"
+        path, n = base, 1
+        while path.exists():
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        path.mkdir(parents=True)
+        batch = cls(path)
+        saved = {
+            "suite": suite.model_dump(mode="json", exclude_none=True),
+            "source": suite.source,
+            "options": options,
+        }
+        atomic_write_text(batch.spec_path, yaml.safe_dump(saved, sort_keys=False))
+        atomic_write_json(
+            batch.state_path, {"suite": suite.name, "created": time.time(), "tasks": {}}
+        )
+        return batch
+
+    @classmethod
+    def open(cls, path: str | Path) -> BatchDir:
+        batch = cls(path)
+        if not batch.spec_path.exists():
+            raise ConfigError(
+                f"{path} is not a batch directory (no batch.yaml)",
+                hint="pass the folder `autoreward batch` printed, e.g. runs/batch-20260101-120000-classic",
+            )
+        return batch
+
+    @property
+    def spec_path(self) -> Path:
+        return self.path / "batch.yaml"
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / "state.json"
+
+    def task_dir(self, name: str) -> Path:
+        return self.path / "tasks" / name
+
+    def reference_dir(self, name: str) -> Path:
+        return self.path / "reference" / name
+
+    def load_spec(self) -> tuple[Suite, dict[str, Any]]:
+        data = yaml.safe_load(self.spec_path.read_text(encoding="utf-8")) or {}
+        suite = Suite.model_validate(data["suite"])
+        suite._source = str(data.get("source") or self.spec_path)
+        return suite, dict(data.get("options") or {})
+
+    def save_options(self, options: dict[str, Any]) -> None:
+        data = yaml.safe_load(self.spec_path.read_text(encoding="utf-8")) or {}
+        data["options"] = options
+        atomic_write_text(self.spec_path, yaml.safe_dump(data, sort_keys=False))
+
+    def add_tasks(self, tasks: list[SuiteTask]) -> None:
+        data = yaml.safe_load(self.spec_path.read_text(encoding="utf-8")) or {}
+        data["suite"]["tasks"].extend(t.model_dump(mode="json", exclude_none=True) for t in tasks)
+        atomic_write_text(self.spec_path, yaml.safe_dump(data, sort_keys=False))
+
+    def state(self) -> dict[str, Any]:
+        return read_json(self.state_path) or {"tasks": {}}
+
+    def update_task(self, name: str, **fields: Any) -> dict[str, Any]:
+        with self._lock:
+            state = self.state()
+            entry = state.setdefault("tasks", {}).setdefault(
+                name, {"status": "pending", "attempts": 0}
+            )
+            entry.update(fields)
+            atomic_write_json(self.state_path, state)
+            return dict(entry)
+
+    def event(self, kind: str, **data: Any) -> None:
+        append_jsonl(
+            self.path / "events.jsonl", {"t": round(time.time(), 3), "event": kind, **data}
+        )
+
+
+# =========================================================================== running
+
+
+def run_batch(
+    suite: Suite,
+    *,
+    out: str | Path = "runs",
+    tasks: list[str] | None = None,
+    executor: Literal["local", "ray"] = "local",
+    workers: int = 0,
+    ray_address: str | None = None,
+    model: str | None = None,
+    api_base: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    resume: str | Path | None = None,
+    parallel: int = 0,
+    on_event: EventFn | None = None,
+    pool: Any | None = None,
+    preflight: bool = True,
+) -> BatchResult:
+    """Run the selected tasks of `suite` (all by default); see the module docstring.
+
+    `overrides` (steps, iterations, samples, ...) apply over every task's settings. With
+    `resume`, the suite and options saved in that batch directory are used; tasks of `suite`
+    it does not hold yet are added. `parallel` caps how many tasks run at once (0: as many as
+    the pool has workers, at least 2). `pool` replaces the executor (tests). `preflight`
+    checks the LLM provider once (keys, endpoint) before any work starts.
+    """
+    started = time.time()
+    suite.select(tasks)  # unknown task names fail before anything is created
+    if preflight:
+        _preflight(suite, model, api_base, resume)
+    batch, suite, options = _open_or_create(suite, out, resume, model, api_base, overrides)
+    selected = suite.select(tasks)
+    state = batch.state()["tasks"]
+    todo = [t for t in selected if state.get(t.name, {}).get("status") != "done"]
+
+    if pool is None:
+        from autoreward.exec import make_executor
+
+        inner = make_executor(executor, workers=workers or None, address=ray_address)
+        slots = getattr(inner, "workers", None) if executor == "local" else (workers or None)
+        pool = SharedPool(inner, slots)
+    shared = pool if isinstance(pool, SharedPool) else SharedPool(pool, None)
+    n_parallel = parallel or max(2, shared.slots or 2)
+
+    def emit(kind: str, **data: Any) -> None:
+        if kind != "task_loop":  # the loop's own events are in the task's events.jsonl already
+            batch.event(kind, **data)
+        if on_event is not None:
+            on_event({"event": kind, **data})
+
+    emit("batch_start", batch_dir=str(batch.path), suite=suite.name, tasks=[t.name for t in selected],
+         skipped=[t.name for t in selected if t not in todo], parallel=n_parallel)  # fmt: skip
+    for t in selected:
+        if t not in todo:
+            emit(
+                "task_state", task=t.name, status="done", skipped=True, **_row_fields(state[t.name])
+            )
+    runner = _TaskRunner(batch, suite, options, shared, emit, executor, workers, ray_address)
+    try:
+        _run_all(runner.run, todo, n_parallel)
+    except KeyboardInterrupt:
+        emit("batch_interrupted", batch_dir=str(batch.path))
+        raise
+
+    rows = [TaskRow.model_validate(batch.state()["tasks"][t.name]["row"]) for t in selected]
+    write_results(batch, suite, rows)
+    result = BatchResult(
+        batch_dir=str(batch.path), suite=suite.name, rows=rows, wall_s=time.time() - started
+    )
+    emit(
+        "batch_end",
+        wall_s=result.wall_s,
+        done=sum(r.status == "done" for r in rows),
+        failed=len(result.failed),
+    )
+    return result
+
+
+def _run_all(fn: Callable[[SuiteTask], None], tasks: list[SuiteTask], parallel: int) -> None:
+    """`fn` over the tasks in suite order, `parallel` at a time, on daemon threads joined with
+    a timeout so Ctrl-C reaches the main thread at once (every task is resumable)."""
+    todo: queue.Queue[SuiteTask] = queue.Queue()
+    for task in tasks:
+        todo.put(task)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while True:
+            try:
+                next_task = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                fn(next_task)  # records its own failures; anything raised here is a bug
+            except BaseException as err:
+                errors.append(err)
+
+    threads = [
+        threading.Thread(target=worker, daemon=True, name=f"task-{i}")
+        for i in range(max(1, min(parallel, len(tasks))))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.5)
+    if errors:
+        raise errors[0]
+
+
+def _preflight(
+    suite: Suite, model: str | None, api_base: str | None, resume: str | Path | None
+) -> None:
+    """One provider check for the whole batch, so a missing key fails before any training."""
+    from autoreward.llm.client import LLMClient
+
+    if resume is not None and model is None:
+        _, options = BatchDir.open(resume).load_spec()
+        model, api_base = options.get("model"), api_base or options.get("api_base")
+    cfg = task_run_config(suite, suite.tasks[0], model=model, api_base=api_base)
+    LLMClient(cfg.model, api_base=cfg.api_base, use_cache=False).preflight()
+
+
+def _open_or_create(
+    suite: Suite,
+    out: str | Path,
+    resume: str | Path | None,
+    model: str | None,
+    api_base: str | None,
+    overrides: dict[str, Any] | None,
+) -> tuple[BatchDir, Suite, dict[str, Any]]:
+    given = {
+        "model": model,
+        "api_base": api_base,
+        "overrides": {k: v for k, v in (overrides or {}).items() if v is not None},
+    }
+    if resume is None:
+        batch = BatchDir.create(out, suite, given)
+        return batch, suite, given
+    batch = BatchDir.open(resume)
+    saved_suite, options = batch.load_spec()
+    if saved_suite.name != suite.name:
+        raise ConfigError(
+            f"{resume} holds a batch of suite '{saved_suite.name}', not '{suite.name}'",
+            hint="pass the suite the batch was started with, or start a new batch",
+        )
+    changed = [
+        t.name for t in suite.tasks
+        if t.name in saved_suite.names and saved_suite.task(t.name) != t
+    ]  # fmt: skip
+    if changed:
+        raise ConfigError(
+            f"task(s) {', '.join(changed)} changed since {resume} was started",
+            hint="start a new batch for the changed tasks (resuming mixes old and new results)",
+        )
+    if model is not None and options.get("model") not in (None, model):
+        raise ConfigError(
+            f"cannot change the model from '{options.get('model')}' to '{model}' when resuming {resume}",
+            hint="resume without --model, or start a new batch",
+        )
+    if given["overrides"] and given["overrides"] != options.get("overrides", {}):
+        raise ConfigError(
+            f"cannot change --steps/--iterations/--samples when resuming {resume} "
+            f"(started with {options.get('overrides') or 'none'})",
+            hint="resume without them, or start a new batch",
+        )
+    if api_base is not None:
+        options["api_base"] = api_base  # an endpoint may move between sessions
+        batch.save_options(options)
+    new = [t for t in suite.tasks if t.name not in saved_suite.names]
+    if new:
+        batch.add_tasks(new)
+        saved_suite.tasks.extend(new)
+    return batch, saved_suite, options
+
+
+class _TaskRunner:
+    """Runs one task: random policy, env-reward baseline (alongside), the loop, the row."""
+
+    def __init__(
+        self, batch: BatchDir, suite: Suite, options: dict[str, Any], pool: SharedPool,
+        emit: Callable[..., None], executor: str, workers: int, ray_address: str | None,
+    ) -> None:  # fmt: skip
+        self.batch, self.suite, self.options, self.pool, self.emit = (
+            batch,
+            suite,
+            options,
+            pool,
+            emit,
+        )
+        self.exec_options = {"executor": executor, "workers": workers, "ray_address": ray_address}
+
+    def run(self, task: SuiteTask) -> None:
+        from autoreward.loop import run_loop
+
+        started = time.time()
+        prev = self.batch.state()["tasks"].get(task.name, {})
+        row = TaskRow(task=task.name, env_id=task.env)
+        entry = self.batch.update_task(
+            task.name, status="running", attempts=int(prev.get("attempts", 0)) + 1,
+            started=started, row=row.model_dump(mode="json"),
+        )  # fmt: skip
+        self.emit("task_state", task=task.name, status="running", attempt=entry["attempts"])
+        baseline: dict[str, Any] = {}
+        baseline_thread: threading.Thread | None = None
+        try:
+            schema = task_schema(task)
+            row.fitness_kind = schema.fitness.kind
+            cfg = self._config(task)
+            run = self._run_dir(task, cfg)
+            self.emit("task_phase", task=task.name, phase="random policy")
+            row.random_fitness = self._random(task, schema, cfg)["fitness"]
+            self.emit(
+                "task_state", task=task.name, status="running", random_fitness=row.random_fitness
+            )
+            if self.suite.defaults.baseline:
+                baseline_thread = threading.Thread(
+                    target=self._baseline, args=(task, schema, cfg, baseline), daemon=True,
+                    name=f"baseline-{task.name}",
+                )  # fmt: skip
+                baseline_thread.start()
+
+            def forward(ev: dict[str, Any]) -> None:
+                self.emit("task_loop", task=task.name, loop=ev)
+
+            result = run_loop(cfg, run, on_event=forward, executor=self.pool.for_task(task.name))
+            row.iterations = result.iterations_run
+            if result.best is not None:
+                row.best_fitness = result.best.fitness
+                if result.final and result.final.get("mean") is not None:
+                    row.final_fitness = float(result.final["mean"])
+                row.status = "done"
+            else:
+                row.status, row.reason = "failed", _no_candidate_reason(run)
+        except Exception as err:
+            row.status, row.reason = "failed", error_line(err)
+            self.emit(
+                "task_error", task=task.name, error=row.reason, traceback=traceback.format_exc()
+            )
+        finally:
+            if baseline_thread is not None:
+                self.emit("task_phase", task=task.name, phase="waiting for baseline")
+                baseline_thread.join()
+            row.baseline_fitness = baseline.get("fitness")
+            baseline_note = baseline.get("note", "")
+            row.normalized, note = normalized_score(
+                row.ours, row.baseline_fitness, row.random_fitness
+            )
+            if (
+                row.ours is not None
+                and row.final_fitness is not None
+                and row.normalized is not None
+            ):
+                note = "ours = final-seed mean"
+            row.note = (
+                "; ".join(x for x in [note, baseline_note] if x)
+                if row.status == "done"
+                else baseline_note
+            )
+            run_path = self.batch.task_dir(task.name)
+            row.run_dir = str(run_path) if run_path.exists() else ""
+            if run_path.exists():
+                row.tokens, row.cost = llm_usage(run_path)
+            row.wall_s = _earlier_wall(prev, run_path) + (time.time() - started)
+            self.batch.update_task(
+                task.name, status=row.status, finished=time.time(), row=row.model_dump(mode="json")
+            )
+            self.emit(
+                "task_state",
+                task=task.name,
+                status=row.status,
+                **_row_fields({"row": row.model_dump()}),
+            )
+            self._write_partial_results()
+
+    # ------------------------------------------------------------------ steps
+
+    def _config(self, task: SuiteTask) -> RunConfig:
+        run_path = self.batch.task_dir(task.name)
+        if (run_path / "config.yaml").exists():  # resuming: the saved config is the truth
+            saved = RunDir(run_path).load_config()
+            saved.update({k: v for k, v in self.exec_options.items() if v is not None})
+            if self.options.get("api_base"):
+                saved["api_base"] = self.options["api_base"]
+            return load_run_config(saved, str(run_path / "config.yaml"))
+        cfg = task_run_config(
+            self.suite, task, model=self.options.get("model"), api_base=self.options.get("api_base"),
+            overrides=self.options.get("overrides"),
+        )  # fmt: skip
+        return cfg.model_copy(update={k: v for k, v in self.exec_options.items() if v is not None})
+
+    def _run_dir(self, task: SuiteTask, cfg: RunConfig) -> RunDir:
+        run = RunDir(self.batch.task_dir(task.name))
+        run.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run.config_path, yaml.safe_dump(cfg.dump(), sort_keys=False))
+        return run
+
+    def _random(self, task: SuiteTask, schema: EnvSchema, cfg: RunConfig) -> dict[str, Any]:
+        """Cached in `reference/<task>/random.json` while the fitness and episodes match."""
+        path = self.batch.reference_dir(task.name) / "random.json"
+        episodes = self.suite.defaults.random_episodes
+        saved = read_json(path)
+        if (
+            saved is not None
+            and saved.get("expression") == schema.fitness.expression
+            and saved.get("aggregate") == schema.fitness.aggregate
+            and saved.get("episodes") == episodes
+            and saved.get("seed") == cfg.seed
+        ):
+            return dict(saved)
+        out = random_policy_fitness(schema, episodes, cfg.seed)
+        atomic_write_json(path, out)
+        return out
+
+    def _baseline(
+        self, task: SuiteTask, schema: EnvSchema, cfg: RunConfig, out: dict[str, Any]
+    ) -> None:
+        """Train on the env's own reward with the candidates' plan (budget, algo, seed) through
+        the shared pool; the job cache in `reference/<task>/baseline/jobs/` makes it resumable."""
+        from autoreward.candidates import ResumableExecutor, TrainPlan
+
+        try:
+            self.emit("task_phase", task=task.name, phase="baseline queued", baseline=True)
+            plan = TrainPlan.from_config(cfg, schema)
+            job = plan.job(
+                self.batch.reference_dir(task.name) / "baseline",
+                None,
+                label=f"{task.name} baseline",
+            )
+            job = job.model_copy(update={"schema_data": schema.model_dump(mode="json")})
+
+            def progress(_i: int, info: dict[str, Any]) -> None:
+                self.emit("task_baseline", task=task.name, steps=info.get("steps", 0),
+                          total_steps=info.get("total_steps", 0))  # fmt: skip
+
+            result = ResumableExecutor(self.pool.for_task(task.name)).map(
+                [job], on_progress=progress
+            )[0]
+            if result.status == "ok" and result.fitness is not None:
+                out["fitness"] = result.fitness
+            else:
+                out["note"] = f"baseline failed: {result.reason or 'no fitness'}"
+        except Exception as err:  # the baseline must never take the task down
+            out["note"] = f"baseline failed: {error_line(err)}"
+        self.emit(
+            "task_baseline", task=task.name, fitness=out.get("fitness"), note=out.get("note", "")
+        )
+
+    def _write_partial_results(self) -> None:
+        rows = []
+        for t in self.suite.tasks:
+            entry = self.batch.state()["tasks"].get(t.name)
+            if entry and entry.get("row"):
+                rows.append(TaskRow.model_validate(entry["row"]))
+        with self.batch._lock:
+            write_results(self.batch, self.suite, rows)
+
+
+def _row_fields(entry: dict[str, Any]) -> dict[str, Any]:
+    row = entry.get("row") or {}
+    return {k: row.get(k) for k in ("best_fitness", "final_fitness", "baseline_fitness", "random_fitness",
+                                    "normalized", "iterations", "tokens", "cost", "wall_s", "reason")}  # fmt: skip
+
+
+def _earlier_wall(prev: dict[str, Any], run_path: Path) -> float:
+    """Wall time of earlier attempts: their recorded total, plus, for an attempt that was
+    killed (still 'running'), the time from its start to the last event its run wrote."""
+    wall = float((prev.get("row") or {}).get("wall_s") or 0.0)
+    if prev.get("status") == "running" and prev.get("started"):
+        events = RunDir(run_path).events() if run_path.exists() else []
+        if events:
+            wall += max(0.0, float(events[-1].get("t", 0.0)) - float(prev["started"]))
+    return wall
+
+
+def _no_candidate_reason(run: RunDir) -> str:
+    """Why a run has no trained candidate, from its candidate records."""
+    from autoreward.store.records import CandidateRecord
+
+    records = [
+        rec for it in run.iterations() for d in sorted(run.iter_dir(it).glob("cand_*"))
+        if (rec := CandidateRecord.load(d)) is not None
+    ]  # fmt: skip
+    if not records:
+        return "no candidate got past the designer (no reward code was produced)"
+    counts: dict[str, int] = {}
+    for rec in records:
+        counts[rec.status] = counts.get(rec.status, 0) + 1
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    first = next((r.reason for r in records if r.reason), "")
+    return f"all {len(records)} candidates failed ({summary})" + (
+        f"; e.g. {first}" if first else ""
+    )
+
+
+# =========================================================================== results
+
+
+def write_results(batch: BatchDir, suite: Suite, rows: Sequence[TaskRow]) -> None:
+    """results.md, results.csv and the batch_results table of index.sqlite."""
+    atomic_write_text(batch.path / "results.md", results_markdown(suite, rows, batch.path))
+    atomic_write_text(batch.path / "results.csv", results_csv(rows))
+    from autoreward.store.index import RunIndex
+
+    index = RunIndex(batch.path / "index.sqlite")
+    for r in rows:
+        index.upsert("batch_results", {"batch_dir": str(batch.path), **_index_row(r)})
+
+
+def _index_row(r: TaskRow) -> dict[str, Any]:
+    return {
+        "task": r.task, "env_id": r.env_id, "run_dir": r.run_dir, "status": r.status,
+        "best_fitness": r.best_fitness, "baseline_fitness": r.baseline_fitness,
+        "random_fitness": r.random_fitness, "normalized": r.normalized, "iterations": r.iterations,
+        "tokens": r.tokens, "cost": r.cost, "wall_s": r.wall_s, "reason": r.reason or None,
+        "fitness_kind": r.fitness_kind, "final_fitness": r.final_fitness, "note": r.note or None,
+    }  # fmt: skip
+
+
+def results_csv(rows: Sequence[TaskRow]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(
+            {
+                k: "" if v is None else v
+                for k, v in r.model_dump(include=set(RESULT_COLUMNS)).items()
+            }
+        )
+    return buf.getvalue()
+
+
+def results_markdown(suite: Suite, rows: Sequence[TaskRow], batch_path: Path | None = None) -> str:
+    lines = [f"# Batch results: {suite.name}", ""]
+    if batch_path is not None:
+        lines += [f"Batch directory: `{batch_path}`", ""]
+    lines += [
+        "| task | env | status | best fitness | final seeds | env-reward baseline | random "
+        "| normalized | iterations | tokens | cost ($) | wall |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.task} | {r.env_id} | {r.status} | {_num(r.best_fitness)} | {_num(r.final_fitness)} "
+            f"| {_num(r.baseline_fitness)} | {_num(r.random_fitness)} | {_num(r.normalized, 2)} "
+            f"| {r.iterations} | {r.tokens:,} | {r.cost:.4f} | {_duration(r.wall_s)} |"
+        )
+    done = [r.normalized for r in rows if r.normalized is not None]
+    if done:
+        lines += ["", f"Mean normalized score over {len(done)} task(s): {np.mean(done):.2f} "
+                  f"(median {np.median(done):.2f})."]  # fmt: skip
+    lines += [
+        "",
+        "normalized = (ours - random) / (env-reward baseline - random): 0 is a uniformly random "
+        "policy, 1 is the same algorithm and budget trained on the env's own reward. `ours` is the "
+        "mean over the final seeds when the best reward was retrained (column 'final seeds'), else "
+        "the best candidate's fitness, which is the best of several evaluations and so biased upward.",
+    ]
+    notes = [(r.task, r.reason or r.note) for r in rows if r.reason or r.note]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- **{task}**: {text}" for task, text in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}f}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -1,0 +1,462 @@
+"""Task suites: many goals, each with its own env, fitness and budget, run as one batch.
+
+A suite is a YAML file (shipped ones in `envs/suites/`):
+
+    name: classic
+    description: ...
+    defaults: {iterations: 3, samples: 4, final_seeds: 2, random_episodes: 20}
+    tasks:
+      - name: cartpole-balance
+        env: CartPole-v1
+        task: Balance the pole ...          # the goal, as the designer reads it
+        fitness: {kind: score, expression: ..., aggregate: sum, target: 0.95, description: ...}
+        steps: 50000                        # training budget per candidate
+
+A task's `fitness` replaces the env schema's (omit it to keep the schema's); it is a numpy
+expression over `state` / `action` / `next_state` checked by the same rules as reward code,
+and every `state["..."]` it reads must be a field of the env's schema. `load_suite` reports
+every problem at once, each with the file, line and task it is about.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from autoreward.config import RunConfig, load_run_config
+from autoreward.envs.registry import load_schema, schema_dir
+from autoreward.envs.schema import EnvSchema, FitnessSpec
+from autoreward.errors import AutorewardError, ConfigError
+
+Algo = Literal["PPO", "SAC", "TD3", "A2C", "DQN"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SuiteDefaults(_Model):
+    """Settings every task of the suite starts from; unset ones take RunConfig's defaults."""
+
+    iterations: int | None = Field(default=None, ge=1, description="Designer iterations.")
+    samples: int | None = Field(default=None, ge=1, description="Candidates per iteration (K).")
+    steps: int | None = Field(default=None, gt=0, description="Training steps per candidate.")
+    algo: Algo | None = Field(default=None, description="SB3 algorithm; default from the schema.")
+    n_envs: int | None = Field(default=None, gt=0, description="Parallel envs per candidate.")
+    eval_episodes: int | None = Field(default=None, ge=1, description="Evaluation episodes.")
+    final_seeds: int | None = Field(
+        default=None, ge=0, description="Seeds the best is retrained on."
+    )
+    halving: bool | None = Field(default=None, description="Successive halving across candidates.")
+    critic: bool | None = Field(default=None, description="Ask the critic before training.")
+    video: bool | None = Field(
+        default=None, description="Render an evaluation video per candidate."
+    )
+    seed: int | None = Field(default=None, description="Base seed.")
+    temperature: float | None = Field(default=None, ge=0, description="Designer temperature.")
+    random_episodes: int = Field(
+        default=10,
+        ge=1,
+        description="Episodes of a uniformly random policy (the normalization's 0).",
+    )
+    baseline: bool = Field(
+        default=True,
+        description="Train on the env's own reward with the same budget (the normalization's 1).",
+    )
+
+
+class SuiteTask(_Model):
+    """One goal of a suite."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="Unique within the suite; lowercase letters, digits, '-' and '_'.",
+    )
+    env: str = Field(min_length=1, description="Gymnasium id or module:Class.")
+    task: str = Field(min_length=1, description="The goal in natural language.")
+    fitness: FitnessSpec | None = Field(
+        default=None, description="How the goal is judged; None keeps the schema's fitness."
+    )
+    steps: int | None = Field(default=None, gt=0, description="Training steps per candidate.")
+    iterations: int | None = Field(default=None, ge=1)
+    samples: int | None = Field(default=None, ge=1)
+    algo: Algo | None = None
+    n_envs: int | None = Field(default=None, gt=0)
+
+
+class Suite(_Model):
+    """A named list of tasks with shared defaults."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    defaults: SuiteDefaults = Field(default_factory=SuiteDefaults)
+    tasks: list[SuiteTask] = Field(min_length=1)
+
+    _source: str = PrivateAttr(default="suite")
+    _task_lines: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique_names(cls, tasks: list[SuiteTask]) -> list[SuiteTask]:
+        first: dict[str, int] = {}
+        for i, t in enumerate(tasks):
+            if t.name in first:
+                raise ValueError(
+                    f"duplicate task name '{t.name}' (tasks {first[t.name]} and {i}); "
+                    "task names must be unique"
+                )
+            first[t.name] = i
+        return tasks
+
+    def task(self, name: str) -> SuiteTask:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise ConfigError(
+            f"suite '{self.name}' has no task '{name}'", hint=_did_you_mean(name, self.names)
+        )
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    def select(self, names: list[str] | None) -> list[SuiteTask]:
+        """The tasks named (in suite order), or all of them; unknown names are an error."""
+        if not names:
+            return list(self.tasks)
+        unknown = [n for n in names if n not in self.names]
+        if unknown:
+            raise ConfigError(
+                f"suite '{self.name}' has no task {', '.join(repr(n) for n in unknown)}",
+                hint=_did_you_mean(unknown[0], self.names),
+            )
+        return [t for t in self.tasks if t.name in names]
+
+    @property
+    def source(self) -> str:
+        """The file the suite was loaded from ('suite' when built in code)."""
+        return self._source
+
+    def where(self, task: SuiteTask) -> str:
+        """`file:line` of a task, for error messages."""
+        line = self._task_lines.get(task.name)
+        return f"{self._source}:{line}" if line else self._source
+
+
+# =========================================================================== loading
+
+
+def suites_dir() -> Path:
+    """The folder holding shipped suites (`envs/suites/`)."""
+    return schema_dir() / "suites"
+
+
+def list_suites() -> list[str]:
+    folder = suites_dir()
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def resolve_suite_path(name_or_path: str | Path) -> Path:
+    """A suite file path, or the name of a shipped suite (`classic`)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = suites_dir() / f"{path.stem if path.suffix in ('.yaml', '.yml') else path.name}.yaml"
+    if path.parent == Path(".") and shipped.is_file():
+        return shipped
+    raise ConfigError(
+        f"no suite file '{name_or_path}'",
+        hint=f"pass a YAML path or a shipped suite: {', '.join(list_suites()) or '(none)'}",
+    )
+
+
+def load_suite(path: str | Path, *, check_envs: bool = True) -> Suite:
+    """Parse and validate a suite; every problem is reported at once with file:line and task.
+
+    Static checks always run (YAML, keys, types, duplicate names, fitness expression rules).
+    `check_envs` also loads each env's schema: unknown env ids and fitness expressions that
+    read state fields the env does not have are errors.
+    """
+    path = resolve_suite_path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(
+            f"{where}: not valid YAML: {problem}", hint="check indentation and quoting"
+        ) from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'name' and 'tasks' at the top level")
+    _check_duplicate_names(path, root, data)
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as err:
+        problems = [_describe_error(e, path, root, data) for e in err.errors()]
+        raise ConfigError(f"{path}: invalid suite:\n  " + "\n  ".join(problems)) from err
+    suite._source = str(path)
+    suite._task_lines = _task_lines(root, data)
+
+    problems = [
+        f"{suite.where(t)}: task '{t.name}': {p}" for t in suite.tasks for p in static_problems(t)
+    ]
+    if problems:
+        raise ConfigError(
+            f"{path}: invalid fitness expression:\n  " + "\n  ".join(problems),
+            hint="a fitness is a numpy expression over state, action, next_state returning shape (N,)",
+        )
+    if check_envs:
+        env_problems = suite_problems(suite)
+        if env_problems:
+            raise ConfigError(
+                f"{path}: {len(env_problems)} task(s) cannot run:\n  "
+                + "\n  ".join(
+                    f"{suite.where(suite.task(n))}: task '{n}': {p}"
+                    for n, p in env_problems.items()
+                ),
+                hint="fix the env id or the field names, or pick other tasks with --tasks",
+            )
+    return suite
+
+
+# =========================================================================== checks
+
+
+def static_problems(task: SuiteTask) -> list[str]:
+    """Rule violations of the task's fitness expression (no env needed)."""
+    if task.fitness is None:
+        return []
+    from autoreward.envs.fitness import check_expression
+
+    return [f"fitness expression: {p}" for p in check_expression(task.fitness.expression)]
+
+
+def fitness_field_refs(expression: str) -> list[tuple[str, str]]:
+    """The `(dict, key)` pairs an expression reads, e.g. `("next_state", "x_velocity")`."""
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError:
+        return []
+    refs: list[tuple[str, str]] = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("state", "next_state")
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+        ):
+            ref = (node.value.id, node.slice.value)
+            if ref not in refs:
+                refs.append(ref)
+    return refs
+
+
+def field_problems(task: SuiteTask, schema: EnvSchema) -> list[str]:
+    """State fields the task's fitness reads that the env's schema does not have."""
+    if task.fitness is None:
+        return []
+    available = [f.name for f in schema.fields]
+    problems = []
+    for dict_name, key in fitness_field_refs(task.fitness.expression):
+        if key not in available:
+            close = difflib.get_close_matches(key, available, n=1)
+            maybe = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append(
+                f"fitness reads {dict_name}[\"{key}\"] but {schema.env_id} has no field '{key}'{maybe}; "
+                f"available: {', '.join(available)}"
+            )
+    return problems
+
+
+def task_schema(task: SuiteTask) -> EnvSchema:
+    """The env's schema with the task's fitness in place of the schema's own."""
+    schema = load_schema(task.env)
+    if task.fitness is not None:
+        schema = schema.model_copy(update={"fitness": task.fitness})
+    return schema
+
+
+def dry_run_fitness(schema: EnvSchema, n: int = 64, seed: int = 0) -> np.ndarray:
+    """Evaluate the schema's fitness on `n` random-policy transitions of the real env; the
+    per-step values (shape (n,), finite) or a RewardCodeError saying what is wrong."""
+    from autoreward.envs.extract import sample_transitions
+    from autoreward.envs.fitness import FitnessTracker
+
+    state, action, next_state = sample_transitions(schema, n=n, seed=seed)
+    return FitnessTracker(schema.fitness).values(state, action, next_state)
+
+
+def suite_problems(
+    suite: Suite, names: list[str] | None = None, *, dry_run: bool = False
+) -> dict[str, str]:
+    """Per task name, why it cannot run: unknown env, missing fields, and with `dry_run` a
+    fitness that fails on states of the real env. Tasks without problems are absent."""
+    out: dict[str, str] = {}
+    for task in suite.select(names):
+        problems = static_problems(task)
+        if not problems:
+            try:
+                schema = task_schema(task)
+            except AutorewardError as err:
+                out[task.name] = error_line(err)
+                continue
+            problems = field_problems(task, schema)
+            if not problems and dry_run:
+                try:
+                    dry_run_fitness(schema, n=32)
+                except Exception as err:  # env construction or the expression itself
+                    problems = [f"fitness dry run failed: {err}"]
+        if problems:
+            out[task.name] = "; ".join(problems)
+    return out
+
+
+def error_line(err: BaseException) -> str:
+    """An error as one line: `message (hint)` for ours, `Type: message` for anything else."""
+    if isinstance(err, AutorewardError):
+        message = " ".join(err.message.split())
+        return f"{message} ({err.hint})" if err.hint else message
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
+
+
+# =========================================================================== run configs
+
+
+def task_run_config(
+    suite: Suite,
+    task: SuiteTask,
+    *,
+    model: str | None = None,
+    api_base: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """The RunConfig of one task: RunConfig defaults < suite defaults < task < `overrides`."""
+    data: dict[str, Any] = {
+        k: v
+        for k, v in suite.defaults.model_dump(exclude={"random_episodes", "baseline"}).items()
+        if v is not None
+    }
+    for key in ("steps", "iterations", "samples", "algo", "n_envs"):
+        value = getattr(task, key)
+        if value is not None:
+            data[key] = value
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    data.update(env_id=task.env, task=task.task)
+    if task.fitness is not None:
+        data["fitness"] = task.fitness.model_dump()
+    if model is not None:
+        data["model"] = model
+    if api_base is not None:
+        data["api_base"] = api_base
+    return load_run_config(data, f"{suite._source}: task '{task.name}'")
+
+
+# =========================================================================== error text
+
+
+def _did_you_mean(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=3)
+    if close:
+        return "did you mean " + ", ".join(close) + "?"
+    return "tasks: " + ", ".join(options)
+
+
+def _check_duplicate_names(path: Path, root: yaml.Node | None, data: dict[str, Any]) -> None:
+    """Duplicate task names, pointing at the second occurrence (before pydantic, which can
+    only point at the whole list)."""
+    tasks = data.get("tasks")
+    if not isinstance(tasks, list):
+        return
+    first: dict[str, int] = {}
+    for i, t in enumerate(tasks):
+        name = t.get("name") if isinstance(t, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            node = _node_at(root, ("tasks", i, "name"))
+            line = f":{node.start_mark.line + 1}" if node is not None else ""
+            raise ConfigError(
+                f"{path}{line}: duplicate task name '{name}' (tasks {first[name]} and {i})",
+                hint="task names must be unique within a suite; rename one of them",
+            )
+        first[name] = i
+
+
+def _task_lines(root: yaml.Node | None, data: dict[str, Any]) -> dict[str, int]:
+    lines: dict[str, int] = {}
+    tasks = data.get("tasks")
+    if not isinstance(tasks, list):
+        return lines
+    for i, t in enumerate(tasks):
+        node = _node_at(root, ("tasks", i))
+        if isinstance(t, dict) and "name" in t and node is not None:
+            lines[str(t["name"])] = node.start_mark.line + 1
+    return lines
+
+
+def _node_at(
+    root: yaml.Node | None, loc: tuple[Any, ...], key_node: bool = False
+) -> yaml.Node | None:
+    """The YAML node at a pydantic error location (the key's node for the last step when
+    `key_node`, so an unknown key points at itself)."""
+    node = root
+    for depth, step in enumerate(loc):
+        last = depth == len(loc) - 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(step):
+                    node = k if (last and key_node) else v
+                    break
+            else:
+                return node
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+            if not 0 <= step < len(node.value):
+                return node
+            node = node.value[step]
+        else:
+            return node
+    return node
+
+
+def _describe_error(e: Any, path: Path, root: yaml.Node | None, data: dict[str, Any]) -> str:
+    loc = tuple(e["loc"])
+    node = _node_at(root, loc, key_node=e["type"] == "extra_forbidden")
+    where = f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node else str(path)
+    subject = ""
+    if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
+        tasks = data.get("tasks") or []
+        name = tasks[loc[1]].get("name") if isinstance(tasks[loc[1]], dict) else None
+        subject = f"task '{name}': " if name else f"tasks[{loc[1]}]: "
+        field_path = ".".join(str(p) for p in loc[2:])
+    else:
+        field_path = ".".join(str(p) for p in loc)
+    if e["type"] == "extra_forbidden":
+        model = _model_for(loc[:-1])
+        allowed = ", ".join(model.model_fields) if model is not None else ""
+        return f"{where}: {subject}unknown key '{loc[-1]}'" + (
+            f" (allowed: {allowed})" if allowed else ""
+        )
+    msg = str(e["msg"]).removeprefix("Value error, ")
+    return f"{where}: {subject}{field_path + ': ' if field_path else ''}{msg}"
+
+
+def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    if not loc:
+        return Suite
+    if loc[0] == "defaults" and len(loc) == 1:
+        return SuiteDefaults
+    if loc[0] == "tasks" and len(loc) == 2:
+        return SuiteTask
+    if loc[0] == "tasks" and len(loc) == 3 and loc[2] == "fitness":
+        return FitnessSpec
+    return None

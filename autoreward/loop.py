@@ -23,6 +23,7 @@ from autoreward.agents.dedup import normalized_code_hash
 from autoreward.agents.designer import DesignContext, Designer, Proposal
 from autoreward.candidates import TrainPlan, train_candidates, train_final_seeds
 from autoreward.config import RunConfig
+from autoreward.envs.fitness import compile_fitness
 from autoreward.envs.registry import load_schema
 from autoreward.envs.schema import EnvSchema
 from autoreward.exec import Executor, make_executor
@@ -54,6 +55,7 @@ def run_loop(
     emit = _Emitter(run, on_event)
     schema = load_schema(cfg.env_id)
     if cfg.fitness is not None:
+        compile_fitness(cfg.fitness.expression, "the run's fitness")  # clear error before any work
         schema = schema.model_copy(update={"fitness": cfg.fitness})
     client = LLMClient(
         cfg.model, api_base=cfg.api_base, cache_dir=run.cache_dir, log_dir=run.llm_dir,

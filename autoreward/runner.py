@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from autoreward.config import RunConfig, load_run_config
+from autoreward.config import RunConfig, load_run_config, load_run_config_file
 from autoreward.errors import ConfigError
 from autoreward.store.rundir import RunDir
 
@@ -27,8 +27,19 @@ _RESUMABLE = {
 
 
 def build_config(
-    options: dict[str, Any], given: set[str], resume: Path | None
+    options: dict[str, Any], given: set[str], resume: Path | None, config: Path | None = None
 ) -> tuple[RunConfig, RunDir | None]:
+    """The run's config: CLI options, over a --config file, or the saved config of a resumed run
+    (where only a few options may change)."""
+    fields = {_OPTION_TO_FIELD.get(n, n) for n in given}
+    if config is not None:
+        if resume is not None:
+            raise ConfigError(
+                "--config and --resume cannot be combined", hint="a resumed run keeps its config.yaml"
+            )
+        base = load_run_config_file(config).model_dump(mode="json", exclude_unset=True)
+        merged = {**base, **{f: v for f, v in options.items() if f in fields}}
+        return load_run_config(merged, str(config)), None
     if resume is None:
         if not options.get("env_id") or not options.get("task"):
             raise ConfigError(
@@ -38,7 +49,6 @@ def build_config(
         return load_run_config(options, "options"), None
     run = RunDir.open(resume)
     saved = run.load_config()
-    fields = {_OPTION_TO_FIELD.get(n, n) for n in given}
     changed = {f for f in fields if f in RunConfig.model_fields and options.get(f) != saved.get(f)}
     refused = sorted(changed - _RESUMABLE)
     if refused:
@@ -59,11 +69,12 @@ def run_command(
     out: Path,
     resume: Path | None,
     report: bool = True,
+    config: Path | None = None,
 ) -> None:
     from autoreward.loop import run_loop
     from autoreward.ui import LiveRunView, RunView, print_run_summary
 
-    cfg, run = build_config(options, given, resume)
+    cfg, run = build_config(options, given, resume, config)
     if run is None:
         run = RunDir.create(out, cfg.env_id, cfg.task, cfg.dump())
     else:

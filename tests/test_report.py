@@ -205,11 +205,16 @@ def _batch(tmp_path: Path) -> Path:
     make_run(batch / "tasks")
     (batch / "tasks" / "20260101-120000-cartpole-v1-balance").rename(batch / "tasks" / "cartpole-balance")
     (batch / "tasks" / "acrobot-swing").mkdir()  # a task that failed before its run started
-    with (batch / "results.csv").open("w", newline="") as fh:
+    with (batch / "results.csv").open("w", newline="") as fh:  # the columns autoreward.batch writes
         w = csv.writer(fh)
-        w.writerow(["task", "env", "best_fitness", "env_reward_fitness", "normalized", "cost_usd"])
-        w.writerow(["cartpole-balance", "CartPole-v1", "480", "500", "0.95", "0.0123"])
-        w.writerow(["acrobot-swing", "Acrobot-v1", "", "-90", "", "0"])
+        w.writerow(["task", "env_id", "status", "fitness_kind", "best_fitness", "final_fitness",
+                    "baseline_fitness", "random_fitness", "normalized", "note", "iterations", "tokens",
+                    "cost", "wall_s", "reason", "run_dir"])  # fmt: skip
+        w.writerow(["cartpole-balance", "CartPole-v1", "done", "score", "480.00000000000006", "470",
+                    "500", "22.5", "0.9581", "", "2", "15029", "0.0123", "110.4", "",
+                    str(batch / "tasks" / "cartpole-balance")])  # fmt: skip
+        w.writerow(["acrobot-swing", "Acrobot-v1", "failed", "", "", "", "-90", "-500", "", "", "0",
+                    "0", "0", "3.2", "LLMError: unreachable", ""])  # fmt: skip
     return batch
 
 
@@ -221,7 +226,9 @@ def test_batch_report_links_each_task(tmp_path: Path) -> None:
     dom = parse(html)
     assert {"summary", "results"} <= dom.ids()
     results = parse(html[html.index('id="results"'):]).plain()
-    assert "cartpole-balance CartPole-v1 480 500 0.95 0.0123" in results
+    assert "cartpole-balance CartPole-v1 done score 480 470 500 22.5 0.9581 2 15,029 0.0123 110.4" in results
+    assert "acrobot-swing Acrobot-v1 failed -90 -500 0 0 0 3.2 LLMError: unreachable" in results
+    assert "run_dir" not in results  # the task name links to its report instead
     assert '<a href="tasks/cartpole-balance/report.html">cartpole-balance</a>' in html
     assert (batch / "tasks" / "cartpole-balance" / "report.html").is_file()
     assert "data:image/png;base64," in html  # fitness per task chart

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -315,24 +316,26 @@ def _eval_line(c: CandidateView) -> str | None:
 def _batch_context(batch: BatchView) -> dict[str, Any]:
     name_col = next((c for c in batch.columns if c.lower() in {"task", "name"}), batch.columns[0] if batch.columns else None)
     links = {t.name: t for t in batch.tasks}
+    columns = [c for c in batch.columns if c not in _HIDDEN_BATCH_COLUMNS]
     rows = []
     for r in batch.rows:
-        cells: list[str | Markup] = []
-        for col in batch.columns:
+        cells: list[tuple[str | Markup, bool]] = []  # (content, numeric)
+        for col in columns:
             value = r.get(col, "")
             task = links.get(value) if col == name_col else None
             if task is not None and task.report is not None:
                 href = html.escape(task.report.relative_to(batch.path).as_posix(), quote=True)
-                cells.append(Markup(f'<a href="{href}">{html.escape(value)}</a>'))
+                cells.append((Markup(f'<a href="{href}">{html.escape(value)}</a>'), False))
             else:
-                cells.append(value)
+                text = _cell(value)
+                cells.append((text, text != value or _num(value) is not None))
         rows.append(cells)
     listed = {r.get(name_col or "", "") for r in batch.rows}
     extra = [t for t in batch.tasks if t.name not in listed]
     return {
         "title": f"autoreward batch · {batch.path.name}",
         "path": str(batch.path),
-        "columns": batch.columns,
+        "columns": [c.replace("_", " ") for c in columns],
         "rows": rows,
         "results_md": markdown(batch.results_md) if batch.results_md and not batch.rows else None,
         "chart": _batch_chart(batch, name_col),
@@ -345,6 +348,21 @@ def _batch_context(batch: BatchView) -> dict[str, Any]:
         "generated": _now(),
         "pygments_css": Markup(""),
     }
+
+
+_HIDDEN_BATCH_COLUMNS = {"run_dir"}
+"""Columns the page shows otherwise (the task name links to the task's own report)."""
+
+
+def _cell(value: str) -> str:
+    """A CSV value for the table: integers with separators, floats to 4 significant digits."""
+    text = value.strip()
+    if re.fullmatch(r"-?\d+", text):
+        return f"{int(text):,}"
+    x = _num(text) if re.fullmatch(r"[-+0-9.eE]+", text) else None
+    if x is None:
+        return value
+    return f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}"
 
 
 def _batch_chart(batch: BatchView, name_col: str | None) -> str | None:

@@ -312,7 +312,7 @@ def show_state(console: Console, view: RunView, it: IterationView) -> None:
             console.print(stats)
     if it.analysis:
         console.print(_analysis_panel(it))
-    console.print(candidates_table(it, best))
+    console.print(candidates_table(it, best, view.path))
 
 
 def _best_panel(view: RunView, best: CandidateView) -> Panel:
@@ -371,19 +371,31 @@ def _analysis_panel(it: IterationView) -> Panel:
     return Panel(Markdown(text), title=f"analyzer, iteration {it.index}", title_align="left")
 
 
-def candidates_table(it: IterationView, best: CandidateView | None) -> Table:
-    table = Table(title=f"iteration {it.index}: candidates", title_justify="left")
-    for col in ("cand", "status", "fitness", "env return", "steps", "video / note"):
+def candidates_table(it: IterationView, best: CandidateView | None, run_path: Path) -> Table:
+    videos = any(c.video for c in it.candidates)
+    table = Table(
+        title=f"iteration {it.index}: candidates", title_justify="left",
+        caption=f"videos are under {run_path}" if videos else None, caption_justify="left",
+    )
+    for col in ("cand", "status", "fitness", "env return", "steps", "video", "note"):
         table.add_column(col, justify="right" if col in {"cand", "fitness", "env return", "steps"} else "left")
     for c in it.candidates:
         is_best = best is not None and (best.iteration, best.index) == (c.iteration, c.index)
         style = "bold green" if is_best else ("red" if c.status.startswith("failed") else "")
-        note = str(c.video) if c.video else (c.reason[:70] if c.reason else "no video")
+        video = _relative(c.video, run_path) if c.video else ""
         table.add_row(
             str(c.index), Text(c.status + (" ★" if is_best else ""), style=style), _fmt(c.fitness),
-            _fmt(c.env_return), f"{c.steps:,}" if c.steps else "", note,
+            _fmt(c.env_return), f"{c.steps:,}" if c.steps else "", Text(video, no_wrap=True, overflow="fold"),
+            c.reason[:120],
         )
     return table
+
+
+def _relative(path: Path, start: Path) -> str:
+    try:
+        return path.relative_to(start).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _fmt(x: float | None) -> str:

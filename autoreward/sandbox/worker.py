@@ -438,6 +438,7 @@ def _spawn_and_wait(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                preexec_fn=_die_with_parent,
                 **drop,
             )
         except OSError as err:
@@ -449,6 +450,16 @@ def _spawn_and_wait(
     _, status, rusage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return _Outcome(status, rusage, timed_out, _tail(log_path))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the forked child, before exec: SIGKILL when the spawning thread's process dies, so a
+    killed run (kill -9, OOM) leaves no orphaned worker training on (a resume retrains it)."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _wait_exit(pid: int, deadline: float) -> bool:

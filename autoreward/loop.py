@@ -8,6 +8,7 @@ and redoes nothing that finished: finished iterations are skipped, designer answ
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from autoreward.store.records import CandidateRecord
 from autoreward.store.rundir import RunDir
 
 EventFn = Callable[[dict[str, Any]], None]
+log = logging.getLogger(__name__)
 
 
 class LoopResult(BaseModel):
@@ -245,7 +247,10 @@ class _Emitter:
     def __call__(self, kind: str, **data: Any) -> None:
         self.run.event(kind, **data)
         if self.on_event is not None:
-            self.on_event({"event": kind, **data})
+            try:
+                self.on_event({"event": kind, **data})
+            except Exception:  # a display problem must never stop a run
+                log.exception("event observer failed on %s", kind)
 
 
 def _checker(schema: EnvSchema) -> Callable[[str], str | None]:

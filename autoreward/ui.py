@@ -49,7 +49,7 @@ class RunView:
     tokens: int = 0
     cost: float = 0.0
     started: float = field(default_factory=time.time)
-    cands: dict[int, _Cand] = field(default_factory=dict)
+    cands: dict[str, _Cand] = field(default_factory=dict)
 
     def update(self, ev: dict[str, Any]) -> None:
         kind = ev.get("event", "")
@@ -60,6 +60,8 @@ class RunView:
             self.phase = "designing"
         elif kind == "phase":
             self.phase = ev["phase"]
+            if self.phase == "final seeds":
+                self.cands = {}
         elif kind == "llm_usage":
             self.tokens = ev.get("tokens", self.tokens)
             self.cost = ev.get("cost", self.cost)
@@ -67,7 +69,7 @@ class RunView:
             self.best_fitness = ev.get("fitness")
             self.best_where = f"iter {ev.get('iteration')} cand {ev.get('candidate')}"
         elif j is not None:
-            c = self.cands.setdefault(int(j), _Cand())
+            c = self.cands.setdefault(str(j), _Cand())
             if kind == "candidate":
                 c.state = ev.get("state", c.state)
                 c.note = ev.get("reason", ev.get("note", c.note)) or ""
@@ -84,17 +86,17 @@ class RunView:
 
     def render(self) -> Panel:
         table = Table(expand=True, box=None, pad_edge=False)
-        table.add_column("cand", justify="right", width=5)
+        table.add_column("cand", justify="right", width=9)
         table.add_column("state", width=10)
         table.add_column("steps", justify="right", width=15)
         table.add_column("fitness", justify="right", width=9)
         table.add_column("note", overflow="ellipsis", no_wrap=True)
-        for j in sorted(self.cands):
+        for j in sorted(self.cands, key=lambda k: (len(k), k)):
             c = self.cands[j]
             steps = f"{c.steps:,}/{c.total_steps:,}" if c.total_steps else ""
             fit = "" if c.fitness is None else f"{c.fitness:.3g}"
             style = _STATE_STYLE.get(c.state, "")
-            table.add_row(str(j), Text(c.state, style=style), steps, fit, c.note)
+            table.add_row(j, Text(c.state, style=style), steps, fit, c.note)
         best = "—" if self.best_fitness is None else f"{self.best_fitness:.4g} ({self.best_where})"
         elapsed = time.time() - self.started
         head = Text.assemble(

@@ -1,0 +1,31 @@
+"""The live view keeps a correct picture from loop events, including the final-seed phase."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from autoreward.ui import RunView
+
+
+def render(view: RunView) -> str:
+    console = Console(width=140, record=True)
+    console.print(view.render())
+    return console.export_text()
+
+
+def test_view_follows_candidates_progress_best_and_seeds() -> None:
+    view = RunView(env_id="CartPole-v1", task="balance", model="openai/x", iterations=2)
+    view.update({"event": "iteration_start", "iteration": 0})
+    view.update({"event": "candidate", "iteration": 0, "candidate": 0, "state": "failed", "reason": "line 3: NaN"})
+    view.update({"event": "progress", "iteration": 0, "candidate": 1, "steps": 512, "total_steps": 4096})
+    view.update({"event": "best", "iteration": 0, "candidate": 1, "fitness": 0.75})
+    view.update({"event": "llm_usage", "tokens": 1234, "cost": 0.01})
+    text = render(view)
+    assert "512/4,096" in text and "line 3: NaN" in text
+    assert "0.75 (iter 0 cand 1)" in text and "1,234 tokens" in text
+
+    view.update({"event": "phase", "phase": "final seeds"})
+    view.update({"event": "progress", "candidate": "seed 1000", "steps": 10, "total_steps": 20})
+    text = render(view)
+    assert "seed 1000" in text and "10/20" in text
+    assert "line 3: NaN" not in text  # the iteration's candidates are gone from the final phase

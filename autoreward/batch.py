@@ -398,6 +398,9 @@ def run_batch(
         from autoreward.exec import make_executor
 
         inner = make_executor(executor, workers=workers or None, address=ray_address)
+        start = getattr(inner, "_ensure_ray", None)
+        if callable(start):  # ray.init must run once, in the main thread, before the task threads
+            start()
         slots = getattr(inner, "workers", None) if executor == "local" else (workers or None)
         pool = SharedPool(inner, slots)
     shared = pool if isinstance(pool, SharedPool) else SharedPool(pool, None)

@@ -362,3 +362,9 @@ def test_cli_refuses_to_start_a_suite_with_a_bad_env(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "task 'broken': unknown environment 'CartPole-v99'" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_cli_needs_a_suite_or_a_batch_to_resume() -> None:
+    result = CliRunner().invoke(app, ["batch"])
+    assert result.exit_code == 2
+    assert "a suite is needed: autoreward batch SUITE.yaml" in result.output

@@ -16,7 +16,7 @@ _COLORS = {"fitness": "#1b7f3b", "generated": "#1f5fbf", "env": "#b35900"}
 
 def png_data_uri(fig: Figure) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=_DPI)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -28,7 +28,7 @@ def learning_curve(points: list[dict[str, Any]], title: str = "") -> str | None:
     env = _series(points, "env_return")
     if not steps or all(v is None for v in fitness + gen + env):
         return None
-    fig = Figure(figsize=_SIZE)
+    fig = Figure(figsize=_SIZE, layout="constrained")
     ax = fig.subplots()
     ax.set_xlabel("training steps")
     ax.set_ylabel("task fitness", color=_COLORS["fitness"])
@@ -53,7 +53,7 @@ def component_plot(stats: dict[str, Any]) -> str | None:
     if not points or not names:
         return None
     steps = [p.get("step") for p in points]
-    fig = Figure(figsize=_SIZE)
+    fig = Figure(figsize=_SIZE, layout="constrained")
     ax = fig.subplots()
     drawn = 0
     for name in names:
@@ -75,7 +75,7 @@ def bar_chart(labels: list[str], series: dict[str, list[float | None]], ylabel: 
     """Grouped bars, one group per label (the batch report: ours vs the env's own reward)."""
     if not labels or not any(v is not None for vals in series.values() for v in vals):
         return None
-    fig = Figure(figsize=(max(4.0, 0.9 * len(labels) + 2), 3.0))
+    fig = Figure(figsize=(max(4.0, 0.9 * len(labels) + 2), 3.0), layout="constrained")
     ax = fig.subplots()
     width = 0.8 / max(len(series), 1)
     for k, (name, values) in enumerate(series.items()):

@@ -181,7 +181,7 @@ def test_unfinished_runs_are_refused(run_dir: Path) -> None:
 def test_cli_refuses_a_bad_rank_before_any_work(run_dir: Path) -> None:
     result = CliRunner().invoke(app, ["refine", str(run_dir), "--rank", "1,9"])
     assert result.exit_code == 2
-    assert "iteration 1 has no candidate 9" in result.output
+    assert "iteration 1 has no candidate 9" in " ".join(result.output.split())
     assert not (run_dir / "iter_1" / "feedback.json").exists()
 
 
@@ -219,8 +219,9 @@ def test_scripted_terminal_session_reaches_the_designer(fake_llm: FakeLLMServer,
     session = "Please keep the cart in the left half of the track.\n5\n1,0\n"
     result = CliRunner().invoke(app, ["refine", str(run.path), "--max-turns", "1"], input=session)
     assert result.exit_code == 0, result.output
-    assert "iteration 0 has no candidate 5" in result.output
-    assert "best reward so far: iteration 0" in result.output
+    output = " ".join(result.output.split())
+    assert "iteration 0 has no candidate 5" in output
+    assert "best reward so far: iteration 0" in output
 
     saved = json.loads((run.iter_dir(0) / "feedback.json").read_text())
     assert saved["text"] == "Please keep the cart in the left half of the track." and saved["ranking"] == [1, 0]

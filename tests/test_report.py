@@ -253,7 +253,7 @@ def test_cli_report(run_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "report.html" in result.output and (run_dir / "report.html").is_file()
     bad = CliRunner().invoke(app, ["report", str(tmp_path / "nothing")])
-    assert bad.exit_code == 2 and "is not a directory" in bad.output
+    assert bad.exit_code == 2 and "is not a directory" in " ".join(bad.output.split())
 
 
 # --------------------------------------------------------------------------- headless Chromium

@@ -139,7 +139,7 @@ class LiveRunView:
         if self._live is not None:
             self._live.update(self.view.render())
         elif ev.get("event") in {"iteration_start", "candidate", "best", "final", "iteration_end"}:
-            self.console.print(_plain_line(ev), highlight=False)
+            self.console.print(_plain_line(ev), highlight=False, markup=False)
 
 
 def _plain_line(ev: dict[str, Any]) -> str:

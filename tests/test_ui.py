@@ -29,3 +29,14 @@ def test_view_follows_candidates_progress_best_and_seeds() -> None:
     text = render(view)
     assert "seed 1000" in text and "10/20" in text
     assert "line 3: NaN" not in text  # the iteration's candidates are gone from the final phase
+
+
+def test_plain_output_when_not_a_terminal_names_each_event() -> None:
+    from autoreward.ui import LiveRunView
+
+    console = Console(width=120, record=True, force_terminal=False)
+    view = RunView(env_id="CartPole-v1", task="balance", model="m", iterations=1)
+    with LiveRunView(view, console) as live:
+        live({"event": "candidate", "iteration": 0, "candidate": 1, "state": "done", "fitness": 0.35640000001})
+    text = console.export_text()
+    assert "[candidate] iteration=0 candidate=1 state=done fitness=0.3564" in text

@@ -139,11 +139,12 @@ def run_loop(
     if best is not None and cfg.final_seeds > 0:
         emit("phase", phase="final seeds")
         final = read_json(run.best_dir / "final.json")
-        if final is None:
+        if final is None or (final.get("iteration"), final.get("index")) != (best.iteration, best.index):
             final = train_final_seeds(
                 executor, plan, run.cand_dir(best.iteration, best.index), run.best_dir,
                 cfg.final_seeds, on_event=emit,
             )
+            final.update(iteration=best.iteration, index=best.index)
             atomic_write_json(run.best_dir / "final.json", final)
         emit("final", **{k: v for k, v in final.items() if not isinstance(v, (list, dict))})
     result = LoopResult(
@@ -294,7 +295,10 @@ def _design_context(run: RunDir, history: list[CandidateRecord], feedback: str |
     if best is None:
         return ctx
     last = max(r.iteration for r in history)
-    human = read_json(run.iter_dir(last) / "feedback.json") or {}
+    # The latest human feedback stays in force until the person gives new feedback.
+    human = next(
+        (f for i in range(last, -1, -1) if (f := read_json(run.iter_dir(i) / "feedback.json"))), {}
+    )
     bd = run.cand_dir(best.iteration, best.index)
     return DesignContext(
         best_code=(bd / "reward.py").read_text(),

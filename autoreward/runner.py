@@ -14,6 +14,7 @@ from autoreward.store.rundir import RunDir
 
 # CLI option name -> RunConfig field, where they differ.
 _OPTION_TO_FIELD = {"env": "env_id", "target": "target_fitness"}
+_FIELD_TO_OPTION = {f: o for o, f in _OPTION_TO_FIELD.items()}
 # What may change when a run is resumed (more iterations, a new feedback text, where to record).
 _RESUMABLE = {
     "iterations",
@@ -53,12 +54,26 @@ def build_config(
     refused = sorted(changed - _RESUMABLE)
     if refused:
         raise ConfigError(
-            f"cannot change {', '.join('--' + f.replace('_', '-') for f in refused)} when resuming {resume}",
+            f"cannot change {', '.join('--' + _FIELD_TO_OPTION.get(f, f).replace('_', '-') for f in refused)} "
+            f"when resuming {resume}",
             hint="start a new run instead, or resume without those options",
         )
     for f in changed:
         saved[f] = options[f]
     return load_run_config(saved, str(run.config_path)), run
+
+
+def preflight(cfg: RunConfig) -> None:
+    """Everything that can fail fast, before a run directory exists or any work starts: the
+    environment id, the task fitness, the LLM provider (missing key, unreachable endpoint)."""
+    from autoreward.envs.fitness import compile_fitness
+    from autoreward.envs.registry import load_schema
+    from autoreward.llm.client import LLMClient
+
+    load_schema(cfg.env_id)
+    if cfg.fitness is not None:
+        compile_fitness(cfg.fitness.expression, "the run's fitness")
+    LLMClient(cfg.model, api_base=cfg.api_base, use_cache=False).preflight()
 
 
 def run_command(
@@ -75,6 +90,7 @@ def run_command(
     from autoreward.ui import LiveRunView, RunView, print_run_summary
 
     cfg, run = build_config(options, given, resume, config)
+    preflight(cfg)
     if run is None:
         run = RunDir.create(out, cfg.env_id, cfg.task, cfg.dump())
     else:

@@ -324,8 +324,9 @@ class BatchDir:
 
     def load_spec(self) -> tuple[Suite, dict[str, Any]]:
         data = yaml.safe_load(self.spec_path.read_text(encoding="utf-8")) or {}
-        suite = Suite.model_validate(data["suite"])
-        suite._source = str(data.get("source") or self.spec_path)
+        suite = Suite.model_validate(data["suite"]).with_source(
+            str(data.get("source") or self.spec_path)
+        )
         return suite, dict(data.get("options") or {})
 
     def save_options(self, options: dict[str, Any]) -> None:

@@ -143,6 +143,12 @@ class Suite(_Model):
         """The file the suite was loaded from ('suite' when built in code)."""
         return self._source
 
+    def with_source(self, source: str, task_lines: dict[str, int] | None = None) -> Suite:
+        """Record where the suite came from, for error messages; returns self."""
+        self._source = source
+        self._task_lines = dict(task_lines or {})
+        return self
+
     def where(self, task: SuiteTask) -> str:
         """`file:line` of a task, for error messages."""
         line = self._task_lines.get(task.name)
@@ -203,8 +209,7 @@ def load_suite(path: str | Path, *, check_envs: bool = True) -> Suite:
     except ValidationError as err:
         problems = [_describe_error(e, path, root, data) for e in err.errors()]
         raise ConfigError(f"{path}: invalid suite:\n  " + "\n  ".join(problems)) from err
-    suite._source = str(path)
-    suite._task_lines = _task_lines(root, data)
+    suite.with_source(str(path), _task_lines(root, data))
 
     problems = [
         f"{suite.where(t)}: task '{t.name}': {p}" for t in suite.tasks for p in static_problems(t)
@@ -358,7 +363,7 @@ def task_run_config(
         data["model"] = model
     if api_base is not None:
         data["api_base"] = api_base
-    return load_run_config(data, f"{suite._source}: task '{task.name}'")
+    return load_run_config(data, f"{suite.source}: task '{task.name}'")
 
 
 # =========================================================================== error text

@@ -193,3 +193,15 @@ def test_subproc_vec_env_auto_reset() -> None:
         env.close()
     for state, _, next_state in reward.calls:
         assert (next_state["t"] - state["t"]).tolist() == [1.0, 1.0]
+
+
+def test_reward_writing_into_its_inputs_fails_loudly() -> None:
+    def mutates(state: dict, action: np.ndarray, next_state: dict) -> tuple:
+        t = next_state["t"]
+        t *= 2.0
+        return t, {"t": t}
+
+    env = RewardVecEnvWrapper(_venv([3]), mutates)
+    env.reset()
+    with pytest.raises(RewardCodeError, match="compute_reward raised ValueError at training step 0: output array is read-only"):
+        env.step(np.array([0]))

@@ -67,7 +67,8 @@ class StatsCallback(BaseCallback):
         self.thresholds = [start_step + math.ceil(span * k / n) for k in range(1, n + 1)]
         self.history: list[dict[str, Any]] = list(history or [])
         self.callback_on_checkpoint = callback_on_checkpoint
-        self.overhead_s = 0.0  # time in checkpoint evaluations and saves, not training
+        self.overhead_s = 0.0  # wall time in checkpoint evaluations and saves, not training
+        self.overhead_cpu_s = 0.0  # the same in CPU time of this process
         if callback_on_checkpoint is not None:
             callback_on_checkpoint.parent = self
 
@@ -83,7 +84,7 @@ class StatsCallback(BaseCallback):
         return True
 
     def record_checkpoint(self) -> dict[str, Any]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         episodes = self.wrapper.pop_episodes()
         per_step = self.wrapper.window_stats(reset=True)
         total = per_step.pop("__total__", None)
@@ -107,6 +108,7 @@ class StatsCallback(BaseCallback):
         if self.callback_on_checkpoint is not None:
             self.callback_on_checkpoint.on_step()
         self.overhead_s += time.perf_counter() - t0
+        self.overhead_cpu_s += time.process_time() - c0
         return point
 
     @property

@@ -18,7 +18,6 @@ import hashlib
 import os
 import shutil
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +92,7 @@ class _Run:
         self.start_step = 0
         self.prior_train_s = 0.0
         self.learn_s = 0.0
+        self.learn_cpu_s = 0.0
         self.algo = job.algo or ""
         self.total_steps = job.total_steps or 0
         self.extra: dict[str, Any] = {}
@@ -153,7 +153,7 @@ class _Run:
         )
 
         # ---- train
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         remaining = self.total_steps - self.start_step
         if remaining > 0:
             model.learn(
@@ -162,6 +162,7 @@ class _Run:
                 reset_num_timesteps=resume is None,
             )
         self.learn_s = time.time() - t0
+        self.learn_cpu_s = time.process_time() - c0
         model.save(self.out / "model.zip")
         save(final=True)
 
@@ -230,11 +231,16 @@ class _Run:
         steps = int(fields.pop("steps", 0))
         this_run = max(steps - self.start_step, 0)
         overhead = self.stats_cb.overhead_s if self.stats_cb is not None else 0.0
+        overhead_cpu = self.stats_cb.overhead_cpu_s if self.stats_cb is not None else 0.0
         pure_s = max(self.learn_s - overhead, 1e-9)
+        pure_cpu_s = max(self.learn_cpu_s - overhead_cpu, 1e-9)
         self.extra = {
             "resumed_from_steps": self.start_step,
             "learn_s": self.learn_s,
             "checkpoint_overhead_s": overhead,
+            "learn_cpu_s": self.learn_cpu_s,
+            # steps per CPU-second of this process: comparable across runs on a busy machine
+            "steps_per_cpu_s": this_run / pure_cpu_s if this_run and self.learn_cpu_s else 0.0,
             "train_s_total": self.prior_train_s + self.learn_s,
             "reward_sha256": _sha(self.job.reward_code),
             "n_envs": self.job.n_envs,
@@ -309,16 +315,14 @@ def build_training(
 ) -> tuple[Any, Any, Any, Any]:
     """(venv, reward wrapper, VecNormalize or None, model): the model's env is the outermost."""
     from stable_baselines3.common.utils import set_random_seed
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
+    from stable_baselines3.common.vec_env import VecNormalize
 
-    from autoreward.envs.extract import make_env
     from autoreward.train.hyperparams import algo_class, resolve_hyperparams
+    from autoreward.train.vec_env import make_training_venv
     from autoreward.train.wrapper import RewardVecEnvWrapper
 
     set_random_seed(seed)
-    env_fns = [partial(make_env, schema, None, seed + i) for i in range(n_envs)]
-    base = DummyVecEnv(env_fns) if job.vec_env == "dummy" else SubprocVecEnv(env_fns)
-    base.seed(seed)
+    base = make_training_venv(schema, n_envs, seed, job.vec_env, schema_state=reward_fn is not None)
     wrapper = RewardVecEnvWrapper(base, reward_fn)
 
     raw = dict(schema.train.hyperparams) if algo == schema.train.algo else {}

@@ -5,6 +5,9 @@ cost is a few numpy operations per step whatever the number of envs. The base en
 their unbatched schema state in `info["ar_state"]` on reset and on every step (the envs
 room's `SchemaStateWrapper`); on a terminal step that is the terminal state, and the state
 the next transition starts from is the auto-reset's `reset_infos[i]["ar_state"]`.
+
+Per vector step the wrapper does one reward call, one finiteness test and one in-place
+update of the episode sums; statistics are reduced in blocks (see `_FOLD_EVERY`).
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from autoreward.envs.extract import STATE_KEY, stack_states
+from autoreward.envs.extract import STATE_KEY
 from autoreward.errors import RewardCodeError
 from autoreward.types import RewardFn, State
 
 ENV_REWARD_TERM = "env_reward"
 """The single component name used when the wrapper passes the env's own reward through."""
+
+_FOLD_EVERY = 256
+"""Vector steps of reward rows kept before they are folded into the window statistics."""
 
 
 @dataclass
@@ -56,9 +62,12 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         self.episode_log: deque[EpisodeRecord] = deque(maxlen=max_logged_episodes)
         self._state: State | None = None
         self._actions: np.ndarray | None = None
+        # Reward rows of a step: [total, component 1..K, env reward], each of length N.
         self._term_names: list[str] = []
-        self._episode_sums = np.zeros((2, self.num_envs))  # rows: total, env reward, terms...
+        self._episode_sums = np.zeros((2, self.num_envs))
         self._episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self._pending: list[np.ndarray] = []
+        self._stack = _Stacker()
         self._reset_window()
 
     # ------------------------------------------------------------------ VecEnv API
@@ -67,7 +76,7 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         obs = self.venv.reset()
         base = self.venv.unwrapped
         if self.reward_fn is not None:
-            self._state = stack_states([self._ar_state(info, i, "reset") for i, info in enumerate(base.reset_infos)])
+            self._state = self._stack(_states(base.reset_infos, "reset"))
         self.reset_infos = list(base.reset_infos)
         self._episode_sums[:] = 0.0
         self._episode_lengths[:] = 0
@@ -79,48 +88,33 @@ class RewardVecEnvWrapper(VecEnvWrapper):
 
     def step_wait(self) -> VecEnvStepReturn:
         obs, env_rewards, dones, infos = self.venv.step_wait()
-        env_rewards = np.asarray(env_rewards, dtype=np.float64)
         if self.reward_fn is None:
-            total = env_rewards
-            terms = {ENV_REWARD_TERM: env_rewards}
+            names = [ENV_REWARD_TERM]
+            rows = np.array([env_rewards, env_rewards, env_rewards], dtype=np.float64)
         else:
-            total, terms = self._generated_reward(infos)
+            names, rows = self._generated_reward(infos, env_rewards)
         self.n_calls += 1
-
-        names = list(terms)
         if names != self._term_names:
             self._adopt_terms(names)
-        matrix = np.empty((len(names) + 2, self.num_envs))
-        matrix[0] = total
-        matrix[1] = env_rewards
-        for row, name in enumerate(names, start=2):
-            matrix[row] = terms[name]
-        self._update_window(matrix)
-        self._episode_sums += matrix
+        self._pending.append(rows)
+        if len(self._pending) >= _FOLD_EVERY:
+            self._fold()
+        self._episode_sums += rows
         self._episode_lengths += 1
 
-        per_step = matrix.T.tolist()
+        per_env = rows.T.tolist()
         for i, info in enumerate(infos):
-            values = per_step[i]
-            info["env_reward"] = values[1]
-            info["reward_terms"] = dict(zip(names, values[2:], strict=True))
-            if dones[i]:
-                self._finish_episode(i, info)
-
+            values = per_env[i]
+            info["env_reward"] = values[-1]
+            info["reward_terms"] = dict(zip(names, values[1:-1], strict=True))
+        if dones.any():
+            for i in np.flatnonzero(dones):
+                self._finish_episode(int(i), infos[i])
+            if self.reward_fn is not None:
+                self._restart_from_reset_states(dones)
         if self.reward_fn is not None:
-            base = self.venv.unwrapped
-            done_idx = np.flatnonzero(dones)
-            if len(done_idx):
-                # The next transition starts from the auto-reset state, not the terminal one.
-                # Copy first: the reward function was handed these arrays as next_state.
-                state = {key: value.copy() for key, value in self._state.items()}  # type: ignore[union-attr]
-                for i in done_idx:
-                    reset_state = self._ar_state(base.reset_infos[i], int(i), "auto-reset")
-                    for key, value in reset_state.items():
-                        state[key][i] = value
-                self._state = state
-            self.reset_infos = list(base.reset_infos)
-        return obs, total.astype(np.float32), dones, infos
+            self.reset_infos = list(self.venv.unwrapped.reset_infos)
+        return obs, rows[0].astype(np.float32), dones, infos
 
     # ------------------------------------------------------------------ statistics
 
@@ -137,21 +131,20 @@ class RewardVecEnvWrapper(VecEnvWrapper):
     def window_stats(self, reset: bool = True) -> dict[str, dict[str, float]]:
         """Per-step mean/std/min/max/count of the total (`__total__`) and every component
         since the last reset of the window."""
+        self._fold()
         out: dict[str, dict[str, float]] = {}
-        names = ["__total__", "__env__", *self._term_names]
         count = self._w_count
-        for row, name in enumerate(names):
-            if row == 1 or count == 0 or row >= len(self._w_sum):
-                continue
-            mean = self._w_sum[row] / count
-            var = max(self._w_sumsq[row] / count - mean * mean, 0.0)
-            out[name] = {
-                "mean": float(mean),
-                "std": float(np.sqrt(var)),
-                "min": float(self._w_min[row]),
-                "max": float(self._w_max[row]),
-                "count": int(count),
-            }
+        if count:
+            for row, name in enumerate(["__total__", *self._term_names]):
+                mean = self._w_sum[row] / count
+                var = max(self._w_sumsq[row] / count - mean * mean, 0.0)
+                out[name] = {
+                    "mean": float(mean),
+                    "std": float(np.sqrt(var)),
+                    "min": float(self._w_min[row]),
+                    "max": float(self._w_max[row]),
+                    "count": int(count),
+                }
         if reset:
             self._reset_window()
         return out
@@ -164,40 +157,49 @@ class RewardVecEnvWrapper(VecEnvWrapper):
 
     # ------------------------------------------------------------------ internals
 
-    def _generated_reward(self, infos: list[dict[str, Any]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _generated_reward(self, infos: list[dict[str, Any]], env_rewards: np.ndarray) -> tuple[list[str], np.ndarray]:
         if self._state is None:
             raise RuntimeError("RewardVecEnvWrapper.step_wait called before reset()")
-        next_state = stack_states([self._ar_state(info, i, "step") for i, info in enumerate(infos)])
+        next_state = self._stack(_states(infos, "step"))
         try:
             out = self.reward_fn(self._state, self._actions, next_state)  # type: ignore[misc]
         except Exception as err:
+            hint = (
+                "compute_reward must not modify its inputs; compute new arrays instead (no out=, no +=)"
+                if "read-only" in str(err)
+                else "the reward must work on every batched state the env reaches during training"
+            )
             raise RewardCodeError(
                 f"compute_reward raised {type(err).__name__} at training step {self.steps_done}: {err}",
-                hint="the reward must work on every batched state the env reaches during training",
+                hint=hint,
             ) from err
-        total, terms = self._sanity_checks(out)
+        names, rows = self._sanity_checks(out, env_rewards)
         self._state = next_state
-        return total, terms
+        return names, rows
 
-    def _sanity_checks(self, out: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Check the reward output: a (total, terms) pair of finite float arrays of shape (N,)."""
-        return check_reward_output(out, self.num_envs, f"at training step {self.steps_done}")
+    def _sanity_checks(self, out: Any, env_rewards: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The reward output as rows [total, components..., env reward]; a `RewardCodeError`
+        naming the component and step for a wrong type or shape, NaN or inf."""
+        return reward_rows(out, self.num_envs, f"at training step {self.steps_done}", extra_row=env_rewards)
 
-    def _ar_state(self, info: dict[str, Any], env_index: int, when: str) -> dict[str, Any]:
-        try:
-            return info[STATE_KEY]
-        except KeyError:
-            raise RuntimeError(
-                f"env {env_index} gave no info['ar_state'] on {when}; build the envs with "
-                "autoreward.envs.extract.make_env so SchemaStateWrapper provides the schema state"
-            ) from None
+    def _restart_from_reset_states(self, dones: np.ndarray) -> None:
+        """The next transition of an auto-reset env starts from its reset state, not the
+        terminal one. Copies first: the reward function was handed these arrays."""
+        base = self.venv.unwrapped
+        state = {key: value.copy() for key, value in self._state.items()}  # type: ignore[union-attr]
+        for i in np.flatnonzero(dones):
+            reset_state = _states([base.reset_infos[i]], "auto-reset", first_index=int(i))[0]
+            for key, value in reset_state.items():
+                state[key][i] = value
+        self._state = state
 
     def _adopt_terms(self, names: list[str]) -> None:
         """Components changed (first step, or a reward whose keys vary): resize accumulators."""
-        old = {name: row for row, name in enumerate(self._term_names, start=2)}
+        self._fold()
+        old = {name: row for row, name in enumerate(self._term_names, start=1)}
         sums = np.zeros((len(names) + 2, self.num_envs))
-        sums[:2] = self._episode_sums[:2]
-        for row, name in enumerate(names, start=2):
+        sums[0], sums[-1] = self._episode_sums[0], self._episode_sums[-1]
+        for row, name in enumerate(names, start=1):
             if name in old:
                 sums[row] = self._episode_sums[old[name]]
         self._episode_sums = sums
@@ -206,10 +208,10 @@ class RewardVecEnvWrapper(VecEnvWrapper):
 
     def _finish_episode(self, i: int, info: dict[str, Any]) -> None:
         sums = self._episode_sums[:, i].tolist()
-        terms = dict(zip(self._term_names, sums[2:], strict=True))
+        terms = dict(zip(self._term_names, sums[1:-1], strict=True))
         record = EpisodeRecord(
             generated_return=sums[0],
-            env_return=sums[1],
+            env_return=sums[-1],
             length=int(self._episode_lengths[i]),
             terms=terms,
             terminated=not info.get("TimeLimit.truncated", False),
@@ -223,22 +225,71 @@ class RewardVecEnvWrapper(VecEnvWrapper):
 
     def _reset_window(self) -> None:
         rows = len(self._term_names) + 2
+        self._pending = []
         self._w_count = 0
         self._w_sum = np.zeros(rows)
         self._w_sumsq = np.zeros(rows)
         self._w_min = np.full(rows, np.inf)
         self._w_max = np.full(rows, -np.inf)
 
-    def _update_window(self, matrix: np.ndarray) -> None:
-        self._w_count += matrix.shape[1]
-        self._w_sum += matrix.sum(axis=1)
-        self._w_sumsq += np.einsum("ij,ij->i", matrix, matrix)
-        np.minimum(self._w_min, matrix.min(axis=1), out=self._w_min)
-        np.maximum(self._w_max, matrix.max(axis=1), out=self._w_max)
+    def _fold(self) -> None:
+        if not self._pending:
+            return
+        block = np.concatenate(self._pending, axis=1)
+        self._pending = []
+        self._w_count += block.shape[1]
+        self._w_sum += block.sum(axis=1)
+        self._w_sumsq += np.einsum("ij,ij->i", block, block)
+        np.minimum(self._w_min, block.min(axis=1), out=self._w_min)
+        np.maximum(self._w_max, block.max(axis=1), out=self._w_max)
 
 
-def check_reward_output(out: Any, n: int, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """`(total, terms)` as float64 arrays of shape (n,), or a `RewardCodeError` naming the
+def _states(infos: Any, when: str, first_index: int = 0) -> list[dict[str, Any]]:
+    try:
+        return [info[STATE_KEY] for info in infos]
+    except KeyError:
+        missing = next(i for i, info in enumerate(infos) if STATE_KEY not in info) + first_index
+        raise RuntimeError(
+            f"env {missing} gave no info['{STATE_KEY}'] on {when}; build the envs with "
+            "autoreward.envs.extract.make_env so SchemaStateWrapper provides the schema state"
+        ) from None
+
+
+class _Stacker:
+    """Batch per-env state dicts (float64, leading dimension N): the same result as
+    `autoreward.envs.extract.stack_states`, faster. Scalar fields are gathered in one
+    `np.array` call into a column-major block whose columns become the fields. The arrays
+    are read-only: a reward that writes into its inputs fails loudly instead of silently
+    changing the state the next transition starts from."""
+
+    def __init__(self) -> None:
+        self._layout: tuple[list[str], list[str]] | None = None
+
+    def __call__(self, states: list[dict[str, Any]]) -> State:
+        first = states[0]
+        if self._layout is None or len(self._layout[0]) + len(self._layout[1]) != len(first):
+            keys = list(first)
+            self._layout = ([k for k in keys if np.ndim(first[k]) == 0], [k for k in keys if np.ndim(first[k]) > 0])
+        scalars, arrays = self._layout
+        out: State = {}
+        if scalars:
+            block = np.array([[s[k] for k in scalars] for s in states], dtype=np.float64, order="F")
+            block.flags.writeable = False
+            for j, key in enumerate(scalars):
+                out[key] = block[:, j]
+        for key in arrays:
+            value = np.array([s[key] for s in states], dtype=np.float64)
+            value.flags.writeable = False
+            out[key] = value
+        return out
+
+
+def reward_rows(
+    out: Any, n: int, where: str, extra_row: np.ndarray | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Validate a `compute_reward` output and return (component names, rows) with rows[0]
+    the total and rows[1 + k] component k (plus `extra_row` last, when given), each of
+    length n. A wrong type or shape, NaN or inf raises `RewardCodeError` naming the
     offending component and `where` (e.g. "at training step 2400")."""
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
         raise RewardCodeError(
@@ -246,35 +297,53 @@ def check_reward_output(out: Any, n: int, where: str) -> tuple[np.ndarray, dict[
             hint="return total, {'name': array, ...}",
         )
     raw_total, raw_terms = out
-    total = _as_batch(raw_total, "total", where, n)
-    terms = {str(name): _as_batch(value, f"component '{name}'", where, n) for name, value in raw_terms.items()}
-    for name, value in terms.items():
-        if not np.isfinite(value).all():
-            raise RewardCodeError(
-                f"compute_reward returned a non-finite reward {where}: component '{name}' is "
-                f"NaN/inf for env(s) {np.flatnonzero(~np.isfinite(value)).tolist()}",
-                hint="guard divisions, logs and exps (e.g. np.clip, + 1e-8) so every component stays finite",
-            )
-    if not np.isfinite(total).all():
-        raise RewardCodeError(
-            f"compute_reward returned a non-finite reward {where}: the total is NaN/inf for env(s) "
-            f"{np.flatnonzero(~np.isfinite(total)).tolist()} although every component is finite",
-            hint="compute the total as the sum of the components",
-        )
-    return total, terms
+    names = [str(name) for name in raw_terms]
+    rows = np.empty((len(names) + 1 + (extra_row is not None), n))
+    _put_row(rows, 0, raw_total, "total", where, n)
+    for row, (name, value) in enumerate(raw_terms.items(), start=1):
+        _put_row(rows, row, value, f"component '{name}'", where, n)
+    if extra_row is not None:
+        rows[-1] = extra_row
+    checked = rows[:-1] if extra_row is not None else rows
+    if not np.isfinite(checked).all():
+        _raise_non_finite(names, checked, where)
+    return names, rows
 
 
-def _as_batch(value: Any, what: str, where: str, n: int) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
+def check_reward_output(out: Any, n: int, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """`(total, terms)` as float64 arrays of shape (n,), validated as in `reward_rows`."""
+    names, rows = reward_rows(out, n, where)
+    return rows[0], dict(zip(names, rows[1:], strict=True))
+
+
+def _put_row(rows: np.ndarray, row: int, value: Any, what: str, where: str, n: int) -> None:
+    shape = value.shape if isinstance(value, np.ndarray) else np.shape(value)
+    if shape != (n,):
         raise RewardCodeError(
-            f"compute_reward {what} is not numeric ({type(value).__name__}) {where}",
-            hint="every value must be a float array of shape (N,)",
-        ) from err
-    if arr.shape != (n,):
-        raise RewardCodeError(
-            f"compute_reward {what} has shape {arr.shape}, expected ({n},) (one value per env) {where}",
+            f"compute_reward {what} has shape {shape}, expected ({n},) (one value per env) {where}",
             hint="reduce over feature axes with axis=-1 and keep the leading batch dimension N",
         )
-    return arr
+    try:
+        rows[row] = value
+    except (TypeError, ValueError) as err:
+        raise RewardCodeError(
+            f"compute_reward {what} is not numeric ({np.asarray(value).dtype}) {where}",
+            hint="every value must be a float array of shape (N,)",
+        ) from err
+
+
+def _raise_non_finite(names: list[str], rows: np.ndarray, where: str) -> None:
+    hint = "guard divisions, logs and exps (e.g. np.clip, + 1e-8) so every component stays finite"
+    for row, name in enumerate(names, start=1):
+        bad = ~np.isfinite(rows[row])
+        if bad.any():
+            raise RewardCodeError(
+                f"compute_reward returned a non-finite reward {where}: component '{name}' is "
+                f"NaN/inf for env(s) {np.flatnonzero(bad).tolist()}",
+                hint=hint,
+            )
+    raise RewardCodeError(
+        f"compute_reward returned a non-finite reward {where}: the total is NaN/inf for env(s) "
+        f"{np.flatnonzero(~np.isfinite(rows[0])).tolist()} although every component is finite",
+        hint="compute the total as the sum of the components",
+    )

@@ -11,10 +11,13 @@ Accepted beyond plain SB3 kwargs, in the rl-baselines3-zoo spelling:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gymnasium import spaces
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
 
 from autoreward.errors import ConfigError
 
@@ -24,14 +27,15 @@ OFF_POLICY = ("SAC", "TD3", "DQN")
 _ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "leaky_relu": "LeakyReLU", "gelu": "GELU"}
 
 
-def algo_class(name: str) -> type:
+def algo_class(name: str) -> type[BaseAlgorithm]:
     """The stable-baselines3 class for an algorithm name (case-insensitive)."""
     import stable_baselines3 as sb3
 
     upper = name.upper()
     if upper not in ALGO_NAMES:
         raise ConfigError(f"unknown algorithm '{name}'", hint=f"use one of {', '.join(ALGO_NAMES)}")
-    return getattr(sb3, upper)
+    cls: type[BaseAlgorithm] = getattr(sb3, upper)
+    return cls
 
 
 def linear_schedule(initial: float) -> Callable[[float], float]:

@@ -339,7 +339,10 @@ def build_training(
         model = cls.load(ckpt / "model.zip", env=venv, device=job.device)
         model.set_random_seed(seed)
         if resume.replay_buffer and (ckpt / "replay_buffer.pkl").exists():
-            model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+            from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+            if isinstance(model, OffPolicyAlgorithm):
+                model.load_replay_buffer(ckpt / "replay_buffer.pkl")
         return base, wrapper, normalizer, model
     if norm_kwargs is not None:
         norm_kwargs.setdefault("gamma", kwargs.get("gamma", 0.99))

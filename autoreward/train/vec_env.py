@@ -10,6 +10,7 @@ are the bare gymnasium envs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any, Literal, SupportsFloat
 
@@ -61,7 +62,7 @@ def make_training_venv(
 ) -> VecEnv:
     """`n_envs` envs seeded `seed + i`; with `schema_state` each reports `info["ar_state"]`."""
     factory = _schema_env if schema_state else _bare_env
-    env_fns = [partial(factory, schema, seed + i) for i in range(n_envs)]
+    env_fns: list[Callable[[], gym.Env]] = [partial(factory, schema, seed + i) for i in range(n_envs)]
     venv: VecEnv = DummyVecEnv(env_fns) if kind == "dummy" else SubprocVecEnv(env_fns)
     venv.seed(seed)
     return venv

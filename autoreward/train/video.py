@@ -67,7 +67,7 @@ def render_episode(
                 frame = env.render()
                 if frame is None:
                     raise RuntimeError("env.render() returned None in rgb_array mode")
-                writer.append_data(np.asarray(frame))
+                writer.append_data(np.asarray(frame))  # type: ignore[attr-defined]
                 frames += 1
                 batch = obs_normalizer.normalize_obs(obs[None]) if obs_normalizer is not None else obs[None]
                 action, _ = model.predict(batch, deterministic=True)

@@ -108,8 +108,8 @@ class RewardVecEnvWrapper(VecEnvWrapper):
             info["env_reward"] = values[-1]
             info["reward_terms"] = dict(zip(names, values[1:-1], strict=True))
         if dones.any():
-            for i in np.flatnonzero(dones):
-                self._finish_episode(int(i), infos[i])
+            for done in np.flatnonzero(dones):
+                self._finish_episode(int(done), infos[done])
             if self.reward_fn is not None:
                 self._restart_from_reset_states(dones)
         if self.reward_fn is not None:
@@ -158,11 +158,11 @@ class RewardVecEnvWrapper(VecEnvWrapper):
     # ------------------------------------------------------------------ internals
 
     def _generated_reward(self, infos: list[dict[str, Any]], env_rewards: np.ndarray) -> tuple[list[str], np.ndarray]:
-        if self._state is None:
-            raise RuntimeError("RewardVecEnvWrapper.step_wait called before reset()")
+        if self._state is None or self._actions is None or self.reward_fn is None:
+            raise RuntimeError("RewardVecEnvWrapper.step_wait called before reset() and step_async()")
         next_state = self._stack(_states(infos, "step"))
         try:
-            out = self.reward_fn(self._state, self._actions, next_state)  # type: ignore[misc]
+            out = self.reward_fn(self._state, self._actions, next_state)
         except Exception as err:
             hint = (
                 "compute_reward must not modify its inputs; compute new arrays instead (no out=, no +=)"

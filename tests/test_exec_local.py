@@ -31,7 +31,10 @@ def _job(tmp_path: Path, name: str, reward: str | None, steps: int) -> TrainJob:
 
 
 def test_candidate_raising_mid_training_fails_while_sibling_finishes(tmp_path: Path) -> None:
-    jobs = [_job(tmp_path, "good", "cartpole_dense.py", 4096), _job(tmp_path, "bad", "cartpole_raises_midway.py", 4096)]
+    jobs = [
+        _job(tmp_path, "good", "cartpole_dense.py", 4096),
+        _job(tmp_path, "bad", "cartpole_raises_midway.py", 4096),
+    ]
     finished: list[tuple[int, str]] = []
     progress: list[tuple[int, dict[str, Any]]] = []
     results = LocalExecutor(workers=2, poll_s=0.2).map(
@@ -43,7 +46,10 @@ def test_candidate_raising_mid_training_fails_while_sibling_finishes(tmp_path: P
     assert good.status == "ok", good.reason
     assert good.steps == 4096 and good.fitness is not None
     assert bad.status == "failed"
-    assert "compute_reward raised ValueError at training step 2400: lookup of an unknown state key" in (bad.reason or "")
+    assert (
+        "compute_reward raised ValueError at training step 2400: lookup of an unknown state key"
+        in (bad.reason or "")
+    )
     assert sorted(finished) == [(0, "ok"), (1, "failed")]
     assert {i for i, _ in progress} <= {0, 1} and all("steps" in p for _, p in progress)
     for job, result in zip(jobs, results, strict=True):
@@ -83,4 +89,9 @@ def test_empty_job_list() -> None:
 def test_failure_result_keeps_job_identity() -> None:
     job = TrainJob(env_id="CartPole-v1", out_dir="out", label="c3", seed=7, total_steps=100)
     result = TrainResult.failure(job, "worker killed")
-    assert (result.status, result.label, result.seed, result.total_steps) == ("failed", "c3", 7, 100)
+    assert (result.status, result.label, result.seed, result.total_steps) == (
+        "failed",
+        "c3",
+        7,
+        100,
+    )

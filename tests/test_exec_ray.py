@@ -29,20 +29,34 @@ def local_ray() -> Iterator[object]:
 def test_two_jobs_on_local_ray_one_fails(local_ray: object, tmp_path: Path) -> None:
     from autoreward.exec.ray_exec import RayExecutor
 
-    common = dict(env_id="CartPole-v1", n_checkpoints=1, eval_episodes=2, checkpoint_eval_episodes=1)
+    common = dict(
+        env_id="CartPole-v1", n_checkpoints=1, eval_episodes=2, checkpoint_eval_episodes=1
+    )
     jobs = [
-        TrainJob(out_dir=str(tmp_path / "a"), reward_code=(REWARDS / "cartpole_dense.py").read_text(),
-                 total_steps=512, label="a", **common),
+        TrainJob(
+            out_dir=str(tmp_path / "a"),
+            reward_code=(REWARDS / "cartpole_dense.py").read_text(),
+            total_steps=512,
+            label="a",
+            **common,
+        ),
         # NaN after 200 vector steps of 8 envs
-        TrainJob(out_dir=str(tmp_path / "b"), reward_code=(REWARDS / "cartpole_nan_midway.py").read_text(),
-                 total_steps=2048, label="b", **common),
+        TrainJob(
+            out_dir=str(tmp_path / "b"),
+            reward_code=(REWARDS / "cartpole_nan_midway.py").read_text(),
+            total_steps=2048,
+            label="b",
+            **common,
+        ),
     ]
     done: list[int] = []
     results = RayExecutor(workers=2).map(jobs, on_result=lambda i, r: done.append(i))
     ok, failed = results
     assert ok.status == "ok", ok.reason
     assert ok.out_dir == str(tmp_path / "a") and ok.checkpoint == str(tmp_path / "a" / "checkpoint")
-    assert (tmp_path / "a" / "model.zip").exists() and (tmp_path / "a" / "checkpoint" / "state.json").exists()
+    assert (tmp_path / "a" / "model.zip").exists() and (
+        tmp_path / "a" / "checkpoint" / "state.json"
+    ).exists()
     assert json.loads((tmp_path / "a" / "train.json").read_text())["out_dir"] == str(tmp_path / "a")
     assert failed.status == "failed" and "component 'ratio' is NaN/inf" in (failed.reason or "")
     assert sorted(done) == [0, 1]

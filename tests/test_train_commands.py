@@ -16,8 +16,21 @@ runner = CliRunner()
 def test_train_with_env_baseline_side_by_side(tmp_path: Path) -> None:
     result = runner.invoke(
         app,
-        ["train", str(DENSE), "--env", "CartPole-v1", "--steps", "1024", "--baseline", "env",
-         "--no-video", "--eval-episodes", "2", "--out", str(tmp_path)],
+        [
+            "train",
+            str(DENSE),
+            "--env",
+            "CartPole-v1",
+            "--steps",
+            "1024",
+            "--baseline",
+            "env",
+            "--no-video",
+            "--eval-episodes",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "cartpole_dense.py" in result.output and "env reward" in result.output
@@ -25,7 +38,9 @@ def test_train_with_env_baseline_side_by_side(tmp_path: Path) -> None:
     for sub in ("reward", "baseline"):
         saved = json.loads((tmp_path / sub / "train.json").read_text())
         assert saved["status"] == "ok" and saved["steps"] >= 1024
-    assert json.loads((tmp_path / "baseline" / "stats.json").read_text())["components"] == ["env_reward"]
+    assert json.loads((tmp_path / "baseline" / "stats.json").read_text())["components"] == [
+        "env_reward"
+    ]
 
 
 def test_bad_inputs_are_one_clean_line(tmp_path: Path) -> None:
@@ -33,8 +48,13 @@ def test_bad_inputs_are_one_clean_line(tmp_path: Path) -> None:
         return " ".join(result.output.split())  # type: ignore[attr-defined]
 
     missing = runner.invoke(app, ["train", str(tmp_path / "nope.py"), "--env", "CartPole-v1"])
-    assert missing.exit_code == 2 and f"error: reward file {tmp_path / 'nope.py'} does not exist" in text(missing)
-    bad_baseline = runner.invoke(app, ["train", str(DENSE), "--env", "CartPole-v1", "--baseline", "zero"])
+    assert (
+        missing.exit_code == 2
+        and f"error: reward file {tmp_path / 'nope.py'} does not exist" in text(missing)
+    )
+    bad_baseline = runner.invoke(
+        app, ["train", str(DENSE), "--env", "CartPole-v1", "--baseline", "zero"]
+    )
     assert bad_baseline.exit_code == 2 and "--baseline 'zero' is not known" in text(bad_baseline)
     bad_algo = runner.invoke(app, ["train", str(DENSE), "--env", "CartPole-v1", "--algo", "ddpg"])
     assert bad_algo.exit_code == 2 and "bad option algo" in text(bad_algo)

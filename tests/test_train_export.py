@@ -21,7 +21,12 @@ def test_reward_replaced_env_reward_and_terms_kept() -> None:
     assert set(info["reward_terms"]) == {"alive", "upright", "centred", "calm"}
     assert reward == pytest.approx(sum(info["reward_terms"].values()))
     assert reward != 1.0
-    assert set(info["ar_state"]) == {"cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity"}
+    assert set(info["ar_state"]) == {
+        "cart_position",
+        "cart_velocity",
+        "pole_angle",
+        "pole_angular_velocity",
+    }
 
 
 def test_code_string_and_bad_inputs() -> None:
@@ -32,7 +37,9 @@ def test_code_string_and_bad_inputs() -> None:
     with pytest.raises(ConfigError, match="reward file nope.py does not exist"):
         autoreward.RewardWrapper(gym.make("CartPole-v1"), "nope.py")
     with pytest.raises(RewardCodeError, match="rejected by the static check"):
-        autoreward.RewardWrapper(gym.make("CartPole-v1"), "import os\ndef compute_reward(s, a, n):\n    return 0\n")
+        autoreward.RewardWrapper(
+            gym.make("CartPole-v1"), "import os\ndef compute_reward(s, a, n):\n    return 0\n"
+        )
     nan = "import numpy as np\ndef compute_reward(state, action, next_state):\n    r = np.full(1, np.nan)\n    return r, {'bad': r}\n"
     env = autoreward.RewardWrapper(gym.make("CartPole-v1"), nan)
     env.reset(seed=0)

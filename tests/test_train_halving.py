@@ -21,7 +21,9 @@ from autoreward.train.job import CurvePoint, TrainJob, TrainResult
 
 def _curve(fitness: list[float]) -> list[CurvePoint]:
     return [
-        CurvePoint(step=1000 * (i + 1), fitness=f, generated_return=None, env_return=None, episodes=1)
+        CurvePoint(
+            step=1000 * (i + 1), fitness=f, generated_return=None, env_return=None, episodes=1
+        )
         for i, f in enumerate(fitness)
     ]
 
@@ -59,19 +61,29 @@ class FakeExecutor:
         self.fail = fail
         self.batches: list[list[TrainJob]] = []
 
-    def map(self, jobs: Sequence[TrainJob], on_result: Any = None, on_progress: Any = None) -> list[TrainResult]:
+    def map(
+        self, jobs: Sequence[TrainJob], on_result: Any = None, on_progress: Any = None
+    ) -> list[TrainResult]:
         self.batches.append(list(jobs))
         results = []
         for i, job in enumerate(jobs):
             start = 400 if job.resume_from else 0
             steps = int(job.total_steps or 0)
             if job.label in self.fail:
-                result = TrainResult.failure(job, "compute_reward raised", steps=start + 10, steps_this_run=10)
+                result = TrainResult.failure(
+                    job, "compute_reward raised", steps=start + 10, steps_this_run=10
+                )
             else:
                 rate = self.rates[job.label]
                 result = TrainResult(
-                    status="ok", label=job.label, out_dir=job.out_dir, steps=steps, steps_this_run=steps - start,
-                    total_steps=steps, fitness=rate * steps / 1600, curve=_curve([rate * 0.1, rate * 0.2]),
+                    status="ok",
+                    label=job.label,
+                    out_dir=job.out_dir,
+                    steps=steps,
+                    steps_this_run=steps - start,
+                    total_steps=steps,
+                    fitness=rate * steps / 1600,
+                    curve=_curve([rate * 0.1, rate * 0.2]),
                     checkpoint=f"{job.out_dir}/checkpoint",
                 )
             if on_result:
@@ -81,14 +93,22 @@ class FakeExecutor:
 
 
 def _jobs(labels: list[str]) -> list[TrainJob]:
-    return [TrainJob(env_id="CartPole-v1", out_dir=f"/runs/{x}", label=x, total_steps=1600, n_checkpoints=8) for x in labels]
+    return [
+        TrainJob(
+            env_id="CartPole-v1", out_dir=f"/runs/{x}", label=x, total_steps=1600, n_checkpoints=8
+        )
+        for x in labels
+    ]
 
 
 def test_halving_keeps_best_half_and_continues_them_from_checkpoints() -> None:
     executor = FakeExecutor({"a": 0.2, "b": 0.9, "c": 0.5, "d": 0.6}, fail={"e"})
     seen: list[tuple[int, str]] = []
     result = successive_halving(
-        executor, _jobs(["a", "b", "c", "d", "e"]), rung_fraction=0.25, keep_fraction=0.5,
+        executor,
+        _jobs(["a", "b", "c", "d", "e"]),
+        rung_fraction=0.25,
+        keep_fraction=0.5,
         on_result=lambda i, r: seen.append((i, r.label)),
     )
     first, second = executor.batches
@@ -96,7 +116,11 @@ def test_halving_keeps_best_half_and_continues_them_from_checkpoints() -> None:
     assert all(j.n_checkpoints == 2 and not j.video for j in first)
     assert result.survivors == [1, 3, 2]
     assert [j.label for j in second] == ["b", "d", "c"]
-    assert [j.resume_from for j in second] == ["/runs/b/checkpoint", "/runs/d/checkpoint", "/runs/c/checkpoint"]
+    assert [j.resume_from for j in second] == [
+        "/runs/b/checkpoint",
+        "/runs/d/checkpoint",
+        "/runs/c/checkpoint",
+    ]
     assert all(j.total_steps == 1600 and j.n_checkpoints == 6 for j in second)
     # survivors report the full run; the others their first rung (the failure stays a failure)
     assert [r.steps for r in result.results] == [400, 1600, 1600, 1600, 10]

@@ -21,7 +21,9 @@ def _history(generated: list[float], fitness: list[float]) -> list[dict[str, Any
             "env_return": 10.0,
             "episode_length": 100.0,
             "episodes": 5,
-            "per_step": {"speed": {"mean": g / 100, "std": 0.1, "min": -1.0, "max": 2.0, "count": 500}},
+            "per_step": {
+                "speed": {"mean": g / 100, "std": 0.1, "min": -1.0, "max": 2.0, "count": 500}
+            },
             "per_episode": {"speed": g},
         }
         for i, (g, f) in enumerate(zip(generated, fitness, strict=True))
@@ -29,23 +31,31 @@ def _history(generated: list[float], fitness: list[float]) -> list[dict[str, Any
 
 
 def test_rising_generated_return_with_flat_fitness_is_flagged() -> None:
-    verdict = detect_reward_hacking(_history([10, 20, 40, 80, 120, 160], [0.3, 0.31, 0.3, 0.29, 0.3, 0.3]))
+    verdict = detect_reward_hacking(
+        _history([10, 20, 40, 80, 120, 160], [0.3, 0.31, 0.3, 0.29, 0.3, 0.3])
+    )
     assert verdict.flagged
     assert "generated return rose" in verdict.reason and "fitness stayed flat" in verdict.reason
 
 
 def test_falling_fitness_is_flagged_as_falling() -> None:
-    verdict = detect_reward_hacking(_history([10, 20, 40, 80, 120, 160], [0.9, 0.8, 0.6, 0.4, 0.3, 0.2]))
+    verdict = detect_reward_hacking(
+        _history([10, 20, 40, 80, 120, 160], [0.9, 0.8, 0.6, 0.4, 0.3, 0.2])
+    )
     assert verdict.flagged and "fitness fell" in verdict.reason
 
 
 def test_consistent_learning_is_not_flagged() -> None:
-    verdict = detect_reward_hacking(_history([10, 20, 40, 80, 120, 160], [0.1, 0.2, 0.4, 0.6, 0.8, 0.9]))
+    verdict = detect_reward_hacking(
+        _history([10, 20, 40, 80, 120, 160], [0.1, 0.2, 0.4, 0.6, 0.8, 0.9])
+    )
     assert not verdict.flagged and "consistent" in verdict.reason
 
 
 def test_fitness_at_target_is_not_flagged() -> None:
-    verdict = detect_reward_hacking(_history([10, 20, 40, 80, 120, 160], [1.0] * 6), fitness_ceiling=0.95)
+    verdict = detect_reward_hacking(
+        _history([10, 20, 40, 80, 120, 160], [1.0] * 6), fitness_ceiling=0.95
+    )
     assert not verdict.flagged and verdict.reason == "fitness reached its target"
 
 
@@ -74,5 +84,7 @@ def test_render_thins_to_max_points() -> None:
 def test_checkpoints_evenly_spaced_over_the_remaining_steps() -> None:
     cb = StatsCallback(wrapper=None, evaluate=lambda: None, total_steps=1000, n_checkpoints=4)  # type: ignore[arg-type]
     assert cb.thresholds == [250, 500, 750, 1000]
-    resumed = StatsCallback(wrapper=None, evaluate=lambda: None, total_steps=1000, start_step=400, n_checkpoints=3)  # type: ignore[arg-type]
+    resumed = StatsCallback(
+        wrapper=None, evaluate=lambda: None, total_steps=1000, start_step=400, n_checkpoints=3
+    )  # type: ignore[arg-type]
     assert resumed.thresholds == [600, 800, 1000]

@@ -37,26 +37,47 @@ def test_ppo_cartpole_dense_reward_reaches_475(tmp_path: Path) -> None:
     assert result["fitness"] >= 0.95
     assert result["steps"] >= 40_000 and result["steps_per_s"] > 0
 
-    for name in ("train.json", "eval.json", "stats.json", "trajectories.json", "episodes.npz", "model.zip"):
+    for name in (
+        "train.json",
+        "eval.json",
+        "stats.json",
+        "trajectories.json",
+        "episodes.npz",
+        "model.zip",
+    ):
         assert (tmp_path / name).exists(), name
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["components"] == ["alive", "upright", "centred", "calm"]
     assert [p["step"] for p in stats["checkpoints"]] == [10_000, 20_000, 30_000, 40_000]
-    assert all(p["fitness"] is not None and p["per_step"]["upright"]["max"] <= 1.0 for p in stats["checkpoints"])
+    assert all(
+        p["fitness"] is not None and p["per_step"]["upright"]["max"] <= 1.0
+        for p in stats["checkpoints"]
+    )
     assert len(result["curve"]) == 4
     # the stored evaluation episodes re-score to the generated returns of the evaluation
     evaluation = json.loads((tmp_path / "eval.json").read_text())
-    rescored = rescore_episodes(tmp_path / "episodes.npz", load_reward_fn(_code("cartpole_dense.py")))
-    assert rescored == pytest.approx([e["generated_return"] for e in evaluation["episodes"]], rel=1e-4)
-    assert episode_fitness(tmp_path / "episodes.npz") == pytest.approx([e["fitness_value"] for e in evaluation["episodes"]])
+    rescored = rescore_episodes(
+        tmp_path / "episodes.npz", load_reward_fn(_code("cartpole_dense.py"))
+    )
+    assert rescored == pytest.approx(
+        [e["generated_return"] for e in evaluation["episodes"]], rel=1e-4
+    )
+    assert episode_fitness(tmp_path / "episodes.npz") == pytest.approx(
+        [e["fitness_value"] for e in evaluation["episodes"]]
+    )
     progress = json.loads((tmp_path / "progress.json").read_text())
     assert progress["status"] == "ok" and progress["steps"] == result["steps"]
 
 
 def test_nan_mid_training_fails_with_reason_and_keeps_statistics(tmp_path: Path) -> None:
     job = TrainJob(
-        env_id="CartPole-v1", out_dir=str(tmp_path), reward_code=_code("cartpole_nan_midway.py"),
-        total_steps=4000, n_envs=4, n_checkpoints=8, checkpoint_eval_episodes=1,
+        env_id="CartPole-v1",
+        out_dir=str(tmp_path),
+        reward_code=_code("cartpole_nan_midway.py"),
+        total_steps=4000,
+        n_envs=4,
+        n_checkpoints=8,
+        checkpoint_eval_episodes=1,
         hyperparams={"batch_size": 128},
     )
     result = train(job)
@@ -72,8 +93,13 @@ def test_nan_mid_training_fails_with_reason_and_keeps_statistics(tmp_path: Path)
 
 def test_env_reward_baseline_then_resume_to_full_budget(tmp_path: Path) -> None:
     job = TrainJob(
-        env_id="CartPole-v1", out_dir=str(tmp_path), total_steps=1024, n_checkpoints=2,
-        eval_episodes=2, checkpoint_eval_episodes=1, trajectory_episodes=1,
+        env_id="CartPole-v1",
+        out_dir=str(tmp_path),
+        total_steps=1024,
+        n_checkpoints=2,
+        eval_episodes=2,
+        checkpoint_eval_episodes=1,
+        trajectory_episodes=1,
     )
     first = train(job)
     assert first.status == "ok", first.reason
@@ -92,12 +118,35 @@ def test_env_reward_baseline_then_resume_to_full_budget(tmp_path: Path) -> None:
 
 
 def test_bad_input_fails_cleanly(tmp_path: Path) -> None:
-    bad_params = train(TrainJob(env_id="CartPole-v1", out_dir=str(tmp_path / "a"), total_steps=64, hyperparams={"n_stepz": 8}))
+    bad_params = train(
+        TrainJob(
+            env_id="CartPole-v1",
+            out_dir=str(tmp_path / "a"),
+            total_steps=64,
+            hyperparams={"n_stepz": 8},
+        )
+    )
     assert bad_params.status == "failed"
     assert "bad PPO hyperparameters" in (bad_params.reason or "")
 
-    forbidden = train(TrainJob(env_id="CartPole-v1", out_dir=str(tmp_path / "b"), total_steps=64, reward_code="import os\n"))
-    assert forbidden.status == "failed" and "rejected by the static check" in (forbidden.reason or "")
+    forbidden = train(
+        TrainJob(
+            env_id="CartPole-v1",
+            out_dir=str(tmp_path / "b"),
+            total_steps=64,
+            reward_code="import os\n",
+        )
+    )
+    assert forbidden.status == "failed" and "rejected by the static check" in (
+        forbidden.reason or ""
+    )
 
-    no_ckpt = train(TrainJob(env_id="CartPole-v1", out_dir=str(tmp_path / "c"), total_steps=64, resume_from=str(tmp_path)))
+    no_ckpt = train(
+        TrainJob(
+            env_id="CartPole-v1",
+            out_dir=str(tmp_path / "c"),
+            total_steps=64,
+            resume_from=str(tmp_path),
+        )
+    )
     assert no_ckpt.status == "failed" and "no checkpoint at" in (no_ckpt.reason or "")

@@ -53,7 +53,9 @@ def test_events_oscillating_stuck_dominating_and_hacking() -> None:
     traces = [
         pendulum_trace(0, hanging, 2.0 * flip),
         pendulum_trace(1, upright, 0.1 * flip),
-        pendulum_trace(2, np.concatenate([np.full(101, 0.99), np.full(100, 0.5)]), 0.5 * np.ones((steps, 1))),
+        pendulum_trace(
+            2, np.concatenate([np.full(101, 0.99), np.full(100, 0.5)]), 0.5 * np.ones((steps, 1))
+        ),
     ]
     evaluation = score_traces(traces, schema, spin_reward)
     assert evaluation.episodes[0].fitness_value == 0.0
@@ -66,7 +68,9 @@ def test_events_oscillating_stuck_dominating_and_hacking() -> None:
     assert summary["stride"] == 10 and len(summary["episodes"][0]["samples"]) == 21
     sample = summary["episodes"][0]["samples"][1]
     assert sample["t"] == 10 and set(sample["terms"]) == {"push", "upright"}
-    assert sample["reward"] == pytest.approx(sample["terms"]["push"] + sample["terms"]["upright"], rel=1e-3)
+    assert sample["reward"] == pytest.approx(
+        sample["terms"]["push"] + sample["terms"]["upright"], rel=1e-3
+    )
 
     text = render_trajectories_text(summary)
     assert "Episode 0: 200 steps, ended by truncated; fitness 0" in text
@@ -79,7 +83,10 @@ def test_terminated_early_and_hacking_verdict_from_training() -> None:
     schema = load_schema("CartPole-v1")
     trace = EpisodeTrace(
         seed=0,
-        states={k: np.zeros(21) for k in ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity")},
+        states={
+            k: np.zeros(21)
+            for k in ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity")
+        },
         actions=np.zeros(20, dtype=np.int64),
         env_rewards=np.ones(20),
         terminated=True,
@@ -87,11 +94,23 @@ def test_terminated_early_and_hacking_verdict_from_training() -> None:
     )
     evaluation = score_traces([trace], schema)
     summary = summarize_trajectories(
-        [trace], evaluation, schema, hacking={"flagged": True, "reason": "generated return rose +300%"}
+        [trace],
+        evaluation,
+        schema,
+        hacking={"flagged": True, "reason": "generated return rose +300%"},
     )
     events = summary["episodes"][0]["events"]
-    assert events[0] == {"kind": "terminated_early", "step": 20, "detail": "terminated at step 20 of 500 (fell or failed)"}
-    assert summary["events"] == [{"kind": "reward_hacking_suspected", "detail": "during training: generated return rose +300%"}]
+    assert events[0] == {
+        "kind": "terminated_early",
+        "step": 20,
+        "detail": "terminated at step 20 of 500 (fell or failed)",
+    }
+    assert summary["events"] == [
+        {
+            "kind": "reward_hacking_suspected",
+            "detail": "during training: generated return rose +300%",
+        }
+    ]
     assert "! during training: generated return rose +300%" in render_trajectories_text(summary)
 
 
@@ -115,5 +134,7 @@ def test_rescore_stored_episodes_with_a_new_reward(tmp_path: Path) -> None:
     def broken(state: dict, action: np.ndarray, next_state: dict) -> tuple:
         return np.full(3, np.nan), {}
 
-    with pytest.raises(RewardCodeError, match=r"total has shape \(3,\) on stored episode 0, expected \(50,\)"):
+    with pytest.raises(
+        RewardCodeError, match=r"total has shape \(3,\) on stored episode 0, expected \(50,\)"
+    ):
         rescore_episodes(path, broken)

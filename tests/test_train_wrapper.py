@@ -29,7 +29,9 @@ class CounterEnv(gym.Env):
     def _state(self) -> dict[str, Any]:
         return {"t": float(self.t), "ep": float(self.ep)}
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict]:
         super().reset(seed=seed)
         self.t, self.ep = 0, self.ep + 1
         return np.array([0.0], dtype=np.float32), {"ar_state": self._state()}
@@ -119,7 +121,9 @@ def test_window_stats_per_component() -> None:
     for _ in range(3):
         env.step(np.array([0]))
     stats = env.window_stats()
-    assert stats["t"] == pytest.approx({"mean": 2.0, "std": np.sqrt(2 / 3), "min": 1.0, "max": 3.0, "count": 3})
+    assert stats["t"] == pytest.approx(
+        {"mean": 2.0, "std": np.sqrt(2 / 3), "min": 1.0, "max": 3.0, "count": 3}
+    )
     assert stats["__total__"]["mean"] == pytest.approx(2.0)
     assert env.window_stats() == {}  # reset after reading
 
@@ -143,7 +147,10 @@ def test_nan_component_names_component_and_step() -> None:
     env = RewardVecEnvWrapper(_venv([5, 5]), reward)
     env.reset()
     env.step(np.array([0, 0]))
-    with pytest.raises(RewardCodeError, match=r"non-finite reward at training step 2: component 'speed' is NaN/inf for env\(s\) \[0, 1\]"):
+    with pytest.raises(
+        RewardCodeError,
+        match=r"non-finite reward at training step 2: component 'speed' is NaN/inf for env\(s\) \[0, 1\]",
+    ):
         env.step(np.array([0, 0]))
 
 
@@ -203,5 +210,8 @@ def test_reward_writing_into_its_inputs_fails_loudly() -> None:
 
     env = RewardVecEnvWrapper(_venv([3]), mutates)
     env.reset()
-    with pytest.raises(RewardCodeError, match="compute_reward raised ValueError at training step 0: output array is read-only"):
+    with pytest.raises(
+        RewardCodeError,
+        match="compute_reward raised ValueError at training step 0: output array is read-only",
+    ):
         env.step(np.array([0]))

@@ -11,7 +11,14 @@ from autoreward.exec.local import LocalExecutor
 if TYPE_CHECKING:
     from autoreward.sandbox.worker import Limits
 
-__all__ = ["Executor", "LocalExecutor", "RayExecutor", "make_executor", "run_job_isolated", "training_limits"]
+__all__ = [
+    "Executor",
+    "LocalExecutor",
+    "RayExecutor",
+    "make_executor",
+    "run_job_isolated",
+    "training_limits",
+]
 
 
 def make_executor(

@@ -43,11 +43,13 @@ def training_limits(job: TrainJob, wall_seconds: float | None = None) -> Limits:
 
     base = Limits()
     wall = wall_seconds if wall_seconds is not None else max(base.wall_seconds, 6 * 3600)
+    # CUDA reserves far more virtual address space than it uses; RLIMIT_AS must not bite there.
+    address_mb = 32 * 1024 if job.device == "cpu" else 1024 * 1024
     return base.model_copy(
         update={
             "wall_seconds": wall,
-            "cpu_seconds": max(base.cpu_seconds, wall * (job.torch_threads + 1)),
-            "address_space_mb": max(base.address_space_mb, 32 * 1024),
+            "cpu_seconds": int(max(base.cpu_seconds, wall * (job.torch_threads + 1))),
+            "address_space_mb": max(base.address_space_mb, address_mb),
             "max_processes": max(base.max_processes, 64 + (job.n_envs or 1)),
         }
     )
@@ -61,7 +63,9 @@ def run_job_isolated(job: TrainJob, limits: Limits | None = None) -> TrainResult
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:
-        outcome = run_isolated(TRAIN_TARGET, job.model_dump(mode="json"), limits or training_limits(job), workdir=out)
+        outcome = run_isolated(
+            TRAIN_TARGET, job.model_dump(mode="json"), limits or training_limits(job), workdir=out
+        )
     except Exception as err:  # the worker could not even start
         return _record_failure(job, f"worker did not start: {type(err).__name__}: {err}")
     if outcome.ok and outcome.value is not None:
@@ -69,7 +73,11 @@ def run_job_isolated(job: TrainJob, limits: Limits | None = None) -> TrainResult
             return TrainResult.model_validate(outcome.value)
         except ValueError as err:
             return _record_failure(job, f"worker returned a malformed result: {err}")
-    reason = f"worker {outcome.status}: {outcome.reason}" if outcome.reason else f"worker {outcome.status}"
+    reason = (
+        f"worker {outcome.status}: {outcome.reason}"
+        if outcome.reason
+        else f"worker {outcome.status}"
+    )
     return _record_failure(job, reason, wall_s=outcome.wall_s)
 
 

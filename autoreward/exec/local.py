@@ -19,7 +19,9 @@ class LocalExecutor:
     """Runs up to `workers` jobs at once (default: one per core). The threads only wait on
     the worker processes, which do the training; each job's torch uses `job.torch_threads`."""
 
-    def __init__(self, workers: int | None = None, limits: Limits | None = None, poll_s: float = 1.0) -> None:
+    def __init__(
+        self, workers: int | None = None, limits: Limits | None = None, poll_s: float = 1.0
+    ) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.limits = limits
         self.poll_s = poll_s
@@ -49,7 +51,9 @@ class LocalExecutor:
             try:
                 result = run_job_isolated(jobs[i], self.limits)
             except Exception as err:  # a bug around one job must not lose the others
-                result = TrainResult.failure(jobs[i], f"executor error: {type(err).__name__}: {err}")
+                result = TrainResult.failure(
+                    jobs[i], f"executor error: {type(err).__name__}: {err}"
+                )
             finally:
                 with lock:
                     running.pop(i, None)

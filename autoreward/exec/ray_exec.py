@@ -31,7 +31,9 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError as err:
-        raise ConfigError("the Ray executor needs the 'ray' package, which is not installed", hint=RAY_HINT) from err
+        raise ConfigError(
+            "the Ray executor needs the 'ray' package, which is not installed", hint=RAY_HINT
+        ) from err
     return ray
 
 
@@ -75,7 +77,11 @@ class RayExecutor:
         refs: dict[Any, int] = {}
         for i, job in enumerate(jobs):
             options = {"num_cpus": job.torch_threads, "max_retries": 0}
-            refs[task.options(**options).remote(job.model_dump(mode="json"), self.limits, _pack_checkpoint(job))] = i
+            refs[
+                task.options(**options).remote(
+                    job.model_dump(mode="json"), self.limits, _pack_checkpoint(job)
+                )
+            ] = i
         results: list[TrainResult | None] = [None] * len(jobs)
         pending = list(refs)
         while pending:
@@ -86,8 +92,12 @@ class RayExecutor:
                     shipped = ray.get(ref)
                     result = _unpack(jobs[i], shipped)
                 except Exception as err:  # task crashed, node lost, ...
-                    result = TrainResult.failure(jobs[i], f"ray task failed: {type(err).__name__}: {err}")
-                    atomic_write_json(Path(jobs[i].out_dir) / "train.json", result.model_dump(mode="json"))
+                    result = TrainResult.failure(
+                        jobs[i], f"ray task failed: {type(err).__name__}: {err}"
+                    )
+                    atomic_write_json(
+                        Path(jobs[i].out_dir) / "train.json", result.model_dump(mode="json")
+                    )
                 results[i] = result
                 if on_result is not None:
                     on_result(i, result)
@@ -101,7 +111,9 @@ def _pack_checkpoint(job: TrainJob) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def _train_on_node(payload: dict[str, Any], limits: Limits | None, checkpoint: dict[str, bytes]) -> dict[str, Any]:
+def _train_on_node(
+    payload: dict[str, Any], limits: Limits | None, checkpoint: dict[str, bytes]
+) -> dict[str, Any]:
     """The Ray task: train in a scratch directory on this node, return the result and files."""
     scratch = Path(tempfile.mkdtemp(prefix="autoreward-ray-"))
     try:

@@ -42,24 +42,44 @@ def train_command(
     from autoreward.train.export import read_reward_source
 
     if baseline is not None and baseline not in BASELINES:
-        raise ConfigError(f"--baseline {baseline!r} is not known", hint="use --baseline env (or leave it out)")
+        raise ConfigError(
+            f"--baseline {baseline!r} is not known", hint="use --baseline env (or leave it out)"
+        )
     code = read_reward_source(reward_file)
     load_reward_fn(code)  # a rejected reward fails here, in one clean line, before any worker
     schema = load_schema(env_id)
     out_dir = out or Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}-{_slug(env_id)}"
     common: dict[str, Any] = dict(
-        env_id=env_id, total_steps=steps, n_envs=n_envs, seed=seed, eval_episodes=eval_episodes,
-        video=video, device=device, algo=algo.upper() if algo else None,
+        env_id=env_id,
+        total_steps=steps,
+        n_envs=n_envs,
+        seed=seed,
+        eval_episodes=eval_episodes,
+        video=video,
+        device=device,
+        algo=algo.upper() if algo else None,
         schema_data=schema.model_dump(mode="json") if schema.auto else None,
     )
     try:
-        jobs = [TrainJob(out_dir=str(out_dir / "reward"), reward_code=code, label=reward_file.name, **common)]
+        jobs = [
+            TrainJob(
+                out_dir=str(out_dir / "reward"), reward_code=code, label=reward_file.name, **common
+            )
+        ]
         if baseline == "env":
-            jobs.append(TrainJob(out_dir=str(out_dir / "baseline"), reward_code=None, label="env reward", **common))
+            jobs.append(
+                TrainJob(
+                    out_dir=str(out_dir / "baseline"),
+                    reward_code=None,
+                    label="env reward",
+                    **common,
+                )
+            )
     except ValidationError as err:
         first = err.errors()[0]
         raise ConfigError(
-            f"bad option {first['loc'][0]}: {first['msg']}", hint="algo is one of PPO, SAC, TD3, A2C, DQN"
+            f"bad option {first['loc'][0]}: {first['msg']}",
+            hint="algo is one of PPO, SAC, TD3, A2C, DQN",
         ) from None
 
     total = steps or schema.train.total_steps
@@ -74,11 +94,16 @@ def train_command(
         if result.status == "failed":
             console.print(f"[red]{result.label} failed:[/] {result.reason}", highlight=False)
         if result.hacking_flag:
-            console.print(f"[yellow]{result.label}: suspected reward hacking:[/] {result.hacking_reason}", highlight=False)
+            console.print(
+                f"[yellow]{result.label}: suspected reward hacking:[/] {result.hacking_reason}",
+                highlight=False,
+            )
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
-def _run_with_progress(console: Console, executor: Any, jobs: list[TrainJob], total: int) -> list[TrainResult]:
+def _run_with_progress(
+    console: Console, executor: Any, jobs: list[TrainJob], total: int
+) -> list[TrainResult]:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -117,7 +142,10 @@ def evaluation_table(jobs: list[TrainJob], results: list[TrainResult]) -> Table:
         ("env return", [_pm(e.get("env_return_mean"), e.get("env_return_std")) for e in evals]),
         ("generated return", [_num(r.generated_return) for r in results]),
         ("episode length", [_num(r.episode_length) for r in results]),
-        ("ended: terminated / truncated", [f"{e['terminated']} / {e['truncated']}" if e else "-" for e in evals]),
+        (
+            "ended: terminated / truncated",
+            [f"{e['terminated']} / {e['truncated']}" if e else "-" for e in evals],
+        ),
         ("steps", [f"{r.steps:,}" for r in results]),
         ("steps/s", [f"{r.steps_per_s:,.0f}" for r in results]),
         ("wall", [f"{r.wall_s:.0f} s" for r in results]),

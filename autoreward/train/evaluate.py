@@ -54,7 +54,9 @@ class EpisodeEval(BaseModel):
     index: int
     seed: int
     fitness_value: float = Field(description="The episode's aggregated fitness value.")
-    success: bool | None = Field(default=None, description="For a success fitness: value >= threshold.")
+    success: bool | None = Field(
+        default=None, description="For a success fitness: value >= threshold."
+    )
     env_return: float
     generated_return: float | None = None
     length: int
@@ -146,7 +148,9 @@ def run_episodes(
     ]
 
 
-def score_traces(traces: list[EpisodeTrace], schema: EnvSchema, reward_fn: RewardFn | None = None) -> EvalResult:
+def score_traces(
+    traces: list[EpisodeTrace], schema: EnvSchema, reward_fn: RewardFn | None = None
+) -> EvalResult:
     """Fill in each trace's fitness (and generated reward) and summarise the evaluation."""
     tracker = FitnessTracker(schema)
     spec = tracker.spec

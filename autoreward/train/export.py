@@ -46,7 +46,9 @@ class RewardWrapper(gym.Wrapper):
     Adds `info["ar_state"]`, `info["env_reward"]` and `info["reward_terms"]`.
     """
 
-    def __init__(self, env: gym.Env, reward: str | Path, schema: EnvSchema | str | None = None) -> None:
+    def __init__(
+        self, env: gym.Env, reward: str | Path, schema: EnvSchema | str | None = None
+    ) -> None:
         from autoreward.sandbox.loader import load_reward_fn
 
         resolved = _resolve_schema(env, schema)
@@ -56,7 +58,9 @@ class RewardWrapper(gym.Wrapper):
         self._state: dict[str, Any] | None = None
         self._steps = 0
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
         self._state = info[STATE_KEY]
         return obs, info
@@ -67,7 +71,9 @@ class RewardWrapper(gym.Wrapper):
         obs, env_reward, terminated, truncated, info = self.env.step(action)
         next_state = info[STATE_KEY]
         self._steps += 1
-        out = self.reward_fn(_batch_of_one(self._state), np.asarray(action)[None], _batch_of_one(next_state))
+        out = self.reward_fn(
+            _batch_of_one(self._state), np.asarray(action)[None], _batch_of_one(next_state)
+        )
         total, terms = check_reward_output(out, 1, f"at step {self._steps}")
         self._state = next_state
         info["env_reward"] = float(env_reward)

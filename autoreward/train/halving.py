@@ -50,7 +50,9 @@ class HalvingResult(BaseModel):
 
 def learning_progress(curve: Sequence[CurvePoint]) -> float:
     """Slope of fitness against training progress (steps scaled to [0, 1]); 0 when unknown."""
-    points = [(p.step, p.fitness) for p in curve if p.fitness is not None and math.isfinite(p.fitness)]
+    points = [
+        (p.step, p.fitness) for p in curve if p.fitness is not None and math.isfinite(p.fitness)
+    ]
     if len(points) < 2:
         return 0.0
     steps = np.array([s for s, _ in points], dtype=float)
@@ -78,7 +80,9 @@ def n_survivors(n_candidates: int, keep_fraction: float, min_keep: int = 1) -> i
     return min(n_candidates, max(min_keep, math.ceil(n_candidates * keep_fraction)))
 
 
-def select_survivors(scores: Sequence[RungScore], keep_fraction: float, min_keep: int = 1) -> list[int]:
+def select_survivors(
+    scores: Sequence[RungScore], keep_fraction: float, min_keep: int = 1
+) -> list[int]:
     """The indices that continue to the full budget, best first."""
     return rank_candidates(scores)[: n_survivors(len(scores), keep_fraction, min_keep)]
 
@@ -106,7 +110,9 @@ def successive_halving(
     candidate would survive, the jobs are simply trained in full.
     """
     if not jobs:
-        return HalvingResult(results=[], first_rung=[], survivors=[], steps_spent=0, steps_if_all_full=0)
+        return HalvingResult(
+            results=[], first_rung=[], survivors=[], steps_spent=0, steps_if_all_full=0
+        )
     missing = [j.label or j.out_dir for j in jobs if j.total_steps is None]
     if missing:
         raise ConfigError(
@@ -156,7 +162,9 @@ def successive_halving(
             return None
         return lambda k, *args: callback(survivors[k], *args)
 
-    second = executor.map(second_jobs, on_result=forward(on_result), on_progress=forward(on_progress))
+    second = executor.map(
+        second_jobs, on_result=forward(on_result), on_progress=forward(on_progress)
+    )
     results = list(first)
     for i, result in zip(survivors, second, strict=True):
         results[i] = result

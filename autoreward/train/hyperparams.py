@@ -24,7 +24,13 @@ from autoreward.errors import ConfigError
 ALGO_NAMES = ("PPO", "SAC", "TD3", "A2C", "DQN")
 OFF_POLICY = ("SAC", "TD3", "DQN")
 
-_ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "leaky_relu": "LeakyReLU", "gelu": "GELU"}
+_ACTIVATIONS = {
+    "tanh": "Tanh",
+    "relu": "ReLU",
+    "elu": "ELU",
+    "leaky_relu": "LeakyReLU",
+    "gelu": "GELU",
+}
 
 
 def algo_class(name: str) -> type[BaseAlgorithm]:
@@ -62,7 +68,9 @@ def resolve_hyperparams(
     elif normalize in (False, None):
         norm_kwargs = None
     else:
-        raise ConfigError(f"hyperparameter 'normalize' must be true/false or a dict, got {normalize!r}")
+        raise ConfigError(
+            f"hyperparameter 'normalize' must be true/false or a dict, got {normalize!r}"
+        )
 
     for key in ("learning_rate", "clip_range", "clip_range_vf"):
         if isinstance(params.get(key), str):
@@ -120,12 +128,17 @@ def _action_noise(value: Any, algo: str, action_space: spaces.Space) -> Any:
         sigma = float(sigma_text)
     except ValueError:
         raise ConfigError(
-            f"action_noise {value!r} not understood", hint="write 'normal_<sigma>' or 'ornstein-uhlenbeck_<sigma>'"
+            f"action_noise {value!r} not understood",
+            hint="write 'normal_<sigma>' or 'ornstein-uhlenbeck_<sigma>'",
         ) from None
     dim = int(np.prod(action_space.shape))
-    noise_cls = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}.get(kind)
+    noise_cls = {
+        "normal": NormalActionNoise,
+        "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise,
+    }.get(kind)
     if noise_cls is None:
         raise ConfigError(
-            f"action_noise kind '{kind}' not understood", hint="write 'normal_<sigma>' or 'ornstein-uhlenbeck_<sigma>'"
+            f"action_noise kind '{kind}' not understood",
+            hint="write 'normal_<sigma>' or 'ornstein-uhlenbeck_<sigma>'",
         )
     return noise_cls(mean=np.zeros(dim), sigma=sigma * np.ones(dim))

@@ -19,42 +19,67 @@ class TrainJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    env_id: str = Field(description="Gymnasium id or module:Class; its schema is loaded in the worker.")
+    env_id: str = Field(
+        description="Gymnasium id or module:Class; its schema is loaded in the worker."
+    )
     out_dir: str = Field(description="Where train.json, eval.json, stats.json, model.zip, ... go.")
     reward_code: str | None = Field(
-        default=None, description="Source defining compute_reward; None trains on the env's own reward."
+        default=None,
+        description="Source defining compute_reward; None trains on the env's own reward.",
     )
     schema_data: dict[str, Any] | None = Field(
-        default=None, description="An EnvSchema as a dict (e.g. an auto-schema); None loads it by env_id."
+        default=None,
+        description="An EnvSchema as a dict (e.g. an auto-schema); None loads it by env_id.",
     )
-    algo: Algo | None = Field(default=None, description="SB3 algorithm; None takes the schema default.")
+    algo: Algo | None = Field(
+        default=None, description="SB3 algorithm; None takes the schema default."
+    )
     total_steps: int | None = Field(
         default=None,
         gt=0,
         description="Environment steps in all; when resuming, training continues up to this count.",
     )
-    n_envs: int | None = Field(default=None, gt=0, description="Parallel envs; None takes the schema default.")
-    seed: int = Field(default=0, description="Seeds the policy, the training envs and the evaluation.")
+    n_envs: int | None = Field(
+        default=None, gt=0, description="Parallel envs; None takes the schema default."
+    )
+    seed: int = Field(
+        default=0, description="Seeds the policy, the training envs and the evaluation."
+    )
     hyperparams: dict[str, Any] = Field(
         default_factory=dict, description="Merged over the schema's default hyperparameters."
     )
-    eval_episodes: int = Field(default=5, gt=0, description="Final deterministic evaluation episodes.")
+    eval_episodes: int = Field(
+        default=5, gt=0, description="Final deterministic evaluation episodes."
+    )
     checkpoint_eval_episodes: int = Field(
         default=3, gt=0, description="Evaluation episodes at each statistics checkpoint."
     )
-    n_checkpoints: int = Field(default=10, gt=0, description="Evenly spaced statistics checkpoints.")
-    trajectory_episodes: int = Field(default=3, ge=0, description="Eval episodes summarised for the analyzer.")
+    n_checkpoints: int = Field(
+        default=10, gt=0, description="Evenly spaced statistics checkpoints."
+    )
+    trajectory_episodes: int = Field(
+        default=3, ge=0, description="Eval episodes summarised for the analyzer."
+    )
     video: bool = Field(default=False, description="Render one evaluation episode to video.mp4.")
+    video_max_frames: int = Field(
+        default=250, gt=0, description="Frames in the video at most (every k-th step is rendered)."
+    )
     resume_from: str | None = Field(
-        default=None, description="A checkpoint directory written by an earlier job to continue from."
+        default=None,
+        description="A checkpoint directory written by an earlier job to continue from.",
     )
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     torch_threads: int = Field(default=1, gt=0, description="torch.set_num_threads in the worker.")
     vec_env: Literal["dummy", "subproc"] = Field(
-        default="dummy", description="DummyVecEnv (one process) or SubprocVecEnv (one process per env)."
+        default="dummy",
+        description="DummyVecEnv (one process) or SubprocVecEnv (one process per env).",
     )
-    progress_every_s: float = Field(default=1.0, gt=0, description="How often progress.json is rewritten.")
-    label: str = Field(default="", description="A name for progress displays (e.g. 'iter 0 cand 2').")
+    progress_every_s: float = Field(
+        default=1.0, gt=0, description="How often progress.json is rewritten."
+    )
+    label: str = Field(
+        default="", description="A name for progress displays (e.g. 'iter 0 cand 2')."
+    )
 
     @property
     def path(self) -> Path:
@@ -66,8 +91,12 @@ class CurvePoint(BaseModel):
 
     step: int
     fitness: float | None
-    generated_return: float | None = Field(description="Mean training-episode return of the trained reward.")
-    env_return: float | None = Field(description="Mean training-episode return of the env's own reward.")
+    generated_return: float | None = Field(
+        description="Mean training-episode return of the trained reward."
+    )
+    env_return: float | None = Field(
+        description="Mean training-episode return of the env's own reward."
+    )
     episodes: int = Field(description="Training episodes finished since the previous checkpoint.")
 
 
@@ -81,8 +110,12 @@ class TrainResult(BaseModel):
     algo: str = ""
     seed: int = 0
     out_dir: str = ""
-    steps: int = Field(default=0, description="Environment steps trained in all (including resumed ones).")
-    steps_this_run: int = Field(default=0, description="Steps trained by this job (excluding resumed ones).")
+    steps: int = Field(
+        default=0, description="Environment steps trained in all (including resumed ones)."
+    )
+    steps_this_run: int = Field(
+        default=0, description="Steps trained by this job (excluding resumed ones)."
+    )
     total_steps: int = 0
     wall_s: float = 0.0
     steps_per_s: float = 0.0
@@ -94,7 +127,9 @@ class TrainResult(BaseModel):
     curve: list[CurvePoint] = Field(default_factory=list)
     hacking_flag: bool = False
     hacking_reason: str | None = None
-    checkpoint: str | None = Field(default=None, description="Directory to resume from (resume_from).")
+    checkpoint: str | None = Field(
+        default=None, description="Directory to resume from (resume_from)."
+    )
     video: str | None = None
     video_status: str | None = None
 

@@ -149,7 +149,14 @@ class SaveCheckpointCallback(BaseCallback):
 class ProgressCallback(BaseCallback):
     """Rewrites a small `progress.json` at most every `every_s` seconds for live views."""
 
-    def __init__(self, path: Path, total_steps: int, stats: StatsCallback, every_s: float = 1.0, label: str = "") -> None:
+    def __init__(
+        self,
+        path: Path,
+        total_steps: int,
+        stats: StatsCallback,
+        every_s: float = 1.0,
+        label: str = "",
+    ) -> None:
         super().__init__()
         self.path = path
         self.total_steps = total_steps
@@ -194,7 +201,9 @@ class ProgressCallback(BaseCallback):
 # =========================================================================== analysis
 
 
-def detect_reward_hacking(history: list[dict[str, Any]], fitness_ceiling: float | None = None) -> HackingVerdict:
+def detect_reward_hacking(
+    history: list[dict[str, Any]], fitness_ceiling: float | None = None
+) -> HackingVerdict:
     """Flag a rising generated return with a flat or falling fitness across checkpoints.
 
     Compares the mean of the last third of the checkpoints with the first third, each change
@@ -206,7 +215,9 @@ def detect_reward_hacking(history: list[dict[str, Any]], fitness_ceiling: float 
         if p.get("generated_return") is not None and p.get("fitness") is not None
     ]
     if len(points) < 3:
-        return HackingVerdict(flagged=False, reason=f"too few checkpoints with both returns ({len(points)})")
+        return HackingVerdict(
+            flagged=False, reason=f"too few checkpoints with both returns ({len(points)})"
+        )
     gen = np.array([g for g, _ in points], dtype=float)
     fit = np.array([f for _, f in points], dtype=float)
     third = max(1, len(points) // 3)
@@ -224,7 +235,9 @@ def detect_reward_hacking(history: list[dict[str, Any]], fitness_ceiling: float 
         reason = "fitness reached its target"
     else:
         reason = f"generated return {gen_change:+.0%}, fitness {fit_change:+.0%}: consistent"
-    return HackingVerdict(flagged=flagged, reason=reason, generated_change=gen_change, fitness_change=fit_change)
+    return HackingVerdict(
+        flagged=flagged, reason=reason, generated_change=gen_change, fitness_change=fit_change
+    )
 
 
 def build_stats(
@@ -245,12 +258,18 @@ def render_stats_text(stats: dict[str, Any], max_points: int = 10) -> str:
         return "No training statistics were recorded."
     lines = [f"Training checkpoints at steps: {', '.join(_steps(p['step']) for p in points)}"]
     lines.append(f"task fitness: {_series([p.get('fitness') for p in points])}")
-    lines.append(f"generated return (per episode): {_series([p.get('generated_return') for p in points])}")
-    lines.append(f"env's own return (per episode): {_series([p.get('env_return') for p in points])}")
+    lines.append(
+        f"generated return (per episode): {_series([p.get('generated_return') for p in points])}"
+    )
+    lines.append(
+        f"env's own return (per episode): {_series([p.get('env_return') for p in points])}"
+    )
     lines.append(f"episode length: {_series([p.get('episode_length') for p in points])}")
     for name in stats.get("components", []):
         sums = [p.get("per_episode", {}).get(name) for p in points]
-        step_stats = [p.get("per_step", {}).get(name) for p in points if p.get("per_step", {}).get(name)]
+        step_stats = [
+            p.get("per_step", {}).get(name) for p in points if p.get("per_step", {}).get(name)
+        ]
         lines.append(f"component '{name}' episode sum: {_series(sums)}")
         if step_stats:
             means = [s["mean"] for s in step_stats]

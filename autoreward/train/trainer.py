@@ -73,8 +73,14 @@ def train(job: TrainJob) -> TrainResult:
     atomic_write_json(out / "train.json", {**result.model_dump(mode="json"), **run.extra})
     atomic_write_json(
         out / "progress.json",
-        {"label": job.label, "status": result.status, "steps": result.steps,
-         "total_steps": result.total_steps, "fitness": result.fitness, "t": time.time()},
+        {
+            "label": job.label,
+            "status": result.status,
+            "steps": result.steps,
+            "total_steps": result.total_steps,
+            "fitness": result.fitness,
+            "t": time.time(),
+        },
     )
     return result
 
@@ -131,12 +137,18 @@ class _Run:
         )
 
         def checkpoint_fitness() -> float | None:
-            evaluation, _ = evaluate_policy(model, schema, job.checkpoint_eval_episodes, job.seed, normalizer)
+            evaluation, _ = evaluate_policy(
+                model, schema, job.checkpoint_eval_episodes, job.seed, normalizer
+            )
             return evaluation.fitness
 
         def save(final: bool = False) -> None:
             save_checkpoint(
-                self.out / CHECKPOINT_DIR, model, normalizer, self._state(model, n_envs, final), replay_buffer=final
+                self.out / CHECKPOINT_DIR,
+                model,
+                normalizer,
+                self._state(model, n_envs, final),
+                replay_buffer=final,
             )
 
         self.stats_cb = StatsCallback(
@@ -149,7 +161,11 @@ class _Run:
             callback_on_checkpoint=SaveCheckpointCallback(save),
         )
         progress = ProgressCallback(
-            self.out / "progress.json", self.total_steps, self.stats_cb, job.progress_every_s, job.label
+            self.out / "progress.json",
+            self.total_steps,
+            self.stats_cb,
+            job.progress_every_s,
+            job.label,
         )
 
         # ---- train
@@ -167,7 +183,9 @@ class _Run:
         save(final=True)
 
         # ---- evaluate on the task fitness; statistics, trajectories, stored episodes, video
-        evaluation, traces = evaluate_policy(model, schema, job.eval_episodes, job.seed, normalizer, reward_fn)
+        evaluation, traces = evaluate_policy(
+            model, schema, job.eval_episodes, job.seed, normalizer, reward_fn
+        )
         atomic_write_json(self.out / "eval.json", evaluation.model_dump(mode="json"))
         stats = build_stats(self.stats_cb.history, self.wrapper.term_names, schema.fitness.target)
         atomic_write_json(self.out / "stats.json", stats)
@@ -182,9 +200,15 @@ class _Run:
             from autoreward.train.video import record_video
 
             video = record_video(
-                model, self.algo, self.out / "model.zip", schema, self.out / "video.mp4",
-                seed=job.seed + EVAL_SEED_OFFSET, obs_normalizer=normalizer,
+                model,
+                self.algo,
+                self.out / "model.zip",
+                schema,
+                self.out / "video.mp4",
+                seed=job.seed + EVAL_SEED_OFFSET,
+                obs_normalizer=normalizer,
                 normalizer_path=self._normalizer_path(normalizer),
+                max_frames=job.video_max_frames,
             )
             video_path, video_status = video.path, video.status
 
@@ -286,7 +310,9 @@ class _Run:
                 hint="leave algo unset or use the checkpoint's algorithm",
             )
         if resume.env_id != self.job.env_id:
-            raise ConfigError(f"checkpoint {self.job.resume_from} is for {resume.env_id}, not {self.job.env_id}")
+            raise ConfigError(
+                f"checkpoint {self.job.resume_from} is for {resume.env_id}, not {self.job.env_id}"
+            )
 
     def _normalizer_path(self, normalizer: Any) -> Path | None:
         return None if normalizer is None else self.out / CHECKPOINT_DIR / "vecnormalize.pkl"
@@ -359,7 +385,11 @@ def build_training(
 
 
 def save_checkpoint(
-    directory: Path, model: Any, normalizer: Any, state: CheckpointState, replay_buffer: bool = False
+    directory: Path,
+    model: Any,
+    normalizer: Any,
+    state: CheckpointState,
+    replay_buffer: bool = False,
 ) -> Path:
     """Write a checkpoint directory next to the old one, then swap it in (never half-written)."""
     fresh = directory.with_name(directory.name + ".new")

@@ -104,7 +104,10 @@ def render_trajectories_text(trajectories: dict[str, Any], max_samples: int = 12
             head += f", generated return {_fmt(ep['generated_return'])}"
         lines.append(head)
         if ep.get("term_sums"):
-            lines.append("  component sums: " + ", ".join(f"{n} {_fmt(v)}" for n, v in ep["term_sums"].items()))
+            lines.append(
+                "  component sums: "
+                + ", ".join(f"{n} {_fmt(v)}" for n, v in ep["term_sums"].items())
+            )
         for event in ep.get("events", []):
             lines.append(f"  event: {event['detail']}")
         samples = ep.get("samples", [])
@@ -113,7 +116,12 @@ def render_trajectories_text(trajectories: dict[str, Any], max_samples: int = 12
             samples = [samples[i] for i in idx]
         if samples:
             terms = list(samples[0].get("terms", {}))
-            lines.append("  t | " + " ".join(fields) + " | action | reward" + (f" ({', '.join(terms)})" if terms else ""))
+            lines.append(
+                "  t | "
+                + " ".join(fields)
+                + " | action | reward"
+                + (f" ({', '.join(terms)})" if terms else "")
+            )
             for s in samples:
                 state = " ".join(_fmt_value(s["state"][f]) for f in fields)
                 reward = _fmt(s.get("reward"))
@@ -130,7 +138,9 @@ def save_episodes(traces: list[EpisodeTrace], evaluation: EvalResult, path: str 
     """Store every step of the evaluation episodes (states, actions, fitness) in one npz."""
     arrays: dict[str, np.ndarray] = {
         "n_episodes": np.array(len(traces)),
-        "fitness_values": np.array([r.fitness_value for r in evaluation.episodes], dtype=np.float64),
+        "fitness_values": np.array(
+            [r.fitness_value for r in evaluation.episodes], dtype=np.float64
+        ),
         "env_returns": np.array([r.env_return for r in evaluation.episodes], dtype=np.float64),
     }
     for k, trace in enumerate(traces):
@@ -154,7 +164,11 @@ def load_episodes(npz_path: str | Path) -> list[tuple[dict[str, np.ndarray], np.
         out = []
         for k in range(n):
             prefix = f"ep{k}.state."
-            states = {key[len(prefix):]: data[key].astype(np.float64) for key in data.files if key.startswith(prefix)}
+            states = {
+                key[len(prefix) :]: data[key].astype(np.float64)
+                for key in data.files
+                if key.startswith(prefix)
+            }
             out.append((states, data[f"ep{k}.actions"]))
     return out
 
@@ -173,7 +187,9 @@ def rescore_episodes(npz_path: str | Path, reward_fn: RewardFn) -> list[float]:
         try:
             total, _ = reward_fn(s, actions, s2)
         except Exception as err:
-            raise RewardCodeError(f"compute_reward raised {type(err).__name__} re-scoring stored episode {k}: {err}") from err
+            raise RewardCodeError(
+                f"compute_reward raised {type(err).__name__} re-scoring stored episode {k}: {err}"
+            ) from err
         total = np.asarray(total, dtype=np.float64)
         if total.shape != (len(actions),):
             raise RewardCodeError(
@@ -238,7 +254,13 @@ def _episode_events(
     limit = OSCILLATION_DISCRETE if discrete else OSCILLATION_CONTINUOUS
     if rate is not None and rate > limit:
         what = "action changes" if discrete else "actions flip sign"
-        events.append({"kind": "oscillating", "step": None, "detail": f"{what} on {rate:.0%} of steps (oscillating)"})
+        events.append(
+            {
+                "kind": "oscillating",
+                "step": None,
+                "detail": f"{what} on {rate:.0%} of steps (oscillating)",
+            }
+        )
     magnitude = sum(abs(v) for v in term_sums.values())
     if len(term_sums) >= 2 and magnitude > 0:
         name, value = max(term_sums.items(), key=lambda kv: abs(kv[1]))
@@ -292,7 +314,9 @@ def _disagreement_event(k: int, evaluation: EvalResult) -> list[dict[str, Any]]:
         return []
     g = np.array(gen, dtype=float)
     f = np.array([r.fitness_value for r in rows], dtype=float)
-    if np.ptp(g) <= 1e-9 * max(1.0, np.abs(g).max()) or np.ptp(f) <= 1e-9 * max(1.0, np.abs(f).max()):
+    if np.ptp(g) <= 1e-9 * max(1.0, np.abs(g).max()) or np.ptp(f) <= 1e-9 * max(
+        1.0, np.abs(f).max()
+    ):
         return []
     if g[k] > np.median(g) and f[k] < np.median(f):
         return [
@@ -311,11 +335,18 @@ def _candidate_events(
 ) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     if hacking and hacking.get("flagged"):
-        events.append({"kind": "reward_hacking_suspected", "detail": f"during training: {hacking.get('reason')}"})
+        events.append(
+            {
+                "kind": "reward_hacking_suspected",
+                "detail": f"during training: {hacking.get('reason')}",
+            }
+        )
     rows = evaluation.episodes
     gen = [r.generated_return for r in rows]
     if len(rows) >= 3 and all(g is not None for g in gen):
-        rho = _spearman(np.array(gen, dtype=float), np.array([r.fitness_value for r in rows], dtype=float))
+        rho = _spearman(
+            np.array(gen, dtype=float), np.array([r.fitness_value for r in rows], dtype=float)
+        )
         if rho is not None and rho < -0.3:
             events.append(
                 {

@@ -32,7 +32,9 @@ class SharedState(dict):  # type: ignore[type-arg]
 class SharedStateInfo(gym.Wrapper):
     """Marks `info["ar_state"]` as a `SharedState` on reset and step."""
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
         info[STATE_KEY] = SharedState(info[STATE_KEY])
         return obs, info
@@ -62,7 +64,9 @@ def make_training_venv(
 ) -> VecEnv:
     """`n_envs` envs seeded `seed + i`; with `schema_state` each reports `info["ar_state"]`."""
     factory = _schema_env if schema_state else _bare_env
-    env_fns: list[Callable[[], gym.Env]] = [partial(factory, schema, seed + i) for i in range(n_envs)]
+    env_fns: list[Callable[[], gym.Env]] = [
+        partial(factory, schema, seed + i) for i in range(n_envs)
+    ]
     venv: VecEnv = DummyVecEnv(env_fns) if kind == "dummy" else SubprocVecEnv(env_fns)
     venv.seed(seed)
     return venv

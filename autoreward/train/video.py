@@ -9,6 +9,7 @@ renders, the result says why and training carries on.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from autoreward.envs.extract import make_env
 from autoreward.envs.schema import EnvSchema
 
 FALLBACK_BACKEND = "osmesa"
+DEFAULT_MAX_FRAMES = 250
 
 
 class VideoResult(BaseModel):
@@ -34,7 +36,9 @@ class VideoResult(BaseModel):
 
     @property
     def status(self) -> str:
-        return f"ok ({self.frames} frames, {self.backend})" if self.ok else f"no video: {self.reason}"
+        return (
+            f"ok ({self.frames} frames, {self.backend})" if self.ok else f"no video: {self.reason}"
+        )
 
 
 def render_episode(
@@ -43,10 +47,13 @@ def render_episode(
     path: str | Path,
     seed: int,
     obs_normalizer: Any | None = None,
-    fps: int | None = None,
-    max_frames: int | None = None,
+    max_frames: int = DEFAULT_MAX_FRAMES,
 ) -> VideoResult:
-    """Roll out one deterministic episode with rgb_array rendering and write it to `path`."""
+    """Roll out one deterministic episode with rgb_array rendering and write it to `path`.
+
+    At most about `max_frames` frames: every k-th step is rendered (k from the schema's
+    episode length) and the frame rate divided by k, so the video keeps real time. Software
+    OpenGL renders a MuJoCo frame in ~0.1-0.2 s, so this bounds the cost of a video."""
     import imageio.v2 as imageio
 
     path = Path(path)
@@ -56,26 +63,42 @@ def render_episode(
     except Exception as err:  # a renderer that cannot even be created
         return VideoResult(ok=False, backend=backend, reason=f"{type(err).__name__}: {err}")
     frames = 0
+    stride = max(1, math.ceil(schema.episode_length / max(1, max_frames)))
     try:
-        rate = fps or int(env.metadata.get("render_fps") or 30)
+        rate = max(1, round(float(env.metadata.get("render_fps") or 30) / stride))
         obs, _ = env.reset(seed=seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-        with imageio.get_writer(tmp, fps=rate, codec="libx264", quality=7, macro_block_size=1) as writer:
-            done = False
-            while not done and (max_frames is None or frames < max_frames):
+        with imageio.get_writer(
+            tmp, fps=rate, codec="libx264", quality=7, macro_block_size=1
+        ) as writer:
+
+            def grab() -> None:
                 frame = env.render()
                 if frame is None:
                     raise RuntimeError("env.render() returned None in rgb_array mode")
                 writer.append_data(np.asarray(frame))  # type: ignore[attr-defined]
-                frames += 1
-                batch = obs_normalizer.normalize_obs(obs[None]) if obs_normalizer is not None else obs[None]
+
+            done, t = False, 0
+            while not done:
+                if t % stride == 0:
+                    grab()
+                    frames += 1
+                batch = (
+                    obs_normalizer.normalize_obs(obs[None])
+                    if obs_normalizer is not None
+                    else obs[None]
+                )
                 action, _ = model.predict(batch, deterministic=True)
                 obs, _, terminated, truncated, _ = env.step(action[0])
-                done = terminated or truncated
+                done, t = terminated or truncated, t + 1
+            grab()  # the final state
+            frames += 1
         tmp.replace(path)
     except Exception as err:
-        return VideoResult(ok=False, backend=backend, frames=frames, reason=f"{type(err).__name__}: {err}")
+        return VideoResult(
+            ok=False, backend=backend, frames=frames, reason=f"{type(err).__name__}: {err}"
+        )
     finally:
         env.close()
     return VideoResult(ok=True, path=str(path), frames=frames, backend=backend)
@@ -90,21 +113,26 @@ def record_video(
     seed: int,
     obs_normalizer: Any | None = None,
     normalizer_path: str | Path | None = None,
+    max_frames: int = DEFAULT_MAX_FRAMES,
 ) -> VideoResult:
     """Render in this process; for MuJoCo envs fall back to OSMesa in a fresh process (which
     loads the saved model from `model_path` and the normaliser from `normalizer_path`).
 
     Never raises: a failure comes back as `VideoResult(ok=False, reason=...)` with a warning.
     """
-    result = render_episode(model, schema, path, seed, obs_normalizer)
+    result = render_episode(model, schema, path, seed, obs_normalizer, max_frames)
     if result.ok:
         return result
     first = result.reason
     if _is_mujoco(schema) and os.environ.get("MUJOCO_GL") != FALLBACK_BACKEND:
-        result = _render_in_subprocess(algo, model_path, schema, path, seed, normalizer_path, FALLBACK_BACKEND)
+        result = _render_in_subprocess(
+            algo, model_path, schema, path, seed, normalizer_path, FALLBACK_BACKEND, max_frames
+        )
         if result.ok:
             return result
-        result.reason = f"{os.environ.get('MUJOCO_GL')}: {first}; {FALLBACK_BACKEND}: {result.reason}"
+        result.reason = (
+            f"{os.environ.get('MUJOCO_GL')}: {first}; {FALLBACK_BACKEND}: {result.reason}"
+        )
     warnings.warn(f"no video for {schema.env_id}: {result.reason}", RuntimeWarning, stacklevel=2)
     return result
 
@@ -112,7 +140,10 @@ def record_video(
 def _is_mujoco(schema: EnvSchema) -> bool:
     from autoreward.envs.recipes import MUJOCO_BASES
 
-    if any(f.source.removeprefix("fdvel:").split(":")[0].split("[")[0] in MUJOCO_BASES for f in schema.fields):
+    if any(
+        f.source.removeprefix("fdvel:").split(":")[0].split("[")[0] in MUJOCO_BASES
+        for f in schema.fields
+    ):
         return True
     try:
         import gymnasium as gym
@@ -131,6 +162,7 @@ def _render_in_subprocess(
     seed: int,
     normalizer_path: str | Path | None,
     backend: str,
+    max_frames: int = DEFAULT_MAX_FRAMES,
 ) -> VideoResult:
     request = {
         "algo": algo,
@@ -139,6 +171,7 @@ def _render_in_subprocess(
         "path": str(path),
         "seed": seed,
         "normalizer_path": None if normalizer_path is None else str(normalizer_path),
+        "max_frames": max_frames,
     }
     env = {**os.environ, "MUJOCO_GL": backend, "PYOPENGL_PLATFORM": backend}
     try:
@@ -151,7 +184,9 @@ def _render_in_subprocess(
             timeout=600,
         )
     except (OSError, subprocess.SubprocessError) as err:
-        return VideoResult(ok=False, backend=backend, reason=f"could not start a render process: {err}")
+        return VideoResult(
+            ok=False, backend=backend, reason=f"could not start a render process: {err}"
+        )
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or "").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
@@ -172,7 +207,9 @@ def _main() -> None:
 
         with open(request["normalizer_path"], "rb") as fh:
             normalizer = pickle.load(fh)
-    result = render_episode(model, schema, request["path"], request["seed"], normalizer)
+    result = render_episode(
+        model, schema, request["path"], request["seed"], normalizer, request["max_frames"]
+    )
     print(result.model_dump_json())
 
 

@@ -55,7 +55,9 @@ class RewardVecEnvWrapper(VecEnvWrapper):
     `env_reward`, so a baseline run yields the same statistics and info keys.
     """
 
-    def __init__(self, venv: VecEnv, reward_fn: RewardFn | None, max_logged_episodes: int = 10_000) -> None:
+    def __init__(
+        self, venv: VecEnv, reward_fn: RewardFn | None, max_logged_episodes: int = 10_000
+    ) -> None:
         super().__init__(venv)
         self.reward_fn = reward_fn
         self.n_calls = 0
@@ -157,9 +159,13 @@ class RewardVecEnvWrapper(VecEnvWrapper):
 
     # ------------------------------------------------------------------ internals
 
-    def _generated_reward(self, infos: list[dict[str, Any]], env_rewards: np.ndarray) -> tuple[list[str], np.ndarray]:
+    def _generated_reward(
+        self, infos: list[dict[str, Any]], env_rewards: np.ndarray
+    ) -> tuple[list[str], np.ndarray]:
         if self._state is None or self._actions is None or self.reward_fn is None:
-            raise RuntimeError("RewardVecEnvWrapper.step_wait called before reset() and step_async()")
+            raise RuntimeError(
+                "RewardVecEnvWrapper.step_wait called before reset() and step_async()"
+            )
         next_state = self._stack(_states(infos, "step"))
         try:
             out = self.reward_fn(self._state, self._actions, next_state)
@@ -180,7 +186,9 @@ class RewardVecEnvWrapper(VecEnvWrapper):
     def _sanity_checks(self, out: Any, env_rewards: np.ndarray) -> tuple[list[str], np.ndarray]:
         """The reward output as rows [total, components..., env reward]; a `RewardCodeError`
         naming the component and step for a wrong type or shape, NaN or inf."""
-        return reward_rows(out, self.num_envs, f"at training step {self.steps_done}", extra_row=env_rewards)
+        return reward_rows(
+            out, self.num_envs, f"at training step {self.steps_done}", extra_row=env_rewards
+        )
 
     def _restart_from_reset_states(self, dones: np.ndarray) -> None:
         """The next transition of an auto-reset env starts from its reset state, not the
@@ -269,7 +277,10 @@ class _Stacker:
         first = states[0]
         if self._layout is None or len(self._layout[0]) + len(self._layout[1]) != len(first):
             keys = list(first)
-            self._layout = ([k for k in keys if np.ndim(first[k]) == 0], [k for k in keys if np.ndim(first[k]) > 0])
+            self._layout = (
+                [k for k in keys if np.ndim(first[k]) == 0],
+                [k for k in keys if np.ndim(first[k]) > 0],
+            )
         scalars, arrays = self._layout
         out: State = {}
         if scalars:

@@ -26,10 +26,12 @@ from pydantic import BaseModel, Field
 from autoreward.errors import AutorewardError, ConfigError
 from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.train.job import CurvePoint, TrainJob, TrainResult
+from autoreward.train.replay import load_filled_replay, save_filled_replay
 
 __all__ = ["CheckpointState", "TrainJob", "TrainResult", "run_train_job", "train"]
 
 CHECKPOINT_DIR = "checkpoint"
+REPLAY_FILE = "replay_buffer.npz"
 
 
 class CheckpointState(BaseModel):
@@ -44,7 +46,9 @@ class CheckpointState(BaseModel):
     history: list[dict[str, Any]] = Field(default_factory=list)
     term_names: list[str] = Field(default_factory=list)
     normalizer: bool = False
-    replay_buffer: bool = False
+    replay_buffer: bool = Field(
+        default=False, description="replay_buffer.npz holds the filled part of the buffer."
+    )
     train_s: float = Field(default=0.0, description="Wall seconds spent training so far, all runs.")
 
 
@@ -147,7 +151,7 @@ class _Run:
                 self.out / CHECKPOINT_DIR,
                 model,
                 normalizer,
-                self._state(model, n_envs, final),
+                self._state(model, n_envs),
                 replay_buffer=final,
             )
 
@@ -287,9 +291,7 @@ class _Run:
             **fields,
         )
 
-    def _state(self, model: Any, n_envs: int, final: bool) -> CheckpointState:
-        from autoreward.train.hyperparams import OFF_POLICY
-
+    def _state(self, model: Any, n_envs: int) -> CheckpointState:
         return CheckpointState(
             steps=int(model.num_timesteps),
             algo=self.algo,
@@ -299,7 +301,6 @@ class _Run:
             reward_sha256=_sha(self.job.reward_code),
             history=list(self.stats_cb.history),
             term_names=self.wrapper.term_names,
-            replay_buffer=final and self.algo in OFF_POLICY,
             train_s=self.prior_train_s + (time.time() - self.started),
         )
 
@@ -364,11 +365,9 @@ def build_training(
             venv = normalizer
         model = cls.load(ckpt / "model.zip", env=venv, device=job.device)
         model.set_random_seed(seed)
-        if resume.replay_buffer and (ckpt / "replay_buffer.pkl").exists():
-            from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-
-            if isinstance(model, OffPolicyAlgorithm):
-                model.load_replay_buffer(ckpt / "replay_buffer.pkl")
+        replay = getattr(model, "replay_buffer", None)
+        if resume.replay_buffer and replay is not None and (ckpt / REPLAY_FILE).exists():
+            load_filled_replay(replay, ckpt / REPLAY_FILE)
         return base, wrapper, normalizer, model
     if norm_kwargs is not None:
         norm_kwargs.setdefault("gamma", kwargs.get("gamma", 0.99))
@@ -400,8 +399,10 @@ def save_checkpoint(
     state.normalizer = normalizer is not None
     if normalizer is not None:
         normalizer.save(str(fresh / "vecnormalize.pkl"))
-    if replay_buffer and state.replay_buffer:
-        model.save_replay_buffer(fresh / "replay_buffer.pkl")
+    replay = getattr(model, "replay_buffer", None)
+    state.replay_buffer = bool(
+        replay_buffer and replay is not None and save_filled_replay(replay, fresh / REPLAY_FILE)
+    )
     atomic_write_json(fresh / "state.json", state.model_dump(mode="json"))
     if directory.exists():
         shutil.rmtree(directory)

@@ -25,6 +25,9 @@ class LocalExecutor:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.limits = limits
         self.poll_s = poll_s
+        # Shared by every map() call, so loops calling one executor from several threads
+        # (a batch, a refine session) still train at most `workers` jobs at once.
+        self._slots = threading.BoundedSemaphore(self.workers)
 
     def map(
         self,
@@ -49,7 +52,8 @@ class LocalExecutor:
             with lock:
                 running[i] = jobs[i]
             try:
-                result = run_job_isolated(jobs[i], self.limits)
+                with self._slots:
+                    result = run_job_isolated(jobs[i], self.limits)
             except Exception as err:  # a bug around one job must not lose the others
                 result = TrainResult.failure(
                     jobs[i], f"executor error: {type(err).__name__}: {err}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from autoreward.sandbox.worker import Limits
 
 RAY_HINT = "pip install 'autoreward[ray]'"
+
+_INIT_LOCK = threading.Lock()
 
 
 def _import_ray() -> Any:
@@ -55,6 +58,10 @@ class RayExecutor:
         self.init_kwargs = init_kwargs or {}
 
     def _ensure_ray(self) -> None:
+        with _INIT_LOCK:  # ray.init from two threads at once breaks Ray's control process
+            self._init_ray()
+
+    def _init_ray(self) -> None:
         if self.ray.is_initialized():
             return
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}

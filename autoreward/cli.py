@@ -160,6 +160,8 @@ def run(
         run_command(console, options, given=given, out=out, resume=resume, report=report, config=config)
     except AutorewardError as err:
         _fail(err)
+    except KeyboardInterrupt:
+        raise typer.Exit(code=130) from None
 
 
 # --------------------------------------------------------------------------- batch

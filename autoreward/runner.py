@@ -102,7 +102,14 @@ def run_command(
     console.print(f"run directory: [bold]{run.path}[/]")
     view = RunView(env_id=cfg.env_id, task=cfg.task, model=cfg.model, iterations=cfg.iterations)
     with LiveRunView(view, console) as live:
-        result = run_loop(cfg, run, on_event=live)
+        try:
+            result = run_loop(cfg, run, on_event=live)
+        except KeyboardInterrupt:
+            console.print(
+                f"[yellow]interrupted[/]: finished work is kept; continue with "
+                f"[bold]autoreward run --resume {run.path}[/]"
+            )
+            raise
     print_run_summary(console, str(run.path), result)
     if report:
         from autoreward.report import write_run_report

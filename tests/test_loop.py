@@ -168,3 +168,27 @@ def test_stops_early_once_the_target_fitness_is_reached(fake_llm: FakeLLMServer,
     result = run_loop(cfg, run)
     assert result.target_reached and result.iterations_run == 1
     assert run.iterations() == [0]
+
+
+@pytest.mark.expensive
+def test_ctrl_c_stops_training_workers_and_records_no_false_failure(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    script(fake_llm, critic_revise=False)
+    env = {**os.environ, "OPENAI_API_KEY": "sk-fake"}
+    args = ["--env", "CartPole-v1", "--task", TASK, "--model", MODEL, "--api-base", fake_llm.url + "/v1",
+            "--iterations", "1", "--samples", "2", "--steps", "200000", "--no-halving", "--workers", "2",
+            "--final-seeds", "0", "--no-video", "--no-report", "--out", str(tmp_path)]  # fmt: skip
+    proc = _cli(args, env)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob("*/iter_0/cand_*/progress.json")):
+        time.sleep(0.2)
+    assert list(tmp_path.glob("*/iter_0/cand_*/progress.json")), "training never started"
+    os.kill(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)  # not the ~3 minutes the 200k-step jobs would take
+    text = out.decode()
+    assert proc.returncode == 130, text
+    assert "autoreward run --resume" in text
+    assert not list(tmp_path.glob("*/iter_0/cand_*/jobs/*.json")), "an interrupted job was recorded"
+    workers = subprocess.run(["pgrep", "-f", "autoreward.sandbox.child"], capture_output=True, text=True)
+    assert workers.stdout.strip() == ""

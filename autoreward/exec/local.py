@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from autoreward.exec.base import ProgressFn, ResultFn, read_progress, run_job_isolated
+from autoreward.sandbox.worker import kill_running_workers
 from autoreward.train.job import TrainJob, TrainResult
 
 if TYPE_CHECKING:
@@ -48,7 +49,11 @@ class LocalExecutor:
                 except Exception as err:
                     callback_errors.append(err)
 
+        interrupted = threading.Event()
+
         def run_one(i: int) -> None:
+            if interrupted.is_set():
+                return
             with lock:
                 running[i] = jobs[i]
             try:
@@ -61,6 +66,8 @@ class LocalExecutor:
             finally:
                 with lock:
                     running.pop(i, None)
+            if interrupted.is_set():  # killed by the interrupt: not a result to record
+                return
             results[i] = result
             if on_result is not None:
                 call(on_result, i, result)
@@ -74,7 +81,16 @@ class LocalExecutor:
             monitor.start()
         try:
             with ThreadPoolExecutor(max_workers=min(self.workers, max(len(jobs), 1))) as pool:
-                list(pool.map(run_one, range(len(jobs))))
+                futures = [pool.submit(run_one, i) for i in range(len(jobs))]
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:  # Ctrl-C: stop the workers instead of waiting for them
+                    interrupted.set()
+                    for future in futures:
+                        future.cancel()
+                    kill_running_workers()
+                    raise
         finally:
             stop.set()
             if monitor is not None:

@@ -443,11 +443,17 @@ def _spawn_and_wait(
             )
         except OSError as err:
             return _Outcome(None, None, False, "", spawn_error=f"{type(err).__name__}: {err}")
-    timed_out = not _wait_exit(proc.pid, time.monotonic() + limits.wall_seconds)
-    # The child is a zombie (or still running): its pid cannot be reused yet, so killing its
-    # group cannot hit an unrelated one. This also removes anything it left behind.
-    _kill_group(proc.pid)
-    _, status, rusage = os.wait4(proc.pid, 0)
+    with _live_lock:
+        _live_groups.add(proc.pid)
+    try:
+        timed_out = not _wait_exit(proc.pid, time.monotonic() + limits.wall_seconds)
+        # The child is a zombie (or still running): its pid cannot be reused yet, so killing
+        # its group cannot hit an unrelated one. This also removes anything it left behind.
+        _kill_group(proc.pid)
+        _, status, rusage = os.wait4(proc.pid, 0)
+    finally:
+        with _live_lock:
+            _live_groups.discard(proc.pid)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return _Outcome(status, rusage, timed_out, _tail(log_path))
 
@@ -487,6 +493,20 @@ def _wait_exit(pid: int, deadline: float) -> bool:
         time.sleep(delay)
         delay = min(delay * 2, 0.1)
     return False
+
+
+_live_lock = threading.Lock()
+_live_groups: set[int] = set()
+
+
+def kill_running_workers() -> int:
+    """SIGKILL every worker this process is waiting on (e.g. on Ctrl-C: the workers run in
+    their own sessions and never see the terminal's interrupt). Returns how many."""
+    with _live_lock:
+        groups = list(_live_groups)
+    for pgid in groups:
+        _kill_group(pgid)
+    return len(groups)
 
 
 def _kill_group(pgid: int) -> None:

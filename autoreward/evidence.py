@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from autoreward.agents.prompts import RenderedPrompt
 from autoreward.store.atomic import read_json
 from autoreward.store.records import CandidateRecord
 from autoreward.store.rundir import RunDir
@@ -76,7 +77,9 @@ def stored_episodes(run: RunDir, history: list[CandidateRecord]) -> list[str]:
     return [str(p) for p in paths if p.exists()]
 
 
-def rescore(npz_paths: list[str], code: str, timeout_s: float = 120.0) -> tuple[float, str | None]:
+def rescore(
+    npz_paths: list[str], code: str, timeout_s: float = 120.0
+) -> tuple[float, RenderedPrompt | None]:
     """Spearman correlation between the new reward's returns on the stored episodes and their
     fitness, and the evidence text for the designer when the ranking is inverted.
 
@@ -94,7 +97,7 @@ def rescore(npz_paths: list[str], code: str, timeout_s: float = 120.0) -> tuple[
     if not result.ok or result.value is None:
         return math.nan, None
     check = RankingCheck.compute(result.value["returns"], result.value["fitness"], result.value["labels"])
-    return check.rho, check.evidence if check.inverted else None
+    return check.rho, check.reason()
 
 
 def rescore_job(payload: dict[str, Any]) -> dict[str, Any]:

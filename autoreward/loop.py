@@ -46,6 +46,8 @@ class LoopResult(BaseModel):
     tokens: int
     cost: float
     wall_s: float
+    replayed: dict[str, int] | None = None
+    """For a `replay:` model: answers found by exact prompt and by position (see llm/replay.py)."""
 
 
 def run_loop(
@@ -129,7 +131,8 @@ def run_loop(
             )
             atomic_write_text(run.iter_dir(it) / "analysis.md", analysis.text)
         atomic_write_json(run.iter_dir(it) / "done.json", {"iteration": it, "t": time.time()})
-        emit("llm_usage", tokens=client.usage.total_tokens, cost=client.usage.cost)
+        emit("llm_usage", tokens=client.usage.total_tokens, cost=client.usage.cost,
+             **_replay_fields(client))  # fmt: skip
         emit("iteration_end", iteration=it, best_fitness=None if best is None else best.fitness)
         target_reached = best is not None and _reached(best, target)
 
@@ -150,10 +153,11 @@ def run_loop(
     result = LoopResult(
         run_dir=str(run.path), best=best, iterations_run=iterations_run,
         target_reached=target_reached, final=final, tokens=client.usage.total_tokens,
-        cost=client.usage.cost, wall_s=time.time() - started,
+        cost=client.usage.cost, wall_s=time.time() - started, replayed=client.replay_counts,
     )
     atomic_write_json(run.path / "result.json", result.model_dump(mode="json"))
-    emit("run_end", best_fitness=None if best is None else best.fitness, wall_s=result.wall_s)
+    emit("run_end", best_fitness=None if best is None else best.fitness, wall_s=result.wall_s,
+         **_replay_fields(client))  # fmt: skip
     return result
 
 
@@ -262,6 +266,14 @@ def _checker(schema: EnvSchema) -> Callable[[str], str | None]:
         return None if report.ok else report.failure_text()
 
     return check
+
+
+def _replay_fields(client: LLMClient) -> dict[str, int]:
+    """Event fields saying how a replay answered so far (none for other models)."""
+    counts = client.replay_counts
+    if counts is None:
+        return {}
+    return {"replayed_exact": counts["exact"], "replayed_by_position": counts["position"]}
 
 
 def _load_history(run: RunDir) -> list[CandidateRecord]:

@@ -208,6 +208,14 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
                 f"final: fitness {final['mean']:.4g} ± {final.get('std', 0.0):.3g} over {final.get('n_seeds')} seeds"
             )
         console.print(f"best reward: [bold]{run.best_dir / 'reward.py'}[/]")
+    replayed = getattr(result, "replayed", None)
+    if replayed is not None:
+        console.print(
+            f"replay: {replayed['exact']} answers for identical prompts, "
+            f"{replayed['position']} by position (same templates and task, other training "
+            "numbers)",
+            highlight=False,
+        )
     console.print(
         f"LLM: {getattr(result, 'tokens', 0):,} tokens, ${getattr(result, 'cost', 0.0):.4f}; "
         f"wall time {getattr(result, 'wall_s', 0.0):,.0f}s; run directory {run.path}"

@@ -34,6 +34,18 @@ class Call:
     def user(self) -> str:
         return self.messages[-1]["content"]
 
+    @property
+    def position(self) -> dict[str, Any]:
+        """The meta without the template and inputs stamp (see `agents.base.call_meta`)."""
+        return {k: v for k, v in self.meta.items() if k not in STAMP_KEYS}
+
+    @property
+    def templates(self) -> set[str]:
+        return set(self.meta["templates"])
+
+
+STAMP_KEYS = {"templates", "template_hash", "inputs_hash"}
+
 
 class ScriptedClient:
     """Answers `complete` from queues keyed by (role, sample_index), falling back to the

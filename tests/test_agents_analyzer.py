@@ -33,10 +33,11 @@ def test_analysis_sections_are_read_and_the_prompt_holds_the_evidence() -> None:
     )
     assert analysis.warning is None and analysis.prompt_version == "analyzer_v1"
     [call] = client.calls
-    assert call.role == "analyzer" and call.meta == {
+    assert call.role == "analyzer" and call.position == {
         "iteration": 2,
         "prompt_version": "analyzer_v1",
     }
+    assert call.templates == {"analyzer_v1", "system_analyzer_v1"}
     for part in (TASK, SCHEMA, BEST, WORST, TABLE):
         assert part in call.user
 

@@ -66,6 +66,10 @@ def test_ranking_check_gives_evidence_only_when_inverted() -> None:
     assert bad.evidence is not None
     assert "re-score 5 stored evaluation episodes" in bad.evidence.replace("\n", " ")
     assert "-1.00" in bad.evidence and "-0.30" in bad.evidence
+    reason = bad.reason()
+    assert reason is not None and reason.text == bad.evidence
+    assert set(reason.templates) == {"ranking_evidence_v1"}
+    assert good.reason() is None
     rows = [line for line in bad.evidence.splitlines() if line.startswith("| it0/")]
     assert rows[0] == "| it0/c0 | 0.9 | 10 |", "best fitness first"
     assert rows[-1] == "| it0/c4 | 0.1 | 50 |"

@@ -26,7 +26,8 @@ def test_ok_verdict() -> None:
     assert verdict.prompt_version == "critic_v1" and verdict.tokens == 120
     [call] = client.calls
     assert call.role == "critic" and call.temperature == 0.0 and call.sample_index == 3
-    assert call.meta == {"iteration": 1, "candidate": 3, "prompt_version": "critic_v1"}
+    assert call.position == {"iteration": 1, "candidate": 3, "prompt_version": "critic_v1"}
+    assert call.templates == {"critic_v1", "system_critic_v1", "reward_contract_v1"}
     assert CODE.strip() in call.user and TASK in call.user
     assert '"verdict": "ok"' in call.user, "the expected JSON shape is shown"
     assert "You do not rewrite the code" in call.messages[0]["content"]
@@ -37,7 +38,11 @@ def test_revise_verdict_and_its_reason_text() -> None:
     assert not verdict.ok
     assert [i.kind for i in verdict.issues] == ["scale", "farmable"]
     assert verdict.suggestion.startswith("Lower `alive` to about 0.2")
-    reason = verdict.reason()
+    rendered = verdict.reason()
+    assert rendered.version == "critic_feedback_v1" and set(rendered.templates) == {
+        "critic_feedback_v1"
+    }
+    reason = rendered.text
     assert reason.startswith(
         "A reviewer found these problems in the reward:\n\n- scale: `alive` pays"
     )
@@ -48,7 +53,7 @@ def test_revise_verdict_and_its_reason_text() -> None:
 
 
 def test_reason_without_suggestion_has_no_suggestion_line() -> None:
-    reason = Verdict(ok=False, issues=[Issue(kind="wrong_sign", detail="x")]).reason()
+    reason = Verdict(ok=False, issues=[Issue(kind="wrong_sign", detail="x")]).reason().text
     assert reason == "A reviewer found these problems in the reward:\n\n- wrong_sign: x\n"
 
 

@@ -41,11 +41,19 @@ def test_good_answers_pass_without_repair_and_calls_carry_meta() -> None:
     )
     calls = sorted(client.calls, key=lambda c: c.sample_index)
     assert [c.sample_index for c in calls] == [0, 1], "each candidate is its own sample"
-    assert calls[1].meta == {
+    assert calls[1].position == {
         "iteration": 3,
         "candidate": 1,
+        "stage": "designer",
+        "attempt": 0,
         "prompt_version": "designer_initial_v1",
     }
+    assert calls[1].templates == {
+        "designer_initial_v1",
+        "system_designer_v1",
+        "reward_contract_v1",
+    }
+    assert calls[0].meta["template_hash"] == calls[1].meta["template_hash"]
     assert calls[0].temperature == 0.7
     system, user = calls[0].messages
     assert system["role"] == "system" and "reward design" in system["content"]
@@ -72,7 +80,13 @@ def test_broken_code_is_repaired_once_with_the_exact_error() -> None:
     assert error in repair.user, "the exact check error goes back"
     assert "balance = np.exp(-np.square(angle / 0.1)\n" in repair.user, "with the broken code"
     assert TASK in repair.user
-    assert repair.meta == {"iteration": 0, "candidate": 0, "prompt_version": "repair_v1"}
+    assert repair.position == {
+        "iteration": 0,
+        "candidate": 0,
+        "stage": "designer",
+        "attempt": 1,
+        "prompt_version": "repair_v1",
+    }
 
 
 def test_still_broken_after_two_repairs_fails_with_the_last_error() -> None:
@@ -240,7 +254,14 @@ def test_critic_revise_path_sends_the_issues_back_once() -> None:
     assert "- scale: `alive` pays a constant 2.0 per step" in call.user
     assert "Reviewer's suggestion: Lower `alive` to about 0.2" in call.user
     assert "alive = 2.0 * np.ones_like(theta)" in call.user, "the code under revision is shown"
-    assert call.meta == {"iteration": 0, "candidate": 0, "prompt_version": "revise_v1"}
+    assert call.position == {
+        "iteration": 0,
+        "candidate": 0,
+        "stage": "revise",
+        "attempt": 0,
+        "prompt_version": "revise_v1",
+    }
+    assert "critic_feedback_v1" in call.templates, "the reason's template is part of the stamp"
 
 
 def test_a_broken_revision_is_repaired_and_a_code_string_can_be_revised() -> None:
@@ -257,6 +278,10 @@ def test_a_broken_revision_is_repaired_and_a_code_string_can_be_revised() -> Non
     assert revised.ok and revised.n_repairs == 1 and revised.index == 2
     assert revised.prompt_versions == ["revise_v1", "repair_v1"]
     assert "It ranks stored episodes against fitness." in client.by_role("revise")[0].user
+    repair = client.by_role("repair")[0]
+    assert (repair.meta["stage"], repair.meta["attempt"]) == ("revise", 1), (
+        "a repair of a revision is placed apart from a repair of the first design"
+    )
 
 
 def test_a_failed_revision_call_is_a_failed_proposal() -> None:

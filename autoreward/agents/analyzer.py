@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from autoreward.agents.base import ChatClient, Spend, messages, schema_text
+from autoreward.agents.base import ChatClient, Spend, call_meta, inputs_hash, messages, schema_text
 from autoreward.agents.prompts import load_template
 from autoreward.errors import LLMError
 
@@ -68,6 +68,7 @@ class Analyzer:
         self.client = client
         self.schema_text = schema_text(schema)
         self.task = task
+        self.inputs = inputs_hash(task, self.schema_text)
         self.temperature = temperature
 
     def analyze(self, *, iteration: int, best: str, worst: str, fitness_table: str) -> Analysis:
@@ -85,7 +86,7 @@ class Analyzer:
                 role="analyzer",
                 temperature=self.temperature,
                 sample_index=0,
-                meta={"iteration": iteration, "prompt_version": prompt.version},
+                meta=call_meta(SYSTEM, prompt, inputs=self.inputs, iteration=iteration),
             )
         except LLMError as err:
             return Analysis(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from autoreward.agents.prompts import RenderedPrompt, load_template
+from autoreward.agents.prompts import RenderedPrompt, load_template, template_stamp
 
 if TYPE_CHECKING:
     from autoreward.envs.schema import EnvSchema
@@ -36,9 +37,13 @@ def schema_text(schema: EnvSchema | str) -> str:
     return render_schema(schema)
 
 
-def contract_text() -> str:
+def contract() -> RenderedPrompt:
     """The reward contract shown to the designer and the critic (newest `reward_contract_vN`)."""
-    return load_template("reward_contract").render().text
+    return load_template("reward_contract").render()
+
+
+def contract_text() -> str:
+    return contract().text
 
 
 def messages(system: str, user: RenderedPrompt) -> list[dict[str, Any]]:
@@ -47,6 +52,24 @@ def messages(system: str, user: RenderedPrompt) -> list[dict[str, Any]]:
         {"role": "system", "content": load_template(system).render().text},
         {"role": "user", "content": user.text},
     ]
+
+
+def inputs_hash(task: str, schema: str) -> str:
+    """sha256 of what a run is about (the task and the schema text), for the call metadata: a
+    replay answers a prompt by position only for the same task and environment."""
+    return hashlib.sha256(f"{task}\n\0\n{schema}".encode()).hexdigest()
+
+
+def call_meta(system: str, user: RenderedPrompt, *, inputs: str, **position: Any) -> dict[str, Any]:
+    """What goes with a call into the log and the replay transcript: where in the run it is
+    made (`position`: iteration, candidate, ...), the user template's version, the templates
+    of both messages (`templates`, `template_hash`; see `template_stamp`) and `inputs_hash`."""
+    return {
+        **position,
+        "prompt_version": user.version,
+        **template_stamp(load_template(system).render(), user),
+        "inputs_hash": inputs,
+    }
 
 
 class Spend(BaseModel):

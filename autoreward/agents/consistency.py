@@ -11,9 +11,9 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from autoreward.agents.prompts import render
+from autoreward.agents.prompts import RenderedPrompt, render
 
 DEFAULT_INVERSION_THRESHOLD = -0.3
 
@@ -72,6 +72,18 @@ class RankingCheck(BaseModel):
     inverted: bool
     evidence: str | None = None
     """The reason text for the designer when `inverted` (rendered from `ranking_evidence_vN`)."""
+    evidence_templates: dict[str, str] = Field(default_factory=dict)
+    """The templates behind `evidence` (version -> body sha256), for the call's template stamp."""
+
+    def reason(self) -> RenderedPrompt | None:
+        """`evidence` as the reason of a revise request, or None when not inverted."""
+        if self.evidence is None:
+            return None
+        return RenderedPrompt(
+            text=self.evidence,
+            version=next(iter(self.evidence_templates), "ranking_evidence"),
+            templates=dict(self.evidence_templates),
+        )
 
     @classmethod
     def compute(
@@ -99,19 +111,20 @@ class RankingCheck(BaseModel):
             ["| episode | fitness | return under the new reward |", "|---|---|---|"]
             + [f"| {name} | {f:.4g} | {r:.4g} |" for f, r, name in rows]
         )
-        evidence = render(
+        rendered = render(
             "ranking_evidence",
             n_episodes=len(fitness),
             rho="undefined" if math.isnan(rho) else f"{rho:+.2f}",
             threshold=f"{threshold:+.2f}",
             table=table,
-        ).text
+        )
         return cls(
             rho=rho,
             n_episodes=len(fitness),
             threshold=threshold,
             inverted=True,
-            evidence=evidence,
+            evidence=rendered.text,
+            evidence_templates=dict(rendered.templates),
         )
 
 

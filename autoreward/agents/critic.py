@@ -10,9 +10,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from autoreward.agents.base import ChatClient, Spend, contract_text, messages, schema_text
+from autoreward.agents.base import (
+    ChatClient,
+    Spend,
+    call_meta,
+    contract,
+    inputs_hash,
+    messages,
+    schema_text,
+)
 from autoreward.agents.parsing import extract_json
-from autoreward.agents.prompts import load_template, render
+from autoreward.agents.prompts import RenderedPrompt, load_template, render
 from autoreward.errors import AutorewardError, LLMError
 
 if TYPE_CHECKING:
@@ -45,10 +53,10 @@ class Verdict(BaseModel):
     cost: float = 0.0
     cached: bool = False
 
-    def reason(self) -> str:
-        """The issues as the reason text of a revise request (`critic_feedback_vN`)."""
+    def reason(self) -> RenderedPrompt:
+        """The issues as the reason of a revise request (rendered from `critic_feedback_vN`)."""
         issues = "\n".join(f"- {i.kind}: {i.detail}" for i in self.issues) or "- (no issue listed)"
-        return render("critic_feedback", issues=issues, suggestion=self.suggestion or None).text
+        return render("critic_feedback", issues=issues, suggestion=self.suggestion or None)
 
 
 def parse_verdict(answer: str) -> Verdict:
@@ -95,11 +103,12 @@ class Critic:
         self.client = client
         self.schema_text = schema_text(schema)
         self.task = task
+        self.inputs = inputs_hash(task, self.schema_text)
         self.temperature = temperature
 
     def review(self, code: str, *, iteration: int, index: int) -> Verdict:
         prompt = load_template("critic").render(
-            task=self.task, schema=self.schema_text, contract=contract_text(), code=code.strip("\n")
+            task=self.task, schema=self.schema_text, contract=contract(), code=code.strip("\n")
         )
         spend = Spend()
         try:
@@ -108,7 +117,9 @@ class Critic:
                 role="critic",
                 temperature=self.temperature,
                 sample_index=index,
-                meta={"iteration": iteration, "candidate": index, "prompt_version": prompt.version},
+                meta=call_meta(
+                    SYSTEM, prompt, inputs=self.inputs, iteration=iteration, candidate=index
+                ),
             )
         except LLMError as err:
             return Verdict(

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from autoreward.agents.base import ChatClient, Spend, contract_text, messages, schema_text
+from autoreward.agents.base import (
+    ChatClient,
+    Spend,
+    call_meta,
+    contract,
+    inputs_hash,
+    messages,
+    schema_text,
+)
 from autoreward.agents.parsing import extract_code
 from autoreward.agents.prompts import RenderedPrompt, load_template
 from autoreward.errors import AutorewardError, LLMError
@@ -90,6 +98,7 @@ class Designer:
         self.client = client
         self.schema_text = schema_text(schema)
         self.task = task
+        self.inputs = inputs_hash(task, self.schema_text)
         self.check = check
         self.max_repairs = max_repairs
         self.temperature = temperature
@@ -97,7 +106,7 @@ class Designer:
     # ------------------------------------------------------------------ prompts
     def design_prompt(self, context: DesignContext | None = None) -> RenderedPrompt:
         """The first-iteration prompt, or the refine prompt once there is a best reward."""
-        common = {"task": self.task, "schema": self.schema_text, "contract": contract_text()}
+        common = {"task": self.task, "schema": self.schema_text, "contract": contract()}
         if context is None or not context.best_code:
             feedback = context.human_feedback if context else None
             return load_template("designer_initial").render(**common, human_feedback=feedback)
@@ -142,18 +151,24 @@ class Designer:
         ]
 
     def revise(
-        self, proposal_or_code: Proposal | str, reason: str, *, iteration: int, index: int
+        self,
+        proposal_or_code: Proposal | str,
+        reason: str | RenderedPrompt,
+        *,
+        iteration: int,
+        index: int,
     ) -> Proposal:
         """Ask for a revised reward (critic issues, or evidence that it inverts the fitness
         ranking of stored episodes); the revision is checked and repaired like a new candidate.
-        A failed call gives a failed proposal (the caller keeps the original)."""
+        A failed call gives a failed proposal (the caller keeps the original). A `reason`
+        rendered from a template (`Verdict.reason()`) adds that template to the call's stamp."""
         code = proposal_or_code.code if isinstance(proposal_or_code, Proposal) else proposal_or_code
         if not code:
             raise ValueError("revise needs reward code; this proposal has none")
         prompt = load_template("revise").render(
             task=self.task,
             schema=self.schema_text,
-            contract=contract_text(),
+            contract=contract(),
             code=code.strip("\n"),
             reason=reason,
         )
@@ -170,7 +185,7 @@ class Designer:
     ) -> Proposal | LLMError:
         spend = Spend()
         try:
-            text = self._ask(prompt, role, index, iteration, spend)
+            text = self._ask(prompt, role, index, iteration, spend, stage=role, attempt=0)
         except LLMError as err:
             return err
         p = Proposal(
@@ -181,14 +196,16 @@ class Designer:
             repair = load_template("repair").render(
                 task=self.task,
                 schema=self.schema_text,
-                contract=contract_text(),
+                contract=contract(),
                 code=_cut(code if code is not None else text, MAX_ANSWER_CHARS),
                 error=_cut(error, MAX_ERROR_CHARS),
             )
             p.prompt_versions.append(repair.version)
             p.n_repairs += 1
             try:
-                text = self._ask(repair, "repair", index, iteration, spend)
+                text = self._ask(
+                    repair, "repair", index, iteration, spend, stage=role, attempt=p.n_repairs
+                )
             except LLMError as err:
                 error = f"the LLM call for repair {p.n_repairs} failed: {err}\nlast check error:\n{error}"
                 break
@@ -205,14 +222,32 @@ class Designer:
         return p
 
     def _ask(
-        self, prompt: RenderedPrompt, role: str, index: int, iteration: int, spend: Spend
+        self,
+        prompt: RenderedPrompt,
+        role: str,
+        index: int,
+        iteration: int,
+        spend: Spend,
+        *,
+        stage: str,
+        attempt: int,
     ) -> str:
+        """One call. `stage` (designer or revise) and `attempt` (repair number, 0 for the
+        first answer) place it in the run, for replays that match calls by position."""
         completion = self.client.complete(
             messages(SYSTEM, prompt),
             role=role,
             temperature=self.temperature,
             sample_index=index,
-            meta={"iteration": iteration, "candidate": index, "prompt_version": prompt.version},
+            meta=call_meta(
+                SYSTEM,
+                prompt,
+                inputs=self.inputs,
+                iteration=iteration,
+                candidate=index,
+                stage=stage,
+                attempt=attempt,
+            ),
         )
         spend.add(completion)
         return completion.text

@@ -4,15 +4,23 @@ Syntax (also in `prompts/README.md`): a leading HTML comment (front matter) docu
 placeholders and is stripped; `{{name}}` inserts a value; `{{#name}} ... {{/name}}` is kept
 only when `name` has a non-empty value. Single braces are plain text, so code in templates
 needs no escaping. Values are inserted in one pass and never expanded themselves.
+
+Every rendered prompt carries the templates it was built from (`RenderedPrompt.templates`:
+version -> sha256 of the template body), including those of `RenderedPrompt` values inserted
+into it; `template_stamp` turns them into the `template_hash` a replay transcript records, so
+a replay can tell "same templates, other training numbers" from "the prompts were edited".
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from autoreward.errors import ConfigError
 
@@ -33,10 +41,26 @@ class TemplateError(ConfigError):
 
 @dataclass(frozen=True)
 class RenderedPrompt:
-    """The text sent to the LLM and the template version it came from."""
+    """The text sent to the LLM, the template version it came from, and every template that
+    went into it (version -> sha256 of the body; its own and those of inserted prompts)."""
 
     text: str
     version: str
+    templates: Mapping[str, str] = field(default_factory=dict)
+
+
+def template_stamp(*prompts: RenderedPrompt) -> dict[str, Any]:
+    """The call metadata that pins the templates behind a chat's messages: `templates`
+    (version -> body sha256, sorted) and `template_hash` (sha256 over those pairs)."""
+    merged: dict[str, str] = {}
+    for prompt in prompts:
+        merged.update(prompt.templates)
+    ordered = dict(sorted(merged.items()))
+    joined = "".join(f"{version} {digest}\n" for version, digest in ordered.items())
+    return {
+        "templates": ordered,
+        "template_hash": hashlib.sha256(joined.encode("utf-8")).hexdigest(),
+    }
 
 
 @dataclass(frozen=True)
@@ -51,12 +75,18 @@ class Template:
     sections: frozenset[str] = frozenset()
 
     @property
+    def body_hash(self) -> str:
+        """sha256 of the body (the file minus its front-matter comment): what reaches the LLM."""
+        return hashlib.sha256(self.body.encode("utf-8")).hexdigest()
+
+    @property
     def required(self) -> frozenset[str]:
         """Placeholders that need a non-empty value (those used outside every section)."""
         return frozenset(self.placeholders) - self.sections
 
     def render(self, **values: object) -> RenderedPrompt:
-        """Fill the placeholders; every documented one must be passed, no other."""
+        """Fill the placeholders; every documented one must be passed, no other. A
+        `RenderedPrompt` value inserts its text and adds its templates to the result's."""
         missing = sorted(set(self.placeholders) - set(values))
         unknown = sorted(set(values) - set(self.placeholders))
         if missing or unknown:
@@ -70,7 +100,11 @@ class Template:
                 hint=f"it takes exactly: {', '.join(sorted(self.placeholders)) or '(nothing)'}",
             )
         texts: dict[str, str] = {}
+        templates = {self.version: self.body_hash}
         for key, value in values.items():
+            if isinstance(value, RenderedPrompt):
+                templates.update(value.templates)
+                value = value.text
             text = "" if value is None else str(value).strip("\n")
             if key in self.required and not text.strip():
                 raise TemplateError(
@@ -78,7 +112,9 @@ class Template:
                     hint="pass a non-empty value, or make it an optional {{#section}} in the template",
                 )
             texts[key] = text
-        return RenderedPrompt(text=_fill(self.body, texts), version=self.version)
+        return RenderedPrompt(
+            text=_fill(self.body, texts), version=self.version, templates=templates
+        )
 
 
 def _fill(body: str, values: dict[str, str]) -> str:

@@ -8,7 +8,9 @@
 Model strings: anything litellm takes; `manual` (a person answers, see `manual.py`);
 `replay:PATH` (answers from a recorded transcript, see `replay.py`). Every call goes through
 the on-disk cache (not replay), the call log (`log_dir`) and the transcript recorder
-(`record_path`), whichever provider answers it.
+(`record_path`), whichever provider answers it. The `meta` a caller passes (iteration,
+candidate, stage, attempt, template stamp) becomes the call's `CallSite`, which a transcript
+records and a replay uses to match calls whose prompts differ only in data.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from autoreward.llm.messages import Messages, check_messages, prompt_hash, rende
 from autoreward.llm.provider import Provider
 from autoreward.llm.remote import LiteLLMProvider
 from autoreward.llm.replay import ReplayProvider
-from autoreward.llm.transcript import TranscriptEntry, TranscriptRecorder
+from autoreward.llm.transcript import CallSite, Slot, TranscriptEntry, TranscriptRecorder
 
 REPLAY_PREFIX = "replay:"
 
@@ -121,6 +123,7 @@ class LLMClient:
         self._lock = threading.Lock()
         self._usage = Usage()
         self._by_role: dict[str, Usage] = {}
+        self._occurrences: dict[Slot, int] = {}
 
     # ------------------------------------------------------------------ accounting
     @property
@@ -133,6 +136,18 @@ class LLMClient:
     def usage_by_role(self) -> dict[str, Usage]:
         with self._lock:
             return {role: u.model_copy() for role, u in self._by_role.items()}
+
+    @property
+    def replay_counts(self) -> dict[str, int] | None:
+        """For a `replay:` model, answers found so far: `exact` (same prompt) and `position`
+        (same place in the run and same templates, other data); None for other models."""
+        if not isinstance(self.provider, ReplayProvider):
+            return None
+        with self._lock:
+            return {
+                "exact": self._usage.replayed_exact,
+                "position": self._usage.replayed_by_position,
+            }
 
     def preflight(self) -> None:
         """Check the provider can work before any work starts (keys, endpoint, transcript)."""
@@ -150,10 +165,11 @@ class LLMClient:
     ) -> Completion:
         """Answer one prompt. `sample_index` tells apart independent samples of the same
         prompt (each has its own cache entry); `meta` (prompt version, iteration, candidate)
-        goes into the call log."""
+        goes into the call log and, as the call's site, into a recorded transcript."""
         check_messages(messages)
         temp = self.temperature if temperature is None else temperature
         phash = prompt_hash(messages)
+        site = self._site(role, sample_index, meta)
         key = cache_key(self.model, messages, temp, sample_index)
         start = time.perf_counter()
 
@@ -162,7 +178,7 @@ class LLMClient:
             completion = _completion(cached, role, phash, sample_index, time.perf_counter() - start)
             completion.cached = True
             completion.cost = 0.0
-            return self._finish(messages, completion, cached, temp, meta)
+            return self._finish(messages, completion, cached, temp, meta, site)
 
         try:
             with self._slots:
@@ -172,6 +188,7 @@ class LLMClient:
                     temperature=temp,
                     sample_index=sample_index,
                     prompt_hash=phash,
+                    site=site,
                 )
         except LLMError as err:
             with self._lock:
@@ -191,7 +208,16 @@ class LLMClient:
         completion = _completion(answer, role, phash, sample_index, time.perf_counter() - start)
         if self.cache:
             self.cache.put(key, answer, role=role, prompt_hash=phash)
-        return self._finish(messages, completion, answer, temp, meta)
+        return self._finish(messages, completion, answer, temp, meta, site)
+
+    def _site(self, role: str, sample_index: int, meta: dict[str, Any] | None) -> CallSite:
+        """The call's site; `occurrence` counts earlier calls at the same position."""
+        site = CallSite.from_meta(meta)
+        position = site.slot(role, sample_index)
+        with self._lock:
+            n = self._occurrences.get(position, 0)
+            self._occurrences[position] = n + 1
+        return site.model_copy(update={"occurrence": n}) if n else site
 
     def complete_many(
         self,
@@ -228,6 +254,7 @@ class LLMClient:
         answer: Answer,
         temperature: float,
         meta: dict[str, Any] | None,
+        site: CallSite,
     ) -> Completion:
         with self._lock:
             self._usage.add(completion)
@@ -245,6 +272,7 @@ class LLMClient:
                     prompt_tokens=answer.prompt_tokens,
                     completion_tokens=answer.completion_tokens,
                     sample_index=completion.sample_index,
+                    site=site,
                 )
             )
         return completion
@@ -263,4 +291,5 @@ def _completion(
         latency_s=latency,
         prompt_hash=phash,
         sample_index=sample_index,
+        replay=answer.replay,
     )

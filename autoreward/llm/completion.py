@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+ReplayMatch = Literal["exact", "position"]
 
 
 class Answer(BaseModel):
@@ -13,6 +17,9 @@ class Answer(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    replay: ReplayMatch | None = Field(
+        default=None, description="How a replay found the answer (see `replay.py`)."
+    )
 
 
 class Completion(BaseModel):
@@ -30,6 +37,11 @@ class Completion(BaseModel):
     latency_s: float = 0.0
     prompt_hash: str = ""
     sample_index: int = 0
+    replay: ReplayMatch | None = Field(
+        default=None,
+        description="exact: the recorded prompt was identical; position: same place in the run "
+        "and same templates, different data (training numbers).",
+    )
 
 
 class Usage(BaseModel):
@@ -42,6 +54,8 @@ class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    replayed_exact: int = 0
+    replayed_by_position: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -49,6 +63,10 @@ class Usage(BaseModel):
 
     def add(self, completion: Completion) -> None:
         self.calls += 1
+        if completion.replay == "exact":
+            self.replayed_exact += 1
+        elif completion.replay == "position":
+            self.replayed_by_position += 1
         if completion.cached:
             self.cached_calls += 1
             return

@@ -20,6 +20,7 @@ from rich.markup import escape
 from autoreward.errors import LLMError
 from autoreward.llm.completion import Answer
 from autoreward.llm.messages import Messages, render_messages
+from autoreward.llm.transcript import CallSite
 from autoreward.store.atomic import atomic_write_text
 
 _HEADER = re.compile(r"^<!-- autoreward manual prompt (\d+) hash=([0-9a-f]{64}) sample=(\d+) -->")
@@ -93,6 +94,7 @@ class ManualProvider:
         temperature: float,
         sample_index: int,
         prompt_hash: str,
+        site: CallSite | None = None,
     ) -> Answer:
         n, fresh = self._number_for(prompt_hash, sample_index)
         prompt_path = self.dir / f"prompt_{n}.md"

@@ -6,6 +6,7 @@ from typing import Protocol
 
 from autoreward.llm.completion import Answer
 from autoreward.llm.messages import Messages
+from autoreward.llm.transcript import CallSite
 
 
 class Provider(Protocol):
@@ -23,6 +24,8 @@ class Provider(Protocol):
         temperature: float,
         sample_index: int,
         prompt_hash: str,
+        site: CallSite | None = None,
     ) -> Answer:
-        """Answer one prompt or raise `LLMError`."""
+        """Answer one prompt or raise `LLMError`. `site` says where in the run the call is
+        made and from which templates (only replay uses it)."""
         ...

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from autoreward.errors import LLMError
 from autoreward.llm.completion import Answer
 from autoreward.llm.messages import Messages
+from autoreward.llm.transcript import CallSite
 
 # litellm fetches its price list from the internet on import unless told otherwise.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -125,6 +126,7 @@ class LiteLLMProvider:
         temperature: float,
         sample_index: int,
         prompt_hash: str,
+        site: CallSite | None = None,
     ) -> Answer:
         litellm = import_litellm()
         retryable = (

@@ -60,8 +60,11 @@ def run_job_isolated(job: TrainJob, limits: Limits | None = None) -> TrainResult
     `train.json` saying so, since the worker could not write one)."""
     from autoreward.sandbox.worker import run_isolated
 
-    out = Path(job.out_dir)
+    out = Path(job.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    # The worker's cwd is `out`: a relative out_dir (e.g. under the default `--out runs`) would
+    # otherwise be resolved a second time inside it.
+    job = job.model_copy(update={"out_dir": str(out)})
     try:
         outcome = run_isolated(
             TRAIN_TARGET, job.model_dump(mode="json"), limits or training_limits(job), workdir=out

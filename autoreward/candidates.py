@@ -12,7 +12,7 @@ import hashlib
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -21,7 +21,7 @@ from autoreward.envs.schema import EnvSchema
 from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.store.records import CandidateRecord
 from autoreward.train.halving import successive_halving
-from autoreward.train.job import TrainJob, TrainResult
+from autoreward.train.job import Algo, TrainJob, TrainResult
 
 EventFn = Callable[..., None]
 
@@ -31,13 +31,13 @@ class TrainPlan(BaseModel):
 
     env_id: str
     schema_data: dict[str, Any] | None
-    algo: str
+    algo: Algo
     total_steps: int
     n_envs: int
     seed: int
     eval_episodes: int
     video: bool
-    device: str
+    device: Literal["cpu", "cuda", "auto"]
     halving: bool
     rung_fraction: float
     keep_fraction: float
@@ -49,7 +49,7 @@ class TrainPlan(BaseModel):
         return cls(
             env_id=cfg.env_id,
             schema_data=None if shipped else schema.model_dump(mode="json"),
-            algo=cfg.algo or schema.train.algo,
+            algo=cfg.algo if cfg.algo is not None else schema.train.algo,
             total_steps=cfg.steps or schema.train.total_steps,
             n_envs=cfg.n_envs or schema.train.n_envs,
             seed=cfg.seed,
@@ -85,7 +85,7 @@ class ResumableExecutor:
 
     def map(
         self,
-        jobs: list[TrainJob],
+        jobs: Sequence[TrainJob],
         on_result: Callable[[int, TrainResult], None] | None = None,
         on_progress: Callable[[int, dict[str, Any]], None] | None = None,
     ) -> list[TrainResult]:

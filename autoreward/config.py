@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from autoreward.envs.schema import FitnessSpec
 from autoreward.errors import ConfigError
@@ -31,8 +31,8 @@ class RunConfig(BaseModel):
     steps: int | None = Field(
         default=None, ge=1, description="Training steps per candidate; default from the schema."
     )
-    algo: str | None = Field(
-        default=None, description="PPO, SAC, TD3 or A2C; default from the schema."
+    algo: Literal["PPO", "SAC", "TD3", "A2C", "DQN"] | None = Field(
+        default=None, description="PPO, SAC, TD3, A2C or DQN; default from the schema."
     )
     n_envs: int | None = Field(default=None, ge=1, description="Parallel envs per candidate.")
     workers: int = Field(default=0, ge=0, description="Training workers; 0 = one per core.")
@@ -65,10 +65,17 @@ class RunConfig(BaseModel):
     fitness: FitnessSpec | None = Field(
         default=None, description="Task fitness replacing the schema's default (task suites)."
     )
-    device: str = Field(default="cpu", description="Torch device for training (cpu, cuda, auto).")
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        default="cpu", description="Torch device for training (cpu, cuda, auto)."
+    )
     worker_timeout_s: float = Field(
         default=3600.0, gt=0, description="Wall-clock limit of one training job."
     )
+
+    @field_validator("algo", mode="before")
+    @classmethod
+    def _upper_algo(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     def dump(self) -> dict[str, object]:
         return self.model_dump(mode="json")

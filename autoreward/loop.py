@@ -76,7 +76,8 @@ def run_loop(
     emit("run_start", env_id=cfg.env_id, task=cfg.task, model=cfg.model, budget=plan.total_steps)
 
     history = _load_history(run)
-    target_reached = _best(history) is not None and _reached(_best(history), target)
+    best_so_far = _best(history)
+    target_reached = best_so_far is not None and _reached(best_so_far, target)
     iterations_run = 0
     for it in range(cfg.iterations):
         if target_reached:
@@ -173,7 +174,10 @@ def _load_or_propose(
         return [Proposal.model_validate(p) for p in saved]
     for j in range(k):
         emit("candidate", iteration=it, candidate=j, state="designing")
-    proposals = designer.propose(k, iteration=it, context=context)
+    # Nothing trained yet after a whole iteration: the same first prompt again, so ask for fresh
+    # samples instead of the cached answers that all failed.
+    offset = it * k if context.best_code is None else 0
+    proposals = designer.propose(k, iteration=it, context=context, sample_offset=offset)
     for p in proposals:
         d = run.cand_dir(it, p.index)
         if p.code:
@@ -308,7 +312,7 @@ def _design_context(run: RunDir, history: list[CandidateRecord], feedback: str |
         return ctx
     last = max(r.iteration for r in history)
     # The latest human feedback stays in force until the person gives new feedback.
-    human = next(
+    human: dict[str, Any] = next(
         (f for i in range(last, -1, -1) if (f := read_json(run.iter_dir(i) / "feedback.json"))), {}
     )
     bd = run.cand_dir(best.iteration, best.index)

@@ -335,3 +335,12 @@ def test_through_the_real_llm_client_and_its_cache(fake_llm, tmp_path: Path) -> 
     assert len(fake_llm.chat_requests) == 3
     assert [p.code for p in again] == [p.code for p in proposals]
     assert all(p.cached_calls == p.calls and p.tokens == 0 for p in again)
+
+
+def test_sample_offset_asks_the_same_prompt_for_fresh_samples() -> None:
+    client = ScriptedClient({("designer", None): [answer("designer_cartpole_1")] * 4})
+    d = Designer(client, SCHEMA, TASK, check=cartpole_check)
+    first = d.propose(2, iteration=0)
+    again = d.propose(2, iteration=1, sample_offset=2)
+    assert [p.index for p in first] == [0, 1] and [p.index for p in again] == [0, 1]
+    assert sorted(c.sample_index for c in client.calls) == [0, 1, 2, 3]

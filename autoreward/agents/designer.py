@@ -129,19 +129,24 @@ class Designer:
         iteration: int,
         context: DesignContext | None = None,
         first_index: int = 0,
+        sample_offset: int = 0,
     ) -> list[Proposal]:
         """`k` candidates, sampled, checked and repaired concurrently (one thread each).
 
         Candidate `j` uses sample index `j`, so each has its own cache entry and a resumed run
         gets the same answers back. A candidate whose LLM call fails is a failed proposal; only
-        when every candidate's first call fails is the `LLMError` raised.
+        when every candidate's first call fails is the `LLMError` raised. `sample_offset` shifts
+        the sample indices, for asking the same prompt again for fresh answers.
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         prompt = self.design_prompt(context)
         indices = range(first_index, first_index + k)
         with ThreadPoolExecutor(max_workers=k, thread_name_prefix="designer") as pool:
-            futures = [pool.submit(self._design, prompt, "designer", i, iteration) for i in indices]
+            futures = [
+                pool.submit(self._design, prompt, "designer", i, iteration, sample_offset)
+                for i in indices
+            ]
             results = [f.result() for f in futures]
         if all(isinstance(r, LLMError) for r in results):
             raise results[0]  # type: ignore[misc]
@@ -181,11 +186,13 @@ class Designer:
 
     # ------------------------------------------------------------------ one candidate
     def _design(
-        self, prompt: RenderedPrompt, role: str, index: int, iteration: int
+        self, prompt: RenderedPrompt, role: str, index: int, iteration: int, sample_offset: int = 0
     ) -> Proposal | LLMError:
         spend = Spend()
         try:
-            text = self._ask(prompt, role, index, iteration, spend, stage=role, attempt=0)
+            text = self._ask(
+                prompt, role, index, iteration, spend, stage=role, attempt=0, sample_offset=sample_offset
+            )
         except LLMError as err:
             return err
         p = Proposal(
@@ -204,7 +211,8 @@ class Designer:
             p.n_repairs += 1
             try:
                 text = self._ask(
-                    repair, "repair", index, iteration, spend, stage=role, attempt=p.n_repairs
+                    repair, "repair", index, iteration, spend, stage=role, attempt=p.n_repairs,
+                    sample_offset=sample_offset,
                 )
             except LLMError as err:
                 error = f"the LLM call for repair {p.n_repairs} failed: {err}\nlast check error:\n{error}"
@@ -231,6 +239,7 @@ class Designer:
         *,
         stage: str,
         attempt: int,
+        sample_offset: int = 0,
     ) -> str:
         """One call. `stage` (designer or revise) and `attempt` (repair number, 0 for the
         first answer) place it in the run, for replays that match calls by position."""
@@ -238,7 +247,7 @@ class Designer:
             messages(SYSTEM, prompt),
             role=role,
             temperature=self.temperature,
-            sample_index=index,
+            sample_index=index + sample_offset,
             meta=call_meta(
                 SYSTEM,
                 prompt,

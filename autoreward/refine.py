@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from autoreward.errors import ConfigError
-from autoreward.report.data import CandidateView, IterationView, RunView, load_run
+from autoreward.report.data import CandidateView, IterationView, RunView, finite_float, load_run
 from autoreward.store.atomic import append_jsonl, atomic_write_json
 from autoreward.store.rundir import RunDir
 
@@ -341,12 +341,12 @@ def statistics_table(c: CandidateView) -> Table | None:
     stats = c.stats or {}
     points = stats.get("checkpoints") or []
     rows: list[tuple[str, list[float | None]]] = [
-        ("fitness", [_num(p.get("fitness")) for p in curve]),
-        ("generated return", [_num(p.get("generated_return")) for p in curve]),
-        ("env return", [_num(p.get("env_return")) for p in curve]),
+        ("fitness", [finite_float(p.get("fitness")) for p in curve]),
+        ("generated return", [finite_float(p.get("generated_return")) for p in curve]),
+        ("env return", [finite_float(p.get("env_return")) for p in curve]),
     ]
     for name in stats.get("components") or []:
-        rows.append((f"  {name}", [_num((p.get("per_episode") or {}).get(name)) for p in points]))
+        rows.append((f"  {name}", [finite_float((p.get("per_episode") or {}).get(name)) for p in points]))
     rows = [(n, v) for n, v in rows if any(x is not None for x in v)]
     if not rows:
         return None
@@ -402,9 +402,3 @@ def _fmt(x: float | None) -> str:
     return "" if x is None else f"{x:.4g}"
 
 
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None

@@ -8,16 +8,12 @@ empty analysis with a warning: the next iteration simply goes without it.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from autoreward.agents.base import ChatClient, Spend, call_meta, inputs_hash, messages, schema_text
+from autoreward.agents.base import Reviewer, Spend, call_meta, messages
 from autoreward.agents.prompts import load_template
 from autoreward.errors import LLMError
-
-if TYPE_CHECKING:
-    from autoreward.envs.schema import EnvSchema
 
 SYSTEM = "system_analyzer"
 
@@ -61,16 +57,7 @@ def parse_analysis(text: str) -> tuple[list[str], list[str]]:
     return sections.get("causes", []), sections.get("changes", [])
 
 
-class Analyzer:
-    def __init__(
-        self, client: ChatClient, schema: EnvSchema | str, task: str, *, temperature: float = 0.0
-    ) -> None:
-        self.client = client
-        self.schema_text = schema_text(schema)
-        self.task = task
-        self.inputs = inputs_hash(task, self.schema_text)
-        self.temperature = temperature
-
+class Analyzer(Reviewer):
     def analyze(self, *, iteration: int, best: str, worst: str, fitness_table: str) -> Analysis:
         prompt = load_template("analyzer").render(
             task=self.task,

@@ -28,6 +28,20 @@ class ChatClient(Protocol):
     ) -> Completion: ...
 
 
+class Reviewer:
+    """What the critic and the analyzer hold: the client, the task, the schema as the LLM reads
+    it, the inputs hash for call metadata, and a low default temperature (they judge, not sample)."""
+
+    def __init__(
+        self, client: ChatClient, schema: EnvSchema | str, task: str, *, temperature: float = 0.0
+    ) -> None:
+        self.client = client
+        self.schema_text = schema_text(schema)
+        self.task = task
+        self.inputs = inputs_hash(task, self.schema_text)
+        self.temperature = temperature
+
+
 def schema_text(schema: EnvSchema | str) -> str:
     """The environment as the LLM reads it (`render_schema`), or a ready text as is."""
     if isinstance(schema, str):

@@ -6,25 +6,14 @@ The critic never blocks the run: an answer that cannot be read, or a failed call
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from autoreward.agents.base import (
-    ChatClient,
-    Spend,
-    call_meta,
-    contract,
-    inputs_hash,
-    messages,
-    schema_text,
-)
+from autoreward.agents.base import Reviewer, Spend, call_meta, contract, messages
 from autoreward.agents.parsing import extract_json
 from autoreward.agents.prompts import RenderedPrompt, load_template, render
 from autoreward.errors import AutorewardError, LLMError
-
-if TYPE_CHECKING:
-    from autoreward.envs.schema import EnvSchema
 
 IssueKind = Literal[
     "wrong_sign", "unbounded", "farmable", "missing_success_bonus", "scale", "other"
@@ -94,17 +83,8 @@ def _issue(item: Any) -> Issue:
     return Issue(kind=kind, detail=detail)  # type: ignore[arg-type]
 
 
-class Critic:
+class Critic(Reviewer):
     """Reviews reward code against the task and schema; see `critic_vN.md` for what it checks."""
-
-    def __init__(
-        self, client: ChatClient, schema: EnvSchema | str, task: str, *, temperature: float = 0.0
-    ) -> None:
-        self.client = client
-        self.schema_text = schema_text(schema)
-        self.task = task
-        self.inputs = inputs_hash(task, self.schema_text)
-        self.temperature = temperature
 
     def review(self, code: str, *, iteration: int, index: int) -> Verdict:
         prompt = load_template("critic").render(

@@ -26,6 +26,7 @@ from autoreward.report.data import (
     CandidateView,
     IterationView,
     RunView,
+    finite_float,
     is_batch_dir,
     is_run_dir,
     load_batch,
@@ -328,7 +329,7 @@ def _batch_context(batch: BatchView) -> dict[str, Any]:
                 cells.append((Markup(f'<a href="{href}">{html.escape(value)}</a>'), False))
             else:
                 text = _cell(value)
-                cells.append((text, text != value or _num(value) is not None))
+                cells.append((text, text != value or finite_float(value) is not None))
         rows.append(cells)
     listed = {r.get(name_col or "", "") for r in batch.rows}
     extra = [t for t in batch.tasks if t.name not in listed]
@@ -359,7 +360,7 @@ def _cell(value: str) -> str:
     text = value.strip()
     if re.fullmatch(r"-?\d+", text):
         return f"{int(text):,}"
-    x = _num(text) if re.fullmatch(r"[-+0-9.eE]+", text) else None
+    x = finite_float(text) if re.fullmatch(r"[-+0-9.eE]+", text) else None
     if x is None:
         return value
     return f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}"
@@ -368,11 +369,11 @@ def _cell(value: str) -> str:
 def _batch_chart(batch: BatchView, name_col: str | None) -> str | None:
     if name_col is None:
         return None
-    fitness_cols = [c for c in batch.columns if "fitness" in c.lower() and any(_num(r.get(c)) is not None for r in batch.rows)]
+    fitness_cols = [c for c in batch.columns if "fitness" in c.lower() and any(finite_float(r.get(c)) is not None for r in batch.rows)]
     if not fitness_cols:
         return None
     labels = [r.get(name_col, "") for r in batch.rows]
-    return plots.bar_chart(labels, {c: [_num(r.get(c)) for r in batch.rows] for c in fitness_cols}, "fitness")
+    return plots.bar_chart(labels, {c: [finite_float(r.get(c)) for r in batch.rows] for c in fitness_cols}, "fitness")
 
 
 # =========================================================================== formatting
@@ -401,12 +402,6 @@ def _fmt(x: Any) -> str:
     return f"{v:.4g}"
 
 
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _clip(text: str, n: int) -> str:

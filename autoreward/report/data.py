@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -433,6 +434,15 @@ def _yaml(path: Path, problems: list[str]) -> dict[str, Any]:
 
 def _dict(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
+
+
+def finite_float(value: Any) -> float | None:
+    """`value` as a finite float; None for missing, unparsable, NaN or infinite values."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
 
 
 def _float(value: Any) -> float | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 from typing import Any
 
 from matplotlib.figure import Figure
+
+from autoreward.report.data import finite_float
 
 _SIZE = (5.4, 2.8)
 _DPI = 90
@@ -57,9 +58,9 @@ def component_plot(stats: dict[str, Any]) -> str | None:
     ax = fig.subplots()
     drawn = 0
     for name in names:
-        values = [_num((p.get("per_episode") or {}).get(name)) for p in points]
+        values = [finite_float((p.get("per_episode") or {}).get(name)) for p in points]
         if all(v is None for v in values):  # no episode finished: fall back to per-step means
-            values = [_num(((p.get("per_step") or {}).get(name) or {}).get("mean")) for p in points]
+            values = [finite_float(((p.get("per_step") or {}).get(name) or {}).get("mean")) for p in points]
         drawn += _line(ax, steps, values, name, None, marker=".")
     if not drawn:
         return None
@@ -101,12 +102,6 @@ def _line(
 
 
 def _series(points: list[dict[str, Any]], key: str) -> list[float | None]:
-    return [_num(p.get(key)) for p in points]
+    return [finite_float(p.get(key)) for p in points]
 
 
-def _num(value: Any) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None

@@ -35,8 +35,13 @@ def script(server: FakeLLMServer, *, critic_revise: bool = True) -> None:
     critic sends one back once. Iteration 1: a refined reward and an exact duplicate."""
     server.add_rule(REPAIR, load_answer("repair_cartpole"), repeat_last=True)
     server.add_rule(REVISE, load_answer("revise_cartpole"), repeat_last=True)
-    critic = [load_answer("critic_revise")] if critic_revise else []
-    server.add_rule(CRITIC, *critic, load_answer("critic_ok"), repeat_last=True)
+    def critic(body: dict) -> str:
+        # Send back the repaired candidate (its terms are `balance` and `centre`), whichever
+        # order the concurrent calls arrive in; pass every other reward.
+        reviewed_repaired = '"balance"' in prompt_text(body)
+        return load_answer("critic_revise" if critic_revise and reviewed_repaired else "critic_ok")
+
+    server.add_rule(CRITIC, critic, repeat_last=True)
     server.add_rule(ANALYZER, load_answer("analyzer_cartpole_balance"), repeat_last=True)
     server.add_rule(REFINE, load_answer("designer_cartpole_refine"), load_answer("designer_cartpole_duplicate"),
                     repeat_last=True)  # fmt: skip

@@ -145,7 +145,9 @@ class LiveRunView:
 def _plain_line(ev: dict[str, Any]) -> str:
     skip = {"t", "event"}
     rest = " ".join(
-        f"{k}={v}" for k, v in ev.items() if k not in skip and not isinstance(v, (dict, list))
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in ev.items()
+        if k not in skip and v not in (None, "") and not isinstance(v, (dict, list))
     )
     return f"[{ev.get('event')}] {rest}"
 

@@ -39,4 +39,4 @@ def test_plain_output_when_not_a_terminal_names_each_event() -> None:
     with LiveRunView(view, console) as live:
         live({"event": "candidate", "iteration": 0, "candidate": 1, "state": "done", "fitness": 0.35640000001})
     text = console.export_text()
-    assert "[candidate] iteration=0 candidate=1 state=done fitness=0.3564" in text
+    assert "[candidate] iteration=0 candidate=1 state=done fitness=0.3564\n" in text

@@ -158,7 +158,7 @@ def train_candidates(
             rec.status, rec.reason, rec.fitness = "failed_train", result.reason or "training failed", None
         elif k not in survivors:
             rec.status = "pruned"
-            rec.reason = f"stopped after the first rung ({result.steps:,} steps) by successive halving"
+            rec.reason = f"successive halving: stopped at rung 1 ({result.steps:,} steps)"
         else:
             rec.status, rec.reason = "trained", ""
         rec.save(d)

@@ -142,6 +142,10 @@ class LiveRunView:
             self.console.print(_plain_line(ev), highlight=False, markup=False)
 
 
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _plain_line(ev: dict[str, Any]) -> str:
     skip = {"t", "event"}
     rest = " ".join(
@@ -193,7 +197,7 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
                 "" if rec.fitness is None else f"{rec.fitness:.4g}",
                 "" if rec.env_return is None else f"{rec.env_return:.4g}",
                 f"{rec.steps:,}" if rec.steps else "",
-                (rec.reason or "")[:60],
+                _short((rec.reason or "").splitlines()[0] if rec.reason else "", 70),
             )
     console.print(table)
     if best is None:

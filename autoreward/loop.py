@@ -99,8 +99,10 @@ def run_loop(
         seen = {r.code_hash for r in history if r.code_hash}
         for p in proposals:
             d = run.cand_dir(it, p.index)
-            if (d / "screen.json").exists():  # screened (maybe trained) before a resume
+            screened = read_json(d / "screen.json")
+            if screened is not None:  # screened (maybe trained) before a resume
                 to_train[p.index] = (d / "reward.py").read_text(encoding="utf-8")
+                seen.add(screened.get("code_hash", ""))
                 continue
             if CandidateRecord.load(d) is not None:  # rejected before a resume
                 continue

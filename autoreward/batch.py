@@ -740,12 +740,7 @@ def _earlier_wall(prev: dict[str, Any], run_path: Path) -> float:
 
 def _no_candidate_reason(run: RunDir) -> str:
     """Why a run has no trained candidate, from its candidate records."""
-    from autoreward.store.records import CandidateRecord
-
-    records = [
-        rec for it in run.iterations() for d in sorted(run.iter_dir(it).glob("cand_*"))
-        if (rec := CandidateRecord.load(d)) is not None
-    ]  # fmt: skip
+    records = run.candidate_records()
     if not records:
         return "no candidate got past the designer (no reward code was produced)"
     counts: dict[str, int] = {}

@@ -75,7 +75,7 @@ def run_loop(
     target = cfg.target_fitness if cfg.target_fitness is not None else schema.fitness.target
     emit("run_start", env_id=cfg.env_id, task=cfg.task, model=cfg.model, budget=plan.total_steps)
 
-    history = _load_history(run)
+    history = run.candidate_records()
     best_so_far = _best(history)
     target_reached = best_so_far is not None and _reached(best_so_far, target)
     iterations_run = 0
@@ -116,7 +116,7 @@ def run_loop(
             executor, plan, {j: run.cand_dir(it, j) for j in to_train}, to_train, it,
             on_event=emit,
         )
-        history = _load_history(run)
+        history = run.candidate_records()
         best = _best(history)
         if best is not None:
             _write_best(run, best)
@@ -280,16 +280,6 @@ def _replay_fields(client: LLMClient) -> dict[str, int]:
     if counts is None:
         return {}
     return {"replayed_exact": counts["exact"], "replayed_by_position": counts["position"]}
-
-
-def _load_history(run: RunDir) -> list[CandidateRecord]:
-    out = []
-    for it in run.iterations():
-        for d in sorted(run.iter_dir(it).glob("cand_*")):
-            rec = CandidateRecord.load(d)
-            if rec is not None:
-                out.append(rec)
-    return out
 
 
 def _fit(r: CandidateRecord) -> float:

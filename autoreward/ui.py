@@ -158,7 +158,6 @@ def _plain_line(ev: dict[str, Any]) -> str:
 
 def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
     """The closing table of `autoreward run`: every candidate, the best, the final seeds, cost."""
-    from autoreward.store.records import CandidateRecord
     from autoreward.store.rundir import RunDir
 
     run = RunDir(run_dir)
@@ -171,34 +170,30 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
             else "left",
         )
     best = getattr(result, "best", None)
-    for it in run.iterations():
-        for d in sorted(run.iter_dir(it).glob("cand_*"), key=lambda p: int(p.name.split("_")[1])):
-            rec = CandidateRecord.load(d)
-            if rec is None:
-                continue
-            is_best = best is not None and (best.iteration, best.index) == (
-                rec.iteration,
-                rec.index,
+    for rec in run.candidate_records():
+        is_best = best is not None and (best.iteration, best.index) == (
+            rec.iteration,
+            rec.index,
+        )
+        style = (
+            "bold green"
+            if is_best
+            else _STATE_STYLE.get(
+                {"trained": "done", "failed_check": "failed", "failed_train": "failed"}.get(
+                    rec.status, rec.status
+                ),
+                "",
             )
-            style = (
-                "bold green"
-                if is_best
-                else _STATE_STYLE.get(
-                    {"trained": "done", "failed_check": "failed", "failed_train": "failed"}.get(
-                        rec.status, rec.status
-                    ),
-                    "",
-                )
-            )
-            table.add_row(
-                str(rec.iteration),
-                str(rec.index),
-                Text(rec.status + (" ★" if is_best else ""), style=style),
-                "" if rec.fitness is None else f"{rec.fitness:.4g}",
-                "" if rec.env_return is None else f"{rec.env_return:.4g}",
-                f"{rec.steps:,}" if rec.steps else "",
-                _short((rec.reason or "").splitlines()[0] if rec.reason else "", 70),
-            )
+        )
+        table.add_row(
+            str(rec.iteration),
+            str(rec.index),
+            Text(rec.status + (" ★" if is_best else ""), style=style),
+            "" if rec.fitness is None else f"{rec.fitness:.4g}",
+            "" if rec.env_return is None else f"{rec.env_return:.4g}",
+            f"{rec.steps:,}" if rec.steps else "",
+            _short((rec.reason or "").splitlines()[0] if rec.reason else "", 70),
+        )
     console.print(table)
     if best is None:
         console.print(

@@ -16,7 +16,6 @@ from fakellm import MODEL, FakeLLMServer, load_answer, prompt_text
 
 from autoreward.config import RunConfig
 from autoreward.loop import run_loop
-from autoreward.store.records import CandidateRecord
 from autoreward.store.rundir import RunDir
 
 TASK = "Balance the pole upright and keep the cart near the centre of the track."
@@ -59,16 +58,6 @@ def config(server: FakeLLMServer, **over: object) -> RunConfig:
     return RunConfig.model_validate(base)
 
 
-def records(run: RunDir) -> list[CandidateRecord]:
-    out = []
-    for it in run.iterations():
-        for d in sorted(run.iter_dir(it).glob("cand_*")):
-            rec = CandidateRecord.load(d)
-            if rec is not None:
-                out.append(rec)
-    return out
-
-
 @pytest.mark.expensive
 def test_two_iterations_select_the_best_and_write_every_file(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
     script(fake_llm)
@@ -77,7 +66,7 @@ def test_two_iterations_select_the_best_and_write_every_file(fake_llm: FakeLLMSe
     events: list[dict] = []
     result = run_loop(cfg, run, on_event=events.append)
 
-    recs = records(run)
+    recs = run.candidate_records()
     assert {r.iteration for r in recs} == {0, 1}
     # The broken candidate was repaired, so iteration 0 trained both (halving kept one).
     it0 = [r for r in recs if r.iteration == 0]

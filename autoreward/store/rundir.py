@@ -23,6 +23,7 @@ import yaml
 
 from autoreward.errors import ConfigError
 from autoreward.store.atomic import append_jsonl, atomic_write_text, read_json
+from autoreward.store.records import CandidateRecord
 
 
 def slugify(text: str, max_len: int = 40) -> str:
@@ -98,6 +99,17 @@ class RunDir:
             if p.name.split("_")[1].isdigit()
         ]
         return sorted(found)
+
+    def candidate_records(self) -> list[CandidateRecord]:
+        """Every candidate's record (`candidate.json`), by iteration then candidate index."""
+        out = []
+        for it in self.iterations():
+            dirs = [d for d in self.iter_dir(it).glob("cand_*") if d.name[5:].isdigit()]
+            for d in sorted(dirs, key=lambda d: int(d.name[5:])):
+                rec = CandidateRecord.load(d)
+                if rec is not None:
+                    out.append(rec)
+        return out
 
     # ------------------------------------------------------------------ I/O
     def load_config(self) -> dict[str, Any]:

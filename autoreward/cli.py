@@ -142,7 +142,7 @@ def run(
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
 ) -> None:
     """Generate, check, train and iterate reward functions for one goal."""
-    from autoreward.runner import run_command
+    from autoreward.loop.commands import run_command
 
     given = {
         name for name in ctx.params
@@ -187,7 +187,7 @@ def batch(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the suite and list its tasks; train nothing.")] = False,
 ) -> None:
     """Run every task of a suite (one worker pool for all) and write a results table."""
-    from autoreward.batch_commands import batch_command
+    from autoreward.batch.commands import batch_command
 
     try:
         code = batch_command(
@@ -290,7 +290,7 @@ def refine(
     max_turns: Annotated[int | None, typer.Option(help="Stop after this many turns.")] = None,
 ) -> None:
     """Show the best reward, ask for feedback and a ranking, run the next iteration; repeat."""
-    from autoreward.refine import refine_session
+    from autoreward.loop.refine import refine_session
 
     try:
         refine_session(

@@ -63,11 +63,27 @@ class _Failure:
     retry_after: float | None
 
 
+class Headers(dict[str, str]):
+    """HTTP header names are case-insensitive: clients differ in how they spell them."""
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__((str(k).lower(), v) for k, v in dict(items).items())
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(name.lower(), default)
+
+
 @dataclass
 class Request:
     path: str
     body: dict[str, Any]
-    headers: dict[str, str]
+    headers: Headers
     status: int = 0
     answer: str | None = None
 
@@ -258,7 +274,7 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             return self.headers.get("Authorization", "") == f"Bearer {server.expected_key}"
 
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
-            request = Request(self.path, {}, dict(self.headers))
+            request = Request(self.path, {}, Headers(self.headers.items()))
             server.requests.append(request)
             if self.path.rstrip("/").endswith("/models"):
                 request.status = 200
@@ -275,7 +291,7 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw or b"{}")
             except json.JSONDecodeError:
                 body = {}
-            request = Request(self.path, body, dict(self.headers))
+            request = Request(self.path, body, Headers(self.headers.items()))
             server.requests.append(request)
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 request.status = 404

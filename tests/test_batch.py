@@ -28,9 +28,9 @@ from autoreward.batch import (
     run_batch,
     write_results,
 )
+from autoreward.batch.suites import Suite, load_suite, task_schema
 from autoreward.cli import app
 from autoreward.errors import ConfigError, LLMError
-from autoreward.suites import Suite, load_suite, task_schema
 from autoreward.train.job import TrainJob, TrainResult
 
 INITIAL = "# Advice"  # the designer's first-iteration prompt (prompts/designer_*.md)

@@ -17,7 +17,7 @@ from autoreward.config import load_run_config_file
 from autoreward.errors import LLMError
 from autoreward.llm.transcript import read_transcript
 from autoreward.loop import run_loop
-from autoreward.runner import run_command
+from autoreward.loop.commands import run_command
 from autoreward.store.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]

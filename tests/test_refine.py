@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from autoreward.cli import app
 from autoreward.errors import ConfigError
-from autoreward.refine import parse_ranking, refine_session, show_state, sparkline
+from autoreward.loop.refine import parse_ranking, refine_session, show_state, sparkline
 from autoreward.report.data import load_run
 
 

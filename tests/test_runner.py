@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from autoreward.cli import app
-from autoreward.runner import build_config
+from autoreward.loop.commands import build_config
 
 
 def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autoreward.errors import ConfigError
-from autoreward.suites import (
+from autoreward.batch.suites import (
     Suite,
     dry_run_fitness,
     fitness_field_refs,
@@ -21,6 +20,7 @@ from autoreward.suites import (
     task_run_config,
     task_schema,
 )
+from autoreward.errors import ConfigError
 
 SHIPPED = ["classic", "mujoco-locomotion", "novel-behaviors"]
 

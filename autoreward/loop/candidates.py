@@ -61,7 +61,9 @@ class TrainPlan(BaseModel):
             keep_fraction=cfg.keep_fraction,
         )
 
-    def job(self, out_dir: Path, code: str | None, *, label: str, seed: int | None = None) -> TrainJob:
+    def job(
+        self, out_dir: Path, code: str | None, *, label: str, seed: int | None = None
+    ) -> TrainJob:
         return TrainJob(
             env_id=self.env_id, out_dir=str(out_dir), reward_code=code, schema_data=self.schema_data,
             algo=self.algo, total_steps=self.total_steps, n_envs=self.n_envs,
@@ -118,8 +120,12 @@ class ResumableExecutor:
 
 
 def train_candidates(
-    executor: Any, plan: TrainPlan, cand_dirs: dict[int, Path], codes: dict[int, str],
-    iteration: int, on_event: EventFn,
+    executor: Any,
+    plan: TrainPlan,
+    cand_dirs: dict[int, Path],
+    codes: dict[int, str],
+    iteration: int,
+    on_event: EventFn,
 ) -> list[CandidateRecord]:
     """Train (with successive halving) and evaluate the candidates; return their records."""
     order = sorted(codes)
@@ -139,23 +145,38 @@ def train_candidates(
 
     if plan.halving and len(jobs) > 1:
         halving = successive_halving(
-            runner, jobs, rung_fraction=plan.rung_fraction, keep_fraction=plan.keep_fraction,
-            on_result=on_result, on_progress=on_progress,
+            runner,
+            jobs,
+            rung_fraction=plan.rung_fraction,
+            keep_fraction=plan.keep_fraction,
+            on_result=on_result,
+            on_progress=on_progress,
         )
         results, survivors = halving.results, set(halving.survivors)
         on_event("halving", iteration=iteration, steps_spent=halving.steps_spent,
                  steps_if_all_full=halving.steps_if_all_full, saved_fraction=halving.saved_fraction)  # fmt: skip
     else:
-        results, survivors = runner.map(jobs, on_result=on_result, on_progress=on_progress), set(range(len(jobs)))
+        results, survivors = (
+            runner.map(jobs, on_result=on_result, on_progress=on_progress),
+            set(range(len(jobs))),
+        )
 
     records = []
     for k, (j, result) in enumerate(zip(order, results, strict=True)):
         d = cand_dirs[j]
-        screened = read_json(d / "screen.json") or {"iteration": iteration, "index": j, "status": "trained"}
+        screened = read_json(d / "screen.json") or {
+            "iteration": iteration,
+            "index": j,
+            "status": "trained",
+        }
         rec = CandidateRecord.model_validate({**screened, "iteration": iteration, "index": j})
         rec.steps, rec.fitness, rec.env_return = result.steps, result.fitness, result.env_return
         if result.status != "ok":
-            rec.status, rec.reason, rec.fitness = "failed_train", result.reason or "training failed", None
+            rec.status, rec.reason, rec.fitness = (
+                "failed_train",
+                result.reason or "training failed",
+                None,
+            )
         elif k not in survivors:
             rec.status = "pruned"
             rec.reason = f"successive halving: stopped at rung 1 ({result.steps:,} steps)"
@@ -167,7 +188,12 @@ def train_candidates(
 
 
 def train_final_seeds(
-    executor: Any, plan: TrainPlan, cand_dir: Path, best_dir: Path, n_seeds: int, on_event: EventFn,
+    executor: Any,
+    plan: TrainPlan,
+    cand_dir: Path,
+    best_dir: Path,
+    n_seeds: int,
+    on_event: EventFn,
 ) -> dict[str, Any]:
     """Retrain the best reward from scratch on `n_seeds` new seeds; mean ± std of the fitness."""
     code = (cand_dir / "reward.py").read_text(encoding="utf-8")
@@ -189,8 +215,13 @@ def summarize_seeds(seeds: Sequence[int], results: Sequence[TrainResult]) -> dic
         "mean": statistics.fmean(values) if values else None,
         "std": statistics.pstdev(values) if len(values) > 1 else 0.0 if values else None,
         "per_seed": [
-            {"seed": s, "status": r.status, "fitness": r.fitness, "env_return": r.env_return,
-             "reason": r.reason}  # fmt: skip
+            {
+                "seed": s,
+                "status": r.status,
+                "fitness": r.fitness,
+                "env_return": r.env_return,
+                "reason": r.reason,
+            }  # fmt: skip
             for s, r in zip(seeds, results, strict=True)
         ],
     }

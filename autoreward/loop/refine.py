@@ -48,7 +48,9 @@ class FeedbackTurn(BaseModel):
     iteration: int = Field(description="The iteration the feedback is about.")
     text: str | None = Field(default=None, description="Free-text feedback for the designer.")
     ranking: list[int] = Field(default_factory=list, description="Candidate indices, best first.")
-    ranking_text: str | None = Field(default=None, description="The ranking as the designer reads it.")
+    ranking_text: str | None = Field(
+        default=None, description="The ranking as the designer reads it."
+    )
     turn: int = 0
     t: float = Field(default_factory=time.time)
 
@@ -122,7 +124,9 @@ def refine_session(
             break
     else:
         if not scripted:
-            console.print(f"[bold]refine session ended[/] after {len(turns)} turn(s) (--max-turns).")
+            console.print(
+                f"[bold]refine session ended[/] after {len(turns)} turn(s) (--max-turns)."
+            )
     return turns
 
 
@@ -143,7 +147,9 @@ def _last_finished(view: RunView) -> IterationView:
     return last
 
 
-def _scripted_turn(view: RunView, it: IterationView, feedback: str | None, rank: str | None) -> FeedbackTurn:
+def _scripted_turn(
+    view: RunView, it: IterationView, feedback: str | None, rank: str | None
+) -> FeedbackTurn:
     ranking = parse_ranking(rank, it) if rank else []
     return make_turn(view, it, feedback, ranking)
 
@@ -156,7 +162,8 @@ def _ask_turn(console: Console, view: RunView, it: IterationView, ask: Ask) -> F
         example = ",".join(str(j) for j in reversed(rankable))
         while True:
             answer = _read(
-                ask, f"Rank iteration {it.index}'s candidates best first, e.g. {example} (Enter = skip): "
+                ask,
+                f"Rank iteration {it.index}'s candidates best first, e.g. {example} (Enter = skip): ",
             )
             if not answer:
                 break
@@ -185,11 +192,15 @@ def _console_ask(console: Console) -> Ask:
 
 def _resume_run(console: Console) -> RunNext:
     def run_next(run_dir: Path, iterations: int) -> None:
-        from autoreward.runner import run_command
+        from autoreward.loop.commands import run_command
 
         run_command(
-            console, {"iterations": iterations}, given={"iterations"}, out=run_dir.parent,
-            resume=run_dir, report=True,
+            console,
+            {"iterations": iterations},
+            given={"iterations"},
+            out=run_dir.parent,
+            resume=run_dir,
+            report=True,
         )
 
     return run_next
@@ -229,7 +240,9 @@ def parse_ranking(text: str, it: IterationView) -> list[int]:
     return ranking
 
 
-def make_turn(view: RunView, it: IterationView, text: str | None, ranking: list[int]) -> FeedbackTurn:
+def make_turn(
+    view: RunView, it: IterationView, text: str | None, ranking: list[int]
+) -> FeedbackTurn:
     return FeedbackTurn(
         iteration=it.index,
         text=(text or "").strip() or None,
@@ -276,7 +289,13 @@ def save_turn(run: RunDir, turn: FeedbackTurn) -> Path:
     data = turn.model_dump(mode="json")
     atomic_write_json(path, data)
     append_jsonl(run.path / "refine.jsonl", data)
-    run.event("feedback", iteration=turn.iteration, turn=turn.turn, has_text=bool(turn.text), ranking=turn.ranking)
+    run.event(
+        "feedback",
+        iteration=turn.iteration,
+        turn=turn.turn,
+        has_text=bool(turn.text),
+        ranking=turn.ranking,
+    )
     return path
 
 
@@ -304,7 +323,9 @@ def show_state(console: Console, view: RunView, it: IterationView) -> None:
     best = view.best
     console.rule(f"[bold]{view.env_id}[/] · {view.task}")
     if best is None:
-        console.print("[red]no candidate has trained successfully yet[/]; feedback still reaches the designer")
+        console.print(
+            "[red]no candidate has trained successfully yet[/]; feedback still reaches the designer"
+        )
     else:
         console.print(_best_panel(view, best))
         stats = statistics_table(best)
@@ -317,20 +338,34 @@ def show_state(console: Console, view: RunView, it: IterationView) -> None:
 
 def _best_panel(view: RunView, best: CandidateView) -> Panel:
     head = Text.assemble(
-        ("fitness ", "bold"), f"{_fmt(best.fitness)}  ",
-        ("env return ", "bold"), f"{_fmt(best.env_return)}  ",
-        ("steps ", "bold"), f"{best.steps:,}",
+        ("fitness ", "bold"),
+        f"{_fmt(best.fitness)}  ",
+        ("env return ", "bold"),
+        f"{_fmt(best.env_return)}  ",
+        ("steps ", "bold"),
+        f"{best.steps:,}",
     )
     lines: list[Any] = [head]
     final = view.final or {}
     if final.get("mean") is not None:
         n = final.get("n_seeds", "?")
-        lines.append(Text(f"final seeds: {_fmt(final['mean'])} ± {_fmt(final.get('std'))} over {n} seed{'' if n == 1 else 's'}"))
-    lines.append(Text(f"video: {best.video}" if best.video else "video: none recorded", style="dim" if not best.video else ""))
+        lines.append(
+            Text(
+                f"final seeds: {_fmt(final['mean'])} ± {_fmt(final.get('std'))} over {n} seed{'' if n == 1 else 's'}"
+            )
+        )
+    lines.append(
+        Text(
+            f"video: {best.video}" if best.video else "video: none recorded",
+            style="dim" if not best.video else "",
+        )
+    )
     if best.hacking:
         lines.append(Text(f"suspected reward hacking: {best.hacking}", style="yellow"))
     if best.code:
-        lines.append(Syntax(best.code, "python", line_numbers=False, word_wrap=True, theme="ansi_dark"))
+        lines.append(
+            Syntax(best.code, "python", line_numbers=False, word_wrap=True, theme="ansi_dark")
+        )
     title = f"best reward so far: iteration {best.iteration}, candidate {best.index}"
     return Panel(Group(*lines), title=title, title_align="left")
 
@@ -346,20 +381,42 @@ def statistics_table(c: CandidateView) -> Table | None:
         ("env return", [finite_float(p.get("env_return")) for p in curve]),
     ]
     for name in stats.get("components") or []:
-        rows.append((f"  {name}", [finite_float((p.get("per_episode") or {}).get(name)) for p in points]))
+        rows.append(
+            (f"  {name}", [finite_float((p.get("per_episode") or {}).get(name)) for p in points])
+        )
     rows = [(n, v) for n, v in rows if any(x is not None for x in v)]
     if not rows:
         return None
     steps = [p.get("step") for p in (curve or points)]
-    caption = f"{len(steps)} checkpoints" + (f", steps {steps[0]:,}…{steps[-1]:,}" if steps and None not in (steps[0], steps[-1]) else "")
-    table = Table(title="training statistics (components: sum per episode)", caption=caption, title_justify="left")
-    for col, just in (("", "left"), ("trend", "left"), ("first", "right"), ("last", "right"), ("min", "right"), ("max", "right")):
+    caption = f"{len(steps)} checkpoints" + (
+        f", steps {steps[0]:,}…{steps[-1]:,}" if steps and None not in (steps[0], steps[-1]) else ""
+    )
+    table = Table(
+        title="training statistics (components: sum per episode)",
+        caption=caption,
+        title_justify="left",
+    )
+    for col, just in (
+        ("", "left"),
+        ("trend", "left"),
+        ("first", "right"),
+        ("last", "right"),
+        ("min", "right"),
+        ("max", "right"),
+    ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for name, values in rows:
         finite = [v for v in values if v is not None]
         first = next((v for v in values if v is not None), None)
         last = next((v for v in reversed(values) if v is not None), None)
-        table.add_row(name, Text(sparkline(values), style="cyan"), _fmt(first), _fmt(last), _fmt(min(finite)), _fmt(max(finite)))
+        table.add_row(
+            name,
+            Text(sparkline(values), style="cyan"),
+            _fmt(first),
+            _fmt(last),
+            _fmt(min(finite)),
+            _fmt(max(finite)),
+        )
     return table
 
 
@@ -374,18 +431,26 @@ def _analysis_panel(it: IterationView) -> Panel:
 def candidates_table(it: IterationView, best: CandidateView | None, run_path: Path) -> Table:
     videos = any(c.video for c in it.candidates)
     table = Table(
-        title=f"iteration {it.index}: candidates", title_justify="left",
-        caption=f"videos are under {run_path}" if videos else None, caption_justify="left",
+        title=f"iteration {it.index}: candidates",
+        title_justify="left",
+        caption=f"videos are under {run_path}" if videos else None,
+        caption_justify="left",
     )
     for col in ("cand", "status", "fitness", "env return", "steps", "video", "note"):
-        table.add_column(col, justify="right" if col in {"cand", "fitness", "env return", "steps"} else "left")
+        table.add_column(
+            col, justify="right" if col in {"cand", "fitness", "env return", "steps"} else "left"
+        )
     for c in it.candidates:
         is_best = best is not None and (best.iteration, best.index) == (c.iteration, c.index)
         style = "bold green" if is_best else ("red" if c.status.startswith("failed") else "")
         video = _relative(c.video, run_path) if c.video else ""
         table.add_row(
-            str(c.index), Text(c.status + (" ★" if is_best else ""), style=style), _fmt(c.fitness),
-            _fmt(c.env_return), f"{c.steps:,}" if c.steps else "", Text(video, no_wrap=True, overflow="fold"),
+            str(c.index),
+            Text(c.status + (" ★" if is_best else ""), style=style),
+            _fmt(c.fitness),
+            _fmt(c.env_return),
+            f"{c.steps:,}" if c.steps else "",
+            Text(video, no_wrap=True, overflow="fold"),
             c.reason[:120],
         )
     return table
@@ -400,5 +465,3 @@ def _relative(path: Path, start: Path) -> str:
 
 def _fmt(x: float | None) -> str:
     return "" if x is None else f"{x:.4g}"
-
-

@@ -14,9 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from autoreward.batch import BatchDir, BatchResult, TaskRow, run_batch
+from autoreward.batch.suites import Suite, load_suite, suite_problems, task_run_config
 from autoreward.envs.registry import load_schema
 from autoreward.errors import ConfigError
-from autoreward.suites import Suite, load_suite, suite_problems, task_run_config
 
 _STATUS_STYLE = {"pending": "dim", "running": "yellow", "done": "green", "failed": "red"}
 

@@ -19,7 +19,10 @@ MAX_STORED_RUNS = 8
 
 def fitness_table(records: list[CandidateRecord]) -> str:
     """Markdown table of candidates and their outcomes (fitness values, never fitness code)."""
-    rows = ["| iteration | candidate | status | fitness | env return | steps | note |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| iteration | candidate | status | fitness | env return | steps | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in sorted(records, key=lambda r: (r.iteration, r.index)):
         rows.append(
             f"| {r.iteration} | {r.index} | {r.status} | {_num(r.fitness)} | {_num(r.env_return)} "
@@ -49,7 +52,9 @@ def candidate_summary(cand_dir: Path) -> str:
         )
     code = cand_dir / "reward.py"
     if code.exists():
-        parts.append("Reward code:\n```python\n" + code.read_text(encoding="utf-8").strip() + "\n```")
+        parts.append(
+            "Reward code:\n```python\n" + code.read_text(encoding="utf-8").strip() + "\n```"
+        )
     train = read_json(cand_dir / "train.json") or {}
     if train.get("hacking_flag"):
         parts.append(f"Suspected reward hacking: {train.get('hacking_reason')}")
@@ -90,13 +95,15 @@ def rescore(
     from autoreward.sandbox.worker import Limits, run_isolated
 
     result = run_isolated(
-        "autoreward.evidence:rescore_job",
+        "autoreward.loop.evidence:rescore_job",
         {"code": code, "paths": npz_paths},
         Limits(cpu_seconds=int(timeout_s), wall_seconds=timeout_s, address_space_mb=4096),
     )
     if not result.ok or result.value is None:
         return math.nan, None
-    check = RankingCheck.compute(result.value["returns"], result.value["fitness"], result.value["labels"])
+    check = RankingCheck.compute(
+        result.value["returns"], result.value["fitness"], result.value["labels"]
+    )
     return check.rho, check.reason()
 
 

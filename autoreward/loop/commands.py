@@ -36,7 +36,8 @@ def build_config(
     if config is not None:
         if resume is not None:
             raise ConfigError(
-                "--config and --resume cannot be combined", hint="a resumed run keeps its config.yaml"
+                "--config and --resume cannot be combined",
+                hint="a resumed run keeps its config.yaml",
             )
         base = load_run_config_file(config).model_dump(mode="json", exclude_unset=True)
         merged = {**base, **{f: v for f, v in options.items() if f in fields}}

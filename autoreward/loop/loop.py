@@ -17,18 +17,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from autoreward import evidence
 from autoreward.agents.analyzer import Analyzer
 from autoreward.agents.critic import Critic
 from autoreward.agents.dedup import normalized_code_hash
 from autoreward.agents.designer import DesignContext, Designer, Proposal
-from autoreward.candidates import TrainPlan, train_candidates, train_final_seeds
 from autoreward.config import RunConfig
 from autoreward.envs.fitness import compile_fitness
 from autoreward.envs.registry import load_schema
 from autoreward.envs.schema import EnvSchema
 from autoreward.exec import Executor, make_executor
 from autoreward.llm.client import LLMClient
+from autoreward.loop import evidence
+from autoreward.loop.candidates import TrainPlan, train_candidates, train_final_seeds
 from autoreward.store.atomic import atomic_write_json, atomic_write_text, read_json
 from autoreward.store.records import CandidateRecord
 from autoreward.store.rundir import RunDir
@@ -62,13 +62,18 @@ def run_loop(
         compile_fitness(cfg.fitness.expression, "the run's fitness")  # clear error before any work
         schema = schema.model_copy(update={"fitness": cfg.fitness})
     client = LLMClient(
-        cfg.model, api_base=cfg.api_base, cache_dir=run.cache_dir, log_dir=run.llm_dir,
+        cfg.model,
+        api_base=cfg.api_base,
+        cache_dir=run.cache_dir,
+        log_dir=run.llm_dir,
         record_path=cfg.record,
     )
     client.preflight()
     if executor is None:
         executor = make_executor(cfg.executor, workers=cfg.workers or None, address=cfg.ray_address)
-    designer = Designer(client, schema, cfg.task, check=_checker(schema), temperature=cfg.temperature)
+    designer = Designer(
+        client, schema, cfg.task, check=_checker(schema), temperature=cfg.temperature
+    )
     critic = Critic(client, schema, cfg.task) if cfg.critic else None
     analyzer = Analyzer(client, schema, cfg.task)
     plan = TrainPlan.from_config(cfg, schema)
@@ -113,7 +118,11 @@ def run_loop(
         # ---- 3. train with successive halving, evaluate on the task fitness
         emit("phase", phase="training")
         records = train_candidates(
-            executor, plan, {j: run.cand_dir(it, j) for j in to_train}, to_train, it,
+            executor,
+            plan,
+            {j: run.cand_dir(it, j) for j in to_train},
+            to_train,
+            it,
             on_event=emit,
         )
         history = run.candidate_records()
@@ -145,18 +154,31 @@ def run_loop(
     if best is not None and cfg.final_seeds > 0:
         emit("phase", phase="final seeds")
         final = read_json(run.best_dir / "final.json")
-        if final is None or (final.get("iteration"), final.get("index")) != (best.iteration, best.index):
+        if final is None or (final.get("iteration"), final.get("index")) != (
+            best.iteration,
+            best.index,
+        ):
             final = train_final_seeds(
-                executor, plan, run.cand_dir(best.iteration, best.index), run.best_dir,
-                cfg.final_seeds, on_event=emit,
+                executor,
+                plan,
+                run.cand_dir(best.iteration, best.index),
+                run.best_dir,
+                cfg.final_seeds,
+                on_event=emit,
             )
             final.update(iteration=best.iteration, index=best.index)
             atomic_write_json(run.best_dir / "final.json", final)
         emit("final", **{k: v for k, v in final.items() if not isinstance(v, (list, dict))})
     result = LoopResult(
-        run_dir=str(run.path), best=best, iterations_run=iterations_run,
-        target_reached=target_reached, final=final, tokens=client.usage.total_tokens,
-        cost=client.usage.cost, wall_s=time.time() - started, replayed=client.replay_counts,
+        run_dir=str(run.path),
+        best=best,
+        iterations_run=iterations_run,
+        target_reached=target_reached,
+        final=final,
+        tokens=client.usage.total_tokens,
+        cost=client.usage.cost,
+        wall_s=time.time() - started,
+        replayed=client.replay_counts,
     )
     atomic_write_json(run.path / "result.json", result.model_dump(mode="json"))
     emit("run_end", best_fitness=None if best is None else best.fitness, wall_s=result.wall_s,
@@ -185,15 +207,26 @@ def _load_or_propose(
         if p.code:
             atomic_write_text(d / "reward.py", p.code)
         atomic_write_json(d / "check.json", {"ok": p.ok, "error": p.error, "repairs": p.n_repairs})
-        emit("candidate", iteration=it, candidate=p.index, state="checked" if p.ok else "failed",
-             reason="" if p.ok else _short(p.error))
+        emit(
+            "candidate",
+            iteration=it,
+            candidate=p.index,
+            state="checked" if p.ok else "failed",
+            reason="" if p.ok else _short(p.error),
+        )
     atomic_write_json(path, [p.model_dump(mode="json") for p in proposals])
     return proposals
 
 
 def _screen(
-    run: RunDir, it: int, p: Proposal, designer: Designer, critic: Critic | None,
-    history: list[CandidateRecord], seen: set[str], emit: _Emitter,
+    run: RunDir,
+    it: int,
+    p: Proposal,
+    designer: Designer,
+    critic: Critic | None,
+    history: list[CandidateRecord],
+    seen: set[str],
+    emit: _Emitter,
 ) -> str | None:
     """Duplicates, ranking consistency against stored episodes, critic. Returns code to train."""
     d = run.cand_dir(it, p.index)
@@ -216,8 +249,13 @@ def _screen(
         rho, proof = evidence.rescore(episodes, code)
         rec.ranking_rho = None if math.isnan(rho) else rho
         if proof is not None:
-            emit("candidate", iteration=it, candidate=p.index, state="designing",
-                 note=f"inverts fitness ranking (rho={rho:.2f}); revising")
+            emit(
+                "candidate",
+                iteration=it,
+                candidate=p.index,
+                state="designing",
+                note=f"inverts fitness ranking (rho={rho:.2f}); revising",
+            )
             revised = designer.revise(p, proof, iteration=it, index=p.index)
             rec.revised.append("ranking")
             if revised.ok and revised.code:
@@ -295,7 +333,9 @@ def _reached(best: CandidateRecord, target: float | None) -> bool:
     return target is not None and best.fitness is not None and best.fitness >= target
 
 
-def _design_context(run: RunDir, history: list[CandidateRecord], feedback: str | None) -> DesignContext:
+def _design_context(
+    run: RunDir, history: list[CandidateRecord], feedback: str | None
+) -> DesignContext:
     """Everything the designer is told, derived from the run directory alone (so a resumed
     run builds the very same prompt and hits the LLM cache)."""
     best = _best(history)

@@ -24,7 +24,12 @@ CORPUS = sorted((Path(__file__).parent / "redteam").glob("*.py"))
 HEADER = re.compile(r"^# expect: (static|runtime): (.+)$")
 ENV_ID = "Pendulum-v1"
 LIMITS = Limits(
-    cpu_seconds=3, address_space_mb=2048, file_size_mb=16, max_processes=32, wall_seconds=30
+    cpu_seconds=20,
+    address_space_mb=2048,
+    file_size_mb=16,
+    max_processes=32,
+    wall_seconds=40,
+    reward_call_seconds=3.0,
 )
 DEADLINE_S = 1.5
 

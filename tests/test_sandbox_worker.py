@@ -200,7 +200,7 @@ def test_workdir_is_the_childs_cwd_and_stays_ours(tmp_path: Path) -> None:
 
 def test_fork_bomb_is_capped_and_cleaned_up(marker: str) -> None:
     iso = isolation()
-    payload = {"marker": marker, "tries": 1000, "setsid": bool(iso.prefix)}
+    payload = {"marker": marker, "tries": 1000, "setsid": iso.pid_namespace}
     res = run_isolated(PROBE + "fork_bomb", payload, SMALL)
     assert res.ok, res
     assert res.value is not None
@@ -211,7 +211,7 @@ def test_fork_bomb_is_capped_and_cleaned_up(marker: str) -> None:
 
 
 def test_endless_fork_bomb_that_escapes_its_session_dies_with_the_namespace(marker: str) -> None:
-    if not isolation().prefix:
+    if not isolation().pid_namespace:
         pytest.skip("no PID namespace here: processes that call setsid() escape (documented)")
     payload = {"marker": marker, "forever": True, "setsid": True}
     res = run_isolated(PROBE + "fork_bomb", payload, SMALL.model_copy(update={"wall_seconds": 3}))
@@ -226,17 +226,18 @@ def test_endless_fork_bomb_that_escapes_its_session_dies_with_the_namespace(mark
 
 def test_no_network_unless_asked() -> None:
     iso = isolation()
-    if iso.net_flag is None:
+    if not iso.net_namespace:
         pytest.skip(f"no network namespace in mode {iso.name} (documented)")
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
         res = run_isolated(PROBE + "connect", {"host": "127.0.0.1", "port": port}, SMALL)
-        assert res.value == {
-            "connected": False,
-            "error": "OSError: [Errno 101] Network is unreachable",
-        }
+        # The worker's 127.0.0.1 is its own loopback (down, or up with nothing listening).
+        assert res.value is not None and res.value["connected"] is False, res
+        assert any(
+            e in res.value["error"] for e in ("Network is unreachable", "Connection refused")
+        ), res.value
         res = run_isolated(PROBE + "ping", {}, SMALL)
         assert res.value is not None and res.value["interfaces"] == ["lo"]
         allowed = SMALL.model_copy(update={"network": True})

@@ -35,6 +35,7 @@ def ping(payload: dict[str, Any]) -> dict[str, Any]:
         "interfaces": sorted(name for _, name in socket.if_nameindex()),
         "home": os.environ.get("HOME"),
         "cwd": os.getcwd(),
+        "canary_visible": bool(payload.get("canary")) and os.path.exists(payload["canary"]),
     }
 
 

@@ -12,7 +12,6 @@ executes anything), then `check_job` in a worker under `Limits.dry_run()`.
 
 from __future__ import annotations
 
-import copy
 import signal
 import threading
 import time
@@ -27,8 +26,10 @@ from pydantic import BaseModel, Field
 
 from autoreward.envs.schema import EnvSchema
 from autoreward.errors import RewardCodeError
+from autoreward.sandbox.inputs import frozen_array, frozen_copy
 from autoreward.sandbox.loader import REWARD_FILENAME, load_reward_fn
 from autoreward.sandbox.validate import validate_code
+from autoreward.sandbox.watchdog import reward_call
 from autoreward.sandbox.worker import Limits, WorkerResult, run_isolated
 from autoreward.types import RewardFn, State
 
@@ -172,14 +173,18 @@ def check_reward_isolated(
     static = _static_item(src, entry)
     if static.status == "fail":
         return CheckReport(ok=False, env_id=schema.env_id, n_states=n_states, checks=[static])
-    limits = limits or Limits.dry_run()
+    limits = (limits or Limits.dry_run()).model_copy(update={"reward_call_unit": "call"})
+    deadline = deadline_s or min(CALL_DEADLINE_S, limits.wall_seconds / 4)
+    if 0 < limits.reward_call_seconds <= deadline:
+        # The watchdog is the backstop; the per-call deadline gives the clearer message first.
+        limits = limits.model_copy(update={"reward_call_seconds": deadline + 1.0})
     payload = {
         "src": src,
         "schema": schema.model_dump(mode="json"),
         "n_states": n_states,
         "seed": seed,
         "entry": entry,
-        "deadline_s": deadline_s or min(CALL_DEADLINE_S, limits.wall_seconds / 4),
+        "deadline_s": deadline,
     }
     threads = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     result = run_isolated(CHECK_TARGET, payload, limits, env=threads)
@@ -207,6 +212,7 @@ class _Run:
         self.total: ComponentStats | None = None
         self.ms_per_call: float | None = None
         self.n = 0
+        self.calls = 0
 
     # ---- bookkeeping
 
@@ -230,8 +236,9 @@ class _Run:
 
     def call(self, fn: RewardFn, state: State, action: np.ndarray, next_state: State) -> Any:
         """One call on private copies of the inputs, under the per-call deadline."""
-        with _deadline(self.deadline_s):
-            return fn(copy.deepcopy(state), action.copy(), copy.deepcopy(next_state))
+        self.calls += 1
+        with _deadline(self.deadline_s), reward_call(self.calls):
+            return fn(frozen_copy(state), frozen_array(action), frozen_copy(next_state))
 
     def call_or_stop(self, name: str, fn: RewardFn, *args: Any) -> Any:
         try:
@@ -249,7 +256,7 @@ class _Run:
 
     def check_load(self) -> RewardFn:
         try:
-            with _deadline(self.deadline_s):
+            with _deadline(self.deadline_s), reward_call(0):
                 fn = load_reward_fn(self.src, self.entry)
         except (Exception, _CallTimeout) as err:
             raise self.stop("load", _describe_exception(err, self.src, "loading", None)) from None
@@ -376,9 +383,10 @@ class _Run:
     def check_inputs_untouched(
         self, fn: RewardFn, state: State, action: np.ndarray, next_state: State
     ) -> None:
-        s, a, ns = copy.deepcopy(state), action.copy(), copy.deepcopy(next_state)
+        s, a, ns = frozen_copy(state), frozen_array(action), frozen_copy(next_state)
+        self.calls += 1
         try:
-            with _deadline(self.deadline_s):
+            with _deadline(self.deadline_s), reward_call(self.calls):
                 fn(s, a, ns)
         except (Exception, _CallTimeout) as err:
             raise self.stop(
@@ -483,10 +491,11 @@ class _Run:
         times = []
         budget = time.perf_counter() + _TIMING_BUDGET_S
         for _ in range(_TIMING_CALLS):
-            s, a, ns = copy.deepcopy(state), action.copy(), copy.deepcopy(next_state)
+            s, a, ns = frozen_copy(state), frozen_array(action), frozen_copy(next_state)
+            self.calls += 1
             start = time.perf_counter()
             try:
-                with _deadline(self.deadline_s):
+                with _deadline(self.deadline_s), reward_call(self.calls):
                     fn(s, a, ns)
             except (Exception, _CallTimeout) as err:
                 raise self.stop(
@@ -541,6 +550,9 @@ def _describe_exception(err: BaseException, src: str, entry: str, state: State |
         text += f" (line {line}: `{lines[line - 1].strip()}`)"
     if isinstance(err, KeyError) and state is not None:
         text += f"; state keys are: {', '.join(sorted(state))}"
+    if isinstance(err, ValueError) and "read-only" in str(err):
+        text += ("; state, action and next_state are read-only: compute new arrays "
+                 "(y = x * 2.0) instead of changing them in place (x *= 2.0)")  # fmt: skip
     return text
 
 

@@ -18,18 +18,25 @@ import json
 import os
 import re
 import resource
+import select
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
+from autoreward.sandbox import watchdog
+
 EXIT_SETUP_FAILED = 120
 TARGET_PATTERN = re.compile(r"^autoreward(\.[A-Za-z_][A-Za-z0-9_]*)+:[A-Za-z_][A-Za-z0-9_]*$")
 TRACEBACK_CHARS = 4000
+OUTPUT_HEAD_BYTES = 64 * 1024
+OUTPUT_TAIL_BYTES = 64 * 1024
 
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_CAPBSET_DROP = 24
+_PR_SET_DUMPABLE = 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _MIB = 1024 * 1024
 _MIN_PID_MAX = 301  # the kernel's floor (RESERVED_PIDS + 1)
@@ -57,7 +64,9 @@ def drop_privileges() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-    if os.geteuid() != 0 and _effective_caps() == 0:
+    if _effective_caps() == 0 and _capabilities("CapPrm") == 0:
+        # Nothing to drop; with no-new-privileges set, execve cannot grant capabilities back
+        # (not even to uid 0), so the bounding set needs no CAP_SETPCAP we do not have.
         return
     last_cap = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
     for cap in range(last_cap + 1):
@@ -95,8 +104,12 @@ def _kernel_version() -> tuple[int, int]:
 
 
 def _effective_caps() -> int:
+    return _capabilities("CapEff")
+
+
+def _capabilities(kind: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("CapEff:"):
+        if line.startswith(kind + ":"):
             return int(line.split()[1], 16)
     return 0
 
@@ -185,65 +198,189 @@ def _setup_failed(err: BaseException) -> int:
     return EXIT_SETUP_FAILED
 
 
-def work(jobdir: Path, job: dict[str, Any]) -> int:
+def become(uid: int, gid: int) -> None:
+    """Switch to the sandbox uid (the container keeps CAP_SETUID/SETGID for this only)."""
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    if os.getuid() != uid or os.geteuid() != uid:
+        raise OSError(f"could not switch to uid {uid}")
+    # Changing uid made the process non-dumpable, so its own /proc/self files belong to root
+    # and libraries reading /proc/self/status or maps fail; nothing else of uid `nobody`
+    # shares this PID namespace, so being dumpable exposes nothing.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+
+
+def work(jobdir: Path, job: dict[str, Any], heartbeat: watchdog.Heartbeat | None = None) -> int:
     """Drop privileges, apply the limits, run the target, write result.json."""
     try:
         drop_privileges()
         apply_limits(job["limits"])
     except (OSError, ValueError, KeyError) as err:
         return _setup_failed(err)
+    watchdog.install(heartbeat)
     _write_result(jobdir, run(job))
     return 0
 
 
-def supervise(jobdir: Path, job: dict[str, Any]) -> int:
-    """As PID 1 of the worker's namespace: run `work` in a child, reap, report how it ended.
+class _CappedLog:
+    """The job's stdout+stderr as it reaches the log: the first `head` bytes, then only the
+    last `tail` bytes, with the number cut in between (a reward printing in a loop, or
+    `np.errstate(all="print")`, cannot flood the disk or the terminal)."""
 
-    PID 1 ignores signals it has no handler for (SIGXCPU, SIGABRT, ...), and unshare cannot
-    pass a SIGKILL on as its own exit status, so the job runs one level down and its raw wait
-    status and resource usage go to exit.json. Everything else in the namespace dies when
-    this process exits.
+    def __init__(self, out: Any, head: int, tail: int) -> None:
+        self.out, self.head, self.tail = out, head, tail
+        self.written = 0
+        self.cut = 0
+        self.ring = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        if self.written < self.head:
+            take = data[: self.head - self.written]
+            self.out.write(take)
+            self.written += len(take)
+            data = data[len(take) :]
+        if data:
+            self.ring += data
+            if len(self.ring) > self.tail:
+                self.cut += len(self.ring) - self.tail
+                del self.ring[: len(self.ring) - self.tail]
+
+    def close(self) -> None:
+        if self.cut:
+            self.out.write(f"\n[autoreward: {self.cut} bytes of output cut]\n".encode())
+        self.out.write(bytes(self.ring))
+        self.out.flush()
+
+
+def supervise(jobdir: Path, job: dict[str, Any]) -> int:
+    """Run `work` one level down, watch it, reap it, report how it ended (`exit.json`).
+
+    The supervisor never imports job code. It pumps the job's output into the capped log,
+    kills the job when one reward call overruns its deadline (the heartbeat, `watchdog.py`),
+    and records the job's raw wait status and resource usage. As PID 1 of a PID namespace it
+    is also why signals reach the job normally (PID 1 ignores signals it has no handler
+    for, and unshare cannot pass a SIGKILL on as its own exit status).
     """
     try:
         cap_pid_namespace(int(job["limits"]["max_processes"]))
     except (OSError, ValueError, KeyError) as err:
         return _setup_failed(err)
+    limit_s = float(job["limits"].get("reward_call_seconds") or 0.0)
+    unit = str(job["limits"].get("reward_call_unit", "step"))
+    heartbeat = watchdog.Heartbeat()
     sys.stdout.flush()
     sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
-        code = work(jobdir, job)
+        os.close(read_fd)
+        os.setpgid(0, 0)
+        os.dup2(write_fd, 1)
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+        code = work(jobdir, job, heartbeat)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+    os.close(write_fd)
     try:
         drop_privileges()
     except OSError as err:
         os.kill(pid, signal.SIGKILL)
         return _setup_failed(err)
+    log = _CappedLog(sys.stdout.buffer, OUTPUT_HEAD_BYTES, OUTPUT_TAIL_BYTES)
+    overdue: int | None = None
+    status, usage = 0, None
     while True:
-        try:
-            reaped, status, usage = os.wait4(-1, 0)
-        except InterruptedError:
-            continue
+        ready, _, _ = select.select([read_fd], [], [], 0.1)
+        if ready:
+            _drain(read_fd, log)
+        if overdue is None and limit_s > 0:
+            overdue = heartbeat.overdue(limit_s)
+            if overdue is not None:
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+        reaped, status, usage = os.wait4(pid, os.WNOHANG)
         if reaped == pid:
             break
+    _drain(read_fd, log, until_eof=False)
+    log.close()
+    if job.get("pid_namespace") and os.getpid() != 1:
+        _end_namespace()
+    if overdue is not None:
+        _write_result(
+            jobdir, {"status": "error", "reason": watchdog.exceeded_message(limit_s, overdue, unit)}
+        )
     record = {
         "wait_status": status,
-        "cpu_seconds": usage.ru_utime + usage.ru_stime,
-        "maxrss_kb": usage.ru_maxrss,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime if usage else 0.0,
+        "maxrss_kb": usage.ru_maxrss if usage else 0,
+        "watchdog": overdue is not None,
     }
     (jobdir / "exit.json").write_text(json.dumps(record))
     return 0
 
 
+def _end_namespace(wait_s: float = 2.0) -> None:
+    """In a container's PID namespace (where we are not PID 1): kill everything the job left
+    behind now, rather than when the namespace's init notices, and wait until it is gone."""
+    try:
+        os.kill(-1, signal.SIGKILL)  # every process of ours in this PID namespace only
+    except OSError:
+        return
+    deadline = time.monotonic() + wait_s
+    me = os.getpid()
+    while time.monotonic() < deadline:
+        alive = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) not in (1, me):
+                try:
+                    with open(f"/proc/{entry}/stat", "rb") as fh:
+                        state = fh.read().rsplit(b")", 1)[1].split()[0]
+                except (OSError, IndexError):
+                    continue
+                if state != b"Z":
+                    alive.append(entry)
+        if not alive:
+            return
+        time.sleep(0.01)
+
+
+def _drain(fd: int, log: _CappedLog, until_eof: bool = True) -> None:
+    """Read what the pipe holds now (never blocks once the job is gone)."""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0)
+        if not ready:
+            return
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            return
+        if not data:
+            return
+        log.feed(data)
+        if until_eof and len(data) < 65536:
+            return
+
+
 def main(argv: list[str]) -> int:
+    """`child JOBDIR [UID:GID]`: with UID:GID (root in a container), switch to that user
+    before reading anything of the job."""
     jobdir = Path(argv[1])
     try:
+        if len(argv) > 2:
+            uid, _, gid = argv[2].partition(":")
+            become(int(uid), int(gid))
         job = json.loads((jobdir / "job.json").read_text())
+        if job.get("cwd"):
+            os.chdir(job["cwd"])
     except (OSError, ValueError) as err:
         return _setup_failed(err)
-    return supervise(jobdir, job) if os.getpid() == 1 else work(jobdir, job)
+    return supervise(jobdir, job)
 
 
 if __name__ == "__main__":

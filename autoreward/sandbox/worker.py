@@ -74,7 +74,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -83,6 +83,9 @@ from pydantic import BaseModel, Field
 
 from autoreward.errors import WorkerError
 from autoreward.sandbox.child import EXIT_SETUP_FAILED, TARGET_PATTERN
+from autoreward.sandbox.container import ContainerSpec, bwrap_argv, bwrap_path, python_paths
+from autoreward.sandbox.untrusted import UntrustedDataError, clean_text
+from autoreward.sandbox.untrusted import read_json as read_untrusted_json
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +93,13 @@ Status = Literal["ok", "error", "timeout", "killed", "memory", "crashed"]
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
 TAIL_CHARS = 4000
+RESULT_MAX_BYTES = 64 * 1024 * 1024
+"""A worker's result.json larger than this is not read (the job is reported as crashed)."""
 MODE_ENV_VAR = "AUTOREWARD_SANDBOX"
-MODES = ("userns", "rootns", "userns-root", "uid", "none")
+MODES = ("bwrap", "bwrap-root", "userns", "rootns", "userns-root", "uid", "none")
+CONTAINER_MODES = ("bwrap", "bwrap-root")
+"""The modes `strict` accepts: a real container (bubblewrap)."""
+POLICIES = ("auto", "strict")
 
 ENV_ALLOW = (
     "PATH", "LANG", "LANGUAGE", "LC_*", "TZ", "TERM", "PYTHONPATH",
@@ -113,14 +121,33 @@ ENV_DENY = (
 """Never passed, even when allow-listed or given explicitly (case-insensitive)."""
 
 
+def physical_memory_mb() -> int:
+    """This machine's RAM in MiB (from /proc/meminfo; 8 GiB when unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 8192
+
+
+def default_memory_mb() -> int:
+    """The default address-space limit of a training job: below physical memory (60% of
+    RAM, at most 16 GiB, at least 3 GiB), so a reward that grows without bound fails with
+    MemoryError instead of taking the machine down."""
+    return max(3072, min(16384, int(physical_memory_mb() * 0.6)))
+
+
 class Limits(BaseModel):
     """Resource limits of one worker job. The defaults suit a training job."""
 
     cpu_seconds: int = Field(default=4 * 3600, gt=0, description="CPU time (RLIMIT_CPU).")
     address_space_mb: int = Field(
-        default=8192,
+        default_factory=default_memory_mb,
         gt=0,
-        description="Virtual memory (RLIMIT_AS). torch needs a few GB, MuJoCo EGL >= 2 GB.",
+        description="Virtual memory (RLIMIT_AS; RLIMIT_DATA for GPU jobs, whose drivers "
+        "reserve far more address space than they use).",
     )
     file_size_mb: int = Field(default=1024, gt=0, description="Largest file it may write.")
     max_processes: int = Field(
@@ -128,6 +155,15 @@ class Limits(BaseModel):
     )
     wall_seconds: float = Field(default=4 * 3600, gt=0, description="Wall-clock timeout.")
     network: bool = Field(default=False, description="Allow network access.")
+    reward_call_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Longest one reward call may run before the watchdog ends the job (0: off).",
+    )
+    reward_call_unit: Literal["step", "call"] = Field(
+        default="step", description="What the watchdog's count means: env steps or reward calls."
+    )
+    gpu: bool = Field(default=False, description="Bind the GPU device nodes into the container.")
 
     @classmethod
     def dry_run(cls) -> Limits:
@@ -138,6 +174,7 @@ class Limits(BaseModel):
             file_size_mb=64,
             max_processes=64,
             wall_seconds=120,
+            reward_call_seconds=7.0,
         )
 
 
@@ -209,7 +246,24 @@ class Isolation:
     drop_uid: bool = False
     runs_as_nobody: bool = False
     same_uid: bool = False
+    container: str | None = None
+    """The bubblewrap binary for the container modes (`bwrap`, `bwrap-root`)."""
+    switch_uid: bool = False
+    """In the container as root: the worker switches to `nobody` itself."""
     notes: list[str] = field(default_factory=list, compare=False, hash=False)
+
+    @property
+    def pid_namespace(self) -> bool:
+        return self.container is not None or bool(self.prefix)
+
+    @property
+    def net_namespace(self) -> bool:
+        return self.container is not None or self.net_flag is not None
+
+    @property
+    def private_filesystem(self) -> bool:
+        """Only what was bound is visible (the container modes)."""
+        return self.container is not None
 
     def command(self, network: bool) -> list[str]:
         cmd = list(self.prefix)
@@ -220,12 +274,53 @@ class Isolation:
     def describe(self) -> str:
         return f"{self.name} ({'; '.join(self.notes)})" if self.notes else self.name
 
+    def unprotected(self) -> list[str]:
+        """What this mode does not protect (printed when a weaker mode is in use)."""
+        if self.private_filesystem:
+            return []
+        gaps = ["the host filesystem is visible: files readable by the worker's uid can be read, "
+                "and files it owns can be written (other candidates, config.yaml, llm/)"]  # fmt: skip
+        if self.same_uid and not self.prefix:
+            gaps.append("it runs as your user: other processes of yours (and their environments, "
+                        "e.g. a shell holding an API key) are visible through /proc")  # fmt: skip
+        elif self.same_uid:
+            gaps.append("it runs as your uid outside its namespace: files you own are writable")
+        if not self.net_namespace:
+            gaps.append("the network is reachable")
+        if not self.pid_namespace:
+            gaps.append("processes that call setsid() escape the group kill")
+        return gaps
+
 
 def _candidates() -> dict[str, Isolation]:
     root = os.geteuid() == 0
     unshare = shutil.which("unshare")
+    bwrap = bwrap_path()
     ns = ("--pid", "--fork", "--mount-proc", "--kill-child")
     out: dict[str, Isolation] = {}
+    container_notes = ["bubblewrap container: read-only system and site-packages, private /tmp, "
+                       "only its own folders writable", "no network", "own PID/IPC/UTS namespaces",
+                       "no capabilities"]  # fmt: skip
+    if bwrap:
+        out["bwrap"] = Isolation(
+            "bwrap",
+            container=bwrap,
+            switch_uid=root,
+            runs_as_nobody=root,
+            same_uid=not root,
+            notes=container_notes + (["uid nobody"] if root else ["your uid, in a user namespace"]),
+        )
+        if root:
+            out["bwrap-root"] = Isolation(
+                "bwrap-root",
+                container=bwrap,
+                same_uid=True,
+                notes=container_notes
+                + [
+                    "uid 0 without capabilities (nobody could not run the "
+                    "interpreter); only bound paths are visible"
+                ],  # fmt: skip
+            )
     if unshare:
         out["userns"] = Isolation(
             "userns",
@@ -255,7 +350,7 @@ def _candidates() -> dict[str, Isolation]:
                 notes=[
                     "own user/PID/mount/network namespaces",
                     "no capabilities",
-                    "uid 0 outside: root-owned files stay readable",
+                    "uid 0 outside: root-owned files stay readable and writable",
                 ],
             )
     if root:
@@ -277,25 +372,31 @@ def _candidates() -> dict[str, Isolation]:
 
 _mode_lock = threading.Lock()
 _mode_cache: dict[str, Isolation] = {}
+_warned: set[str] = set()
+
+
+def sandbox_policy() -> str:
+    """`AUTOREWARD_SANDBOX`: auto (default), strict (a container or nothing), or one mode."""
+    wanted = os.environ.get(MODE_ENV_VAR, "auto").strip().lower() or "auto"
+    if wanted not in (*POLICIES, *MODES):
+        raise WorkerError(
+            f"{MODE_ENV_VAR}={wanted!r} is not a sandbox mode",
+            hint=f"use one of: {', '.join(POLICIES)}, {', '.join(MODES)}",
+        )
+    return wanted
 
 
 def isolation(refresh: bool = False) -> Isolation:
     """The isolation mode for this process (`AUTOREWARD_SANDBOX`, else the strongest that works)."""
-    wanted = os.environ.get(MODE_ENV_VAR, "auto").strip().lower() or "auto"
-    if wanted not in ("auto", *MODES):
-        raise WorkerError(
-            f"{MODE_ENV_VAR}={wanted!r} is not a sandbox mode",
-            hint=f"use one of: auto, {', '.join(MODES)}",
-        )
+    wanted = sandbox_policy()
     with _mode_lock:
         if not refresh and wanted in _mode_cache:
             return _mode_cache[wanted]
         candidates = _candidates()
-        if wanted != "auto":
+        if wanted not in POLICIES:
             if wanted not in candidates:
                 raise WorkerError(
-                    f"sandbox mode '{wanted}' is not possible here "
-                    f"({'needs unshare' if wanted in ('userns', 'none') else 'needs root and unshare'})",
+                    f"sandbox mode '{wanted}' is not possible here ({_needs(wanted)})",
                     hint=f"unset {MODE_ENV_VAR} to pick the strongest available mode",
                 )
             failure = _probe_mode(candidates[wanted])
@@ -303,32 +404,66 @@ def isolation(refresh: bool = False) -> Isolation:
                 raise WorkerError(f"sandbox mode '{wanted}' does not work here: {failure}")
             _mode_cache[wanted] = candidates[wanted]
             return candidates[wanted]
+        order = CONTAINER_MODES if wanted == "strict" else MODES
         failures: list[str] = []
-        for name in MODES:
+        for name in order:
             if name not in candidates:
+                failures.append(f"{name}: {_needs(name)}")
                 continue
             failure = _probe_mode(candidates[name])
             if failure is None:
-                if failures:
-                    log.info("sandbox: using mode '%s'; stronger modes failed: %s", name,
-                                "; ".join(failures))  # fmt: skip
-                if name == "none":
-                    log.warning(
-                        "sandbox: no user namespaces here; workers run as your user without "
-                        "network or /proc isolation (see the README, 'Sandbox')"
-                    )
-                _mode_cache[wanted] = candidates[name]
-                return candidates[name]
+                mode = candidates[name]
+                _warn_weaker(mode, failures)
+                _mode_cache[wanted] = mode
+                return mode
             failures.append(f"{name}: {failure}")
+        if wanted == "strict":
+            raise WorkerError(
+                "--sandbox strict: no container is possible here (" + "; ".join(failures) + ")",
+                hint="install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: "
+                "dnf install bubblewrap; Arch: pacman -S bubblewrap) and allow unprivileged user "
+                "namespaces, or run without --sandbox strict",
+            )
         raise WorkerError("no sandbox mode works here: " + "; ".join(failures))
+
+
+def _needs(mode: str) -> str:
+    if mode in CONTAINER_MODES:
+        return "needs bubblewrap (apt-get install bubblewrap)" + (
+            "" if mode == "bwrap" else " and root"
+        )
+    return "needs unshare" if mode in ("userns", "none") else "needs root and unshare"
+
+
+def _warn_weaker(mode: Isolation, failures: list[str]) -> None:
+    if failures:
+        log.info("sandbox: using mode '%s'; stronger modes failed: %s", mode.name,
+                 "; ".join(failures))  # fmt: skip
+    gaps = mode.unprotected()
+    if gaps and mode.name not in _warned:
+        _warned.add(mode.name)
+        log.warning(
+            "sandbox: no container here (install bubblewrap for one); mode '%s' does not "
+            "protect against: %s (see the README, 'Sandbox')",
+            mode.name,
+            "; ".join(gaps),
+        )
 
 
 def _probe_mode(mode: Isolation) -> str | None:
     """None when a real job runs under `mode` with the isolation it promises, else why not."""
+    hidden = Path(tempfile.mkdtemp(prefix="autoreward-probe-"))
     try:
-        res = _run(mode, "autoreward.sandbox._probe:ping", {}, Limits.dry_run(), None, None)
-    except OSError as err:
-        return str(err)
+        canary = hidden / "canary"
+        canary.write_text("host")
+        payload = {"canary": str(canary)}
+        try:
+            res = _run(mode, "autoreward.sandbox._probe:ping", payload, Limits.dry_run(), None,
+                       None)  # fmt: skip
+        except OSError as err:
+            return str(err)
+    finally:
+        shutil.rmtree(hidden, ignore_errors=True)
     if not res.ok or res.value is None:
         return f"{res.status}: {res.reason} {res.stderr_tail[-300:]}".strip()
     v = res.value
@@ -336,10 +471,17 @@ def _probe_mode(mode: Isolation) -> str | None:
         return "child kept capabilities"
     if mode.prefix and "autoreward.sandbox.child" not in v["init_cmdline"]:
         return f"no PID namespace (PID 1 is {v['init_cmdline'][:60]!r})"
-    if mode.net_flag and v["interfaces"] != ["lo"]:
+    if mode.container and not v["init_cmdline"].startswith(("bwrap", Path(mode.container).name)):
+        if "autoreward.sandbox.child" not in v["init_cmdline"]:
+            return f"no PID namespace (PID 1 is {v['init_cmdline'][:60]!r})"
+    if mode.net_namespace and v["interfaces"] != ["lo"]:
         return f"no network namespace (interfaces {v['interfaces']})"
     if mode.drop_uid and v["uid"] == 0 and not mode.prefix:
         return "child still runs as root"
+    if mode.switch_uid and v["uid"] != SANDBOX_UID:
+        return f"child runs as uid {v['uid']}, not nobody"
+    if mode.private_filesystem and v.get("canary_visible"):
+        return "the container did not hide the host filesystem"
     return None
 
 
@@ -352,13 +494,18 @@ def run_isolated(
     limits: Limits | None = None,
     workdir: Path | None = None,
     env: Mapping[str, str] | None = None,
+    inputs: Sequence[Path] = (),
+    modules: Sequence[str] = (),
 ) -> WorkerResult:
     """Run `target` ("autoreward.module:function") on `payload` in an isolated child.
 
     The function takes the payload dict and returns a JSON-able dict (`WorkerResult.value`).
-    `workdir` is the child's working directory (created if missing; lent to the sandbox uid
-    for the run when the parent is root); default: a private temporary directory. `env`
-    adds variables to the scrubbed environment (credential-like names are refused).
+    `workdir` is the child's working directory and, in a container, the only writable place
+    besides its private job folder (created if missing; lent to the sandbox uid for the run
+    when the parent is root); default: a private temporary directory. `inputs` are paths the
+    job may read (bound read-only in a container); `modules` are top-level modules beyond
+    autoreward and its dependencies that it imports (a `module:Class` env). `env` adds
+    variables to the scrubbed environment (credential-like names are refused).
     Raises `WorkerError` only for a malformed target or an unusable sandbox, never for what
     the child does.
     """
@@ -368,7 +515,7 @@ def run_isolated(
             hint="only functions inside the autoreward package can be worker targets",
         )
     mode = isolation()
-    return _run(mode, target, payload, limits or Limits(), workdir, env)
+    return _run(mode, target, payload, limits or Limits(), workdir, env, inputs, modules)
 
 
 def _run(
@@ -378,6 +525,8 @@ def _run(
     limits: Limits,
     workdir: Path | None,
     extra_env: Mapping[str, str] | None,
+    inputs: Sequence[Path] = (),
+    modules: Sequence[str] = (),
 ) -> WorkerResult:
     start = time.monotonic()
     if mode.same_uid:
@@ -386,17 +535,30 @@ def _run(
     try:
         for sub in ("home", "tmp"):
             (jobdir / sub).mkdir()
-        job = {"target": target, "payload": payload, "limits": limits.model_dump()}
-        (jobdir / "job.json").write_text(json.dumps(job))
-        cwd = Path(workdir) if workdir is not None else jobdir / "home"
+        job: dict[str, Any] = {"target": target, "payload": payload, "limits": limits.model_dump()}
+        cwd = Path(workdir).resolve() if workdir is not None else jobdir / "home"
         cwd.mkdir(parents=True, exist_ok=True)
+        job["cwd"] = str(cwd)
+        job["pid_namespace"] = mode.container is not None
+        (jobdir / "job.json").write_text(json.dumps(job))
         child_env = _child_environment(extra_env, jobdir)
         if mode.runs_as_nobody:
             _lend_tree(jobdir, SANDBOX_UID, SANDBOX_GID)
             if workdir is not None:
                 _lend_tree(cwd, SANDBOX_UID, SANDBOX_GID)
+        spec = None
+        if mode.container is not None:
+            spec = ContainerSpec(
+                ro=python_paths(modules) + [Path(p).resolve() for p in inputs if Path(p).exists()],
+                rw=[jobdir] + ([cwd] if workdir is not None else []),
+                cwd=Path("/"),  # the worker changes into `cwd` once it runs as its own uid
+                env=child_env,
+                network=limits.network,
+                gpu=limits.gpu,
+                switch_to_uid=SANDBOX_UID if mode.switch_uid else None,
+            )
         try:
-            outcome = _spawn_and_wait(mode, limits, jobdir, cwd, child_env)
+            outcome = _spawn_and_wait(mode, limits, jobdir, cwd, child_env, spec)
         finally:
             if workdir is not None and mode.runs_as_nobody:
                 _lend_tree(cwd, os.getuid(), os.getgid())
@@ -418,11 +580,22 @@ class _Outcome:
 
 
 def _spawn_and_wait(
-    mode: Isolation, limits: Limits, jobdir: Path, cwd: Path, env: dict[str, str]
+    mode: Isolation,
+    limits: Limits,
+    jobdir: Path,
+    cwd: Path,
+    env: dict[str, str],
+    spec: ContainerSpec | None = None,
 ) -> _Outcome:
     flags = ["-s", "-B"] + (["-P"] if sys.version_info >= (3, 11) else [])
-    cmd = [*mode.command(limits.network), sys.executable, *flags, "-m", "autoreward.sandbox.child",
-           str(jobdir)]  # fmt: skip
+    child = [sys.executable, *flags, "-m", "autoreward.sandbox.child", str(jobdir)]
+    if mode.switch_uid:
+        child.append(f"{SANDBOX_UID}:{SANDBOX_GID}")
+    if mode.container is not None and spec is not None:
+        cmd = bwrap_argv(mode.container, spec, child)
+        env = {"PATH": env.get("PATH", os.defpath)}  # bubblewrap itself; the job gets spec.env
+    else:
+        cmd = [*mode.command(limits.network), *child]
     drop: dict[str, Any] = {}
     if mode.drop_uid:
         drop = {"user": SANDBOX_UID, "group": SANDBOX_GID, "extra_groups": _render_groups()}
@@ -524,7 +697,11 @@ def _classify(out: _Outcome, limits: Limits, jobdir: Path) -> WorkerResult:
 
     def fail(status: Status, reason: str, traceback: str = "") -> WorkerResult:
         return WorkerResult(
-            ok=False, status=status, reason=reason, traceback=traceback, stderr_tail=tail
+            ok=False,
+            status=status,
+            reason=clean_text(reason),
+            traceback=clean_text(traceback, TAIL_CHARS),
+            stderr_tail=tail,
         )
 
     if out.status is None:
@@ -588,16 +765,11 @@ def _cpu_seconds(ru: resource.struct_rusage | None) -> float:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    """A record the child wrote; symlinks and malformed files are ignored."""
+    """A record the child wrote (untrusted): symlinks, oversized and malformed files are
+    ignored (a missing or unreadable result is reported from how the process ended)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(256 * 1024 * 1024)
-    try:
-        record = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        record = read_untrusted_json(path, RESULT_MAX_BYTES)
+    except UntrustedDataError:
         return None
     return record if isinstance(record, dict) else None
 
@@ -607,7 +779,7 @@ def _tail(path: Path) -> str:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - TAIL_CHARS))
-            return f.read().decode(errors="replace")
+            return clean_text(f.read().decode(errors="replace"), TAIL_CHARS)
     except OSError:
         return ""
 

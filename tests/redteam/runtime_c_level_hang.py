@@ -1,4 +1,4 @@
-# expect: runtime: sandbox: CPU-time limit
+# expect: runtime: sandbox: reward call exceeded
 # attack: one long call inside C, where Python signal handlers cannot interrupt it
 import numpy as np
 

@@ -1,4 +1,4 @@
-# expect: runtime: sandbox: CPU-time limit
+# expect: runtime: sandbox: reward call exceeded
 # attack: a bare except swallows the deadline; only the worker's limits can end it
 import numpy as np
 

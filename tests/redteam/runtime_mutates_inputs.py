@@ -1,4 +1,4 @@
-# expect: runtime: inputs untouched: modified next_state['cos_theta']
+# expect: runtime: call: are read-only
 # attack: poison the trainer's copy of the observations
 import numpy as np
 

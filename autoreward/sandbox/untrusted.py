@@ -1,0 +1,100 @@
+"""Reading what a worker wrote: everything is untrusted data.
+
+A worker that ran reward code may have had unrestricted Python, so its files can be huge,
+symlinks to elsewhere, malformed, or full of terminal escape sequences and rich markup. The
+parent reads them only through these functions: regular files opened without following
+links, size-capped, JSON validated against a model by the caller, `.npz` without pickles,
+and text stripped of control characters and cut to a length before it is stored or shown.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import stat
+import zipfile
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+MAX_JSON_BYTES = 32 * 1024 * 1024
+MAX_NPZ_BYTES = 512 * 1024 * 1024
+MAX_MESSAGE_CHARS = 2000
+"""A reason or message copied into a result: longer ones are cut (the rest is in the log)."""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class UntrustedDataError(ValueError):
+    """A worker's file is missing, too big, not a regular file, or malformed."""
+
+
+def clean_text(text: object, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text` without control characters or terminal escapes, cut to `limit` characters."""
+    value = _CONTROL.sub("", str(text))
+    if len(value) > limit:
+        cut = len(value) - limit
+        value = value[:limit] + f" … [{cut} characters cut]"
+    return value
+
+
+def read_capped(path: str | Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file, never following a symlink; UntrustedDataError if it is
+    missing, not a regular file, or larger than `max_bytes`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as err:
+        raise UntrustedDataError(f"{path}: cannot be read ({err.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UntrustedDataError(f"{path}: not a regular file")
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UntrustedDataError(f"{path}: larger than {max_bytes // (1024 * 1024)} MiB")
+    return data
+
+
+def read_json(path: str | Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Parsed JSON from a worker's file (see `read_capped`)."""
+    data = read_capped(path, max_bytes)
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UntrustedDataError(f"{path}: not valid JSON ({err})") from None
+
+
+def read_model(path: str | Path, model: type[M], max_bytes: int = MAX_JSON_BYTES) -> M:
+    """A worker's JSON file validated against `model`."""
+    return parse_model(read_json(path, max_bytes), model, str(path))
+
+
+def parse_model(data: Any, model: type[M], where: str = "worker result") -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise UntrustedDataError(f"{where}: {loc}: {first['msg']}") from None
+
+
+def load_npz(path: str | Path, max_bytes: int = MAX_NPZ_BYTES) -> dict[str, np.ndarray]:
+    """The arrays of a worker's `.npz`, loaded without pickles (object arrays are refused)
+    and with the uncompressed size capped too (no zip bombs)."""
+    data = read_capped(path, max_bytes)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if sum(i.file_size for i in archive.infolist()) > max_bytes:
+                raise UntrustedDataError(f"{path}: expands to more than the size limit")
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {name: np.array(npz[name]) for name in npz.files}
+    except UntrustedDataError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+        raise UntrustedDataError(f"{path}: not a valid pickle-free .npz ({err})") from None

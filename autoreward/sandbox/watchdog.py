@@ -1,0 +1,88 @@
+"""The per-reward-call deadline: a heartbeat the job writes, a watchdog in another process.
+
+A reward that hangs at its 150th call (an endless loop, a huge computation inside one C call
+that holds the GIL, a bare `except` that swallows signals) must end within seconds, not at
+the job's wall-clock limit. The job marks the start and end of every reward call in a few
+bytes of memory shared with its supervisor (`child.supervise`, a separate process that never
+runs job code); the supervisor kills the job when one call has been running longer than the
+limit and reports `reward call exceeded X s at step S`.
+
+Cost per call: two `struct.pack_into` on a shared page (about a microsecond). The job could
+overwrite the page (it has unrestricted Python in the worst case); the job's CPU-time and
+wall-clock limits stay the backstop for that. Standard library only: the supervisor imports
+this before any job code.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import time
+from types import TracebackType
+
+_LAYOUT = struct.Struct("<qdq")  # in a call (0/1), monotonic start of the call, step
+SIZE = mmap.PAGESIZE
+
+
+class Heartbeat:
+    """The shared page: written by the job around each reward call, read by the supervisor."""
+
+    def __init__(self, buffer: mmap.mmap | None = None) -> None:
+        self.buffer = buffer if buffer is not None else mmap.mmap(-1, SIZE)
+        _LAYOUT.pack_into(self.buffer, 0, 0, 0.0, 0)
+
+    def begin(self, step: int) -> None:
+        _LAYOUT.pack_into(self.buffer, 0, 1, time.monotonic(), step)
+
+    def end(self) -> None:
+        _LAYOUT.pack_into(self.buffer, 0, 0, 0.0, 0)
+
+    def overdue(self, limit_s: float) -> int | None:
+        """The step of a call running longer than `limit_s`, else None."""
+        in_call, started, step = _LAYOUT.unpack_from(self.buffer, 0)
+        if in_call and time.monotonic() - started > limit_s:
+            return int(step)
+        return None
+
+
+class _Call:
+    """`with reward_call(step):` — marks one reward call on the heartbeat (if any)."""
+
+    __slots__ = ("heartbeat", "step")
+
+    def __init__(self, heartbeat: Heartbeat | None, step: int) -> None:
+        self.heartbeat, self.step = heartbeat, step
+
+    def __enter__(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.begin(self.step)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        err: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.end()
+
+
+_installed: Heartbeat | None = None
+
+
+def install(heartbeat: Heartbeat | None) -> None:
+    """Called by the worker before the job's target is imported."""
+    global _installed
+    _installed = heartbeat
+
+
+def reward_call(step: int) -> _Call:
+    """Context manager around one call of reward code (a no-op outside a worker)."""
+    return _Call(_installed, step)
+
+
+def exceeded_message(limit_s: float, step: int, unit: str = "step") -> str:
+    return (
+        f"reward call exceeded {limit_s:g} s at {unit} {step} (stopped by the watchdog; "
+        "an endless loop or a very slow computation in compute_reward?)"
+    )

@@ -36,7 +36,9 @@ def compute_reward(state, action, next_state):
     return upright, {"upright": upright}
 '''
 CENTRED = DENSE.replace("-0.5 * (x / 2.4) ** 2", "-1.0 * (x / 2.4) ** 2")
-ANALYSIS = (FIXTURES / "llm" / "analyzer_cartpole.md").read_text() + "\n<script>alert('x')</script>\n"
+ANALYSIS = (
+    FIXTURES / "llm" / "analyzer_cartpole.md"
+).read_text() + "\n<script>alert('x')</script>\n"
 
 
 def make_run(root: Path, *, video: bytes | None = None, with_result: bool = True) -> Path:
@@ -44,29 +46,59 @@ def make_run(root: Path, *, video: bytes | None = None, with_result: bool = True
     candidate; iteration 1 a better trained candidate and a duplicate. Returns the run dir."""
     run = root / "20260101-120000-cartpole-v1-balance"
     run.mkdir(parents=True)
-    cfg = RunConfig(env_id=ENV_ID, task=TASK, model="openai/fake-model", iterations=2, samples=3,
-                    steps=4000, final_seeds=2)
+    cfg = RunConfig(
+        env_id=ENV_ID,
+        task=TASK,
+        model="openai/fake-model",
+        iterations=2,
+        samples=3,
+        steps=4000,
+        final_seeds=2,
+    )
     atomic_write_text(run / "config.yaml", yaml.safe_dump(cfg.dump(), sort_keys=False))
     t0 = time.time() - 120
     append_jsonl(run / "events.jsonl", {"t": t0, "event": "run_start", "env_id": ENV_ID})
 
     # ---- iteration 0
-    _trained(run, 0, 0, UPRIGHT, fitness=120.0, env_return=120.0, components=["upright"], video=video)
+    _trained(
+        run, 0, 0, UPRIGHT, fitness=120.0, env_return=120.0, components=["upright"], video=video
+    )
     _failed_check(run, 0, 1, "SyntaxError: invalid syntax (line 3)")
     _failed_train(run, 0, 2, DENSE, "ValueError: lookup of an unknown state key")
     atomic_write_text(run / "iter_0" / "analysis.md", ANALYSIS)
     atomic_write_json(run / "iter_0" / "done.json", {"iteration": 0, "t": t0 + 50})
 
     # ---- iteration 1
-    _trained(run, 1, 0, DENSE, fitness=480.0, env_return=480.0,
-             components=["alive", "upright", "centred", "calm"], critic=True)
-    _trained(run, 1, 1, CENTRED, fitness=300.0, env_return=300.0,
-             components=["alive", "upright", "centred", "calm"])
+    _trained(
+        run,
+        1,
+        0,
+        DENSE,
+        fitness=480.0,
+        env_return=480.0,
+        components=["alive", "upright", "centred", "calm"],
+        critic=True,
+    )
+    _trained(
+        run,
+        1,
+        1,
+        CENTRED,
+        fitness=300.0,
+        env_return=300.0,
+        components=["alive", "upright", "centred", "calm"],
+    )
     d = run / "iter_1" / "cand_2"
     atomic_write_text(d / "reward.py", UPRIGHT)
-    CandidateRecord(iteration=1, index=2, status="duplicate",
-                    reason="same normalised code as an earlier candidate").save(d)
-    atomic_write_text(run / "iter_1" / "analysis.md", "The **dense** reward works; keep `centred`.\n")
+    CandidateRecord(
+        iteration=1,
+        index=2,
+        status="duplicate",
+        reason="same normalised code as an earlier candidate",
+    ).save(d)
+    atomic_write_text(
+        run / "iter_1" / "analysis.md", "The **dense** reward works; keep `centred`.\n"
+    )
     atomic_write_json(run / "iter_1" / "done.json", {"iteration": 1, "t": t0 + 100})
 
     # ---- best, final seeds, LLM log, result
@@ -74,21 +106,41 @@ def make_run(root: Path, *, video: bytes | None = None, with_result: bool = True
     assert best is not None
     atomic_write_text(run / "best" / "reward.py", DENSE)
     atomic_write_json(run / "best" / "candidate.json", best.model_dump(mode="json"))
-    atomic_write_json(run / "best" / "final.json", {"mean": 470.0, "std": 12.5, "n_seeds": 2,
-                                                     "fitnesses": [457.5, 482.5]})
+    atomic_write_json(
+        run / "best" / "final.json",
+        {"mean": 470.0, "std": 12.5, "n_seeds": 2, "fitnesses": [457.5, 482.5]},
+    )
     _llm_log(run)
     append_jsonl(run / "events.jsonl", {"t": t0 + 110, "event": "run_end", "best_fitness": 480.0})
     if with_result:
-        atomic_write_json(run / "result.json", {
-            "run_dir": str(run), "best": best.model_dump(mode="json"), "iterations_run": 2,
-            "target_reached": False, "final": {"mean": 470.0, "std": 12.5, "n_seeds": 2},
-            "tokens": 5400, "cost": 0.0123, "wall_s": 110.0,
-        })
+        atomic_write_json(
+            run / "result.json",
+            {
+                "run_dir": str(run),
+                "best": best.model_dump(mode="json"),
+                "iterations_run": 2,
+                "target_reached": False,
+                "final": {"mean": 470.0, "std": 12.5, "n_seeds": 2},
+                "tokens": 5400,
+                "cost": 0.0123,
+                "wall_s": 110.0,
+            },
+        )
     return run
 
 
-def _trained(run: Path, i: int, j: int, code: str, *, fitness: float, env_return: float,
-             components: list[str], video: bytes | None = None, critic: bool = False) -> None:
+def _trained(
+    run: Path,
+    i: int,
+    j: int,
+    code: str,
+    *,
+    fitness: float,
+    env_return: float,
+    components: list[str],
+    video: bytes | None = None,
+    critic: bool = False,
+) -> None:
     d = run / f"iter_{i}" / f"cand_{j}"
     atomic_write_text(d / "reward.py", code)
     atomic_write_json(d / "check.json", {"ok": True, "error": None, "repairs": 0})
@@ -96,49 +148,104 @@ def _trained(run: Path, i: int, j: int, code: str, *, fitness: float, env_return
     history = []
     for k, step in enumerate(steps):
         frac = (k + 1) / len(steps)
-        history.append({
-            "step": step, "fitness": fitness * frac, "generated_return": 2 * fitness * frac,
-            "env_return": env_return * frac, "episode_length": env_return * frac, "episodes": 4,
-            "terminated_fraction": 1 - frac,
-            "reward_per_step": {"mean": 1.0, "std": 0.1, "min": 0.5, "max": 1.5},
-            "per_step": {n: {"mean": 0.1 * (c + 1) * frac, "std": 0.05, "min": 0.0, "max": 1.0}
-                         for c, n in enumerate(components)},
-            "per_episode": {n: (c + 1) * 10 * frac for c, n in enumerate(components)},
-        })
+        history.append(
+            {
+                "step": step,
+                "fitness": fitness * frac,
+                "generated_return": 2 * fitness * frac,
+                "env_return": env_return * frac,
+                "episode_length": env_return * frac,
+                "episodes": 4,
+                "terminated_fraction": 1 - frac,
+                "reward_per_step": {"mean": 1.0, "std": 0.1, "min": 0.5, "max": 1.5},
+                "per_step": {
+                    n: {"mean": 0.1 * (c + 1) * frac, "std": 0.05, "min": 0.0, "max": 1.0}
+                    for c, n in enumerate(components)
+                },
+                "per_episode": {n: (c + 1) * 10 * frac for c, n in enumerate(components)},
+            }
+        )
     from autoreward.train.stats import build_stats
 
     atomic_write_json(d / "stats.json", build_stats(history, components, 500.0))
     result = TrainResult(
-        status="ok", label=f"iter {i} cand {j}", env_id=ENV_ID, algo="PPO", out_dir=str(d),
-        steps=4000, steps_this_run=4000, total_steps=4000, wall_s=12.0, steps_per_s=333.0,
-        fitness=fitness, fitness_kind="score", env_return=env_return,
-        generated_return=2 * fitness, episode_length=env_return,
-        curve=[CurvePoint(step=p["step"], fitness=p["fitness"], generated_return=p["generated_return"],
-                          env_return=p["env_return"], episodes=p["episodes"]) for p in history],
+        status="ok",
+        label=f"iter {i} cand {j}",
+        env_id=ENV_ID,
+        algo="PPO",
+        out_dir=str(d),
+        steps=4000,
+        steps_this_run=4000,
+        total_steps=4000,
+        wall_s=12.0,
+        steps_per_s=333.0,
+        fitness=fitness,
+        fitness_kind="score",
+        env_return=env_return,
+        generated_return=2 * fitness,
+        episode_length=env_return,
+        curve=[
+            CurvePoint(
+                step=p["step"],
+                fitness=p["fitness"],
+                generated_return=p["generated_return"],
+                env_return=p["env_return"],
+                episodes=p["episodes"],
+            )
+            for p in history
+        ],
         video=str(d / "video.mp4") if video else None,
         video_status="ok (10 frames, rgb_array)" if video else "not requested",
     )
     atomic_write_json(d / "train.json", result.model_dump(mode="json"))
-    episodes = [EpisodeEval(index=k, seed=100_000 + k, fitness_value=fitness, env_return=env_return,
-                            generated_return=2 * fitness, length=int(env_return), ended_by="truncated")
-                for k in range(3)]
-    evaluation = EvalResult(fitness=fitness, fitness_kind="score", episodes=episodes,
-                            env_return_mean=env_return, env_return_std=0.0,
-                            generated_return_mean=2 * fitness, length_mean=env_return,
-                            terminated=0, truncated=3)
+    episodes = [
+        EpisodeEval(
+            index=k,
+            seed=100_000 + k,
+            fitness_value=fitness,
+            env_return=env_return,
+            generated_return=2 * fitness,
+            length=int(env_return),
+            ended_by="truncated",
+        )
+        for k in range(3)
+    ]
+    evaluation = EvalResult(
+        fitness=fitness,
+        fitness_kind="score",
+        episodes=episodes,
+        env_return_mean=env_return,
+        env_return_std=0.0,
+        generated_return_mean=2 * fitness,
+        length_mean=env_return,
+        terminated=0,
+        truncated=3,
+    )
     atomic_write_json(d / "eval.json", evaluation.model_dump(mode="json"))
     if video:
         (d / "video.mp4").write_bytes(video)
     verdict_ok = not critic
     if critic:
-        verdict = Verdict(ok=False, issues=[Issue(kind="scale", detail="`alive` <dominates> the return")],
-                          suggestion="lower alive to 0.2", raw="{}")
+        verdict = Verdict(
+            ok=False,
+            issues=[Issue(kind="scale", detail="`alive` <dominates> the return")],
+            suggestion="lower alive to 0.2",
+            raw="{}",
+        )
     else:
         verdict = Verdict(ok=True, raw="{}")
     atomic_write_json(d / "critique.json", verdict.model_dump(mode="json"))
-    CandidateRecord(iteration=i, index=j, status="trained", fitness=fitness, env_return=env_return,
-                    steps=4000, code_hash=f"h{i}{j}", critic_verdict="ok" if verdict_ok else "revise",
-                    revised=[] if verdict_ok else ["critic"]).save(d)
+    CandidateRecord(
+        iteration=i,
+        index=j,
+        status="trained",
+        fitness=fitness,
+        env_return=env_return,
+        steps=4000,
+        code_hash=f"h{i}{j}",
+        critic_verdict="ok" if verdict_ok else "revise",
+        revised=[] if verdict_ok else ["critic"],
+    ).save(d)
 
 
 def _failed_check(run: Path, i: int, j: int, error: str) -> None:
@@ -151,21 +258,62 @@ def _failed_train(run: Path, i: int, j: int, code: str, reason: str) -> None:
     d = run / f"iter_{i}" / f"cand_{j}"
     atomic_write_text(d / "reward.py", code)
     atomic_write_json(d / "check.json", {"ok": True, "error": None, "repairs": 0})
-    atomic_write_json(d / "train.json", {"status": "failed", "reason": reason, "steps": 300, "curve": []})
+    atomic_write_json(
+        d / "train.json", {"status": "failed", "reason": reason, "steps": 300, "curve": []}
+    )
     CandidateRecord(iteration=i, index=j, status="failed_train", reason=reason, steps=300).save(d)
 
 
 def _llm_log(run: Path) -> None:
     calls: list[dict[str, Any]] = [
-        {"role": "designer", "meta": {"iteration": 0}, "prompt_tokens": 1000, "completion_tokens": 500, "cost": 0.003},
-        {"role": "critic", "meta": {"iteration": 0}, "prompt_tokens": 400, "completion_tokens": 100, "cost": 0.001},
-        {"role": "analyzer", "meta": {"iteration": 0}, "prompt_tokens": 600, "completion_tokens": 200, "cost": 0.002},
-        {"role": "designer", "meta": {"iteration": 1}, "prompt_tokens": 1500, "completion_tokens": 600, "cost": 0.004},
-        {"role": "designer", "meta": {"iteration": 1}, "prompt_tokens": 1500, "completion_tokens": 600, "cost": 0.0, "cached": True},
-        {"role": "analyzer", "meta": {"iteration": 1}, "prompt_tokens": 400, "completion_tokens": 100, "cost": 0.0023},
+        {
+            "role": "designer",
+            "meta": {"iteration": 0},
+            "prompt_tokens": 1000,
+            "completion_tokens": 500,
+            "cost": 0.003,
+        },
+        {
+            "role": "critic",
+            "meta": {"iteration": 0},
+            "prompt_tokens": 400,
+            "completion_tokens": 100,
+            "cost": 0.001,
+        },
+        {
+            "role": "analyzer",
+            "meta": {"iteration": 0},
+            "prompt_tokens": 600,
+            "completion_tokens": 200,
+            "cost": 0.002,
+        },
+        {
+            "role": "designer",
+            "meta": {"iteration": 1},
+            "prompt_tokens": 1500,
+            "completion_tokens": 600,
+            "cost": 0.004,
+        },
+        {
+            "role": "designer",
+            "meta": {"iteration": 1},
+            "prompt_tokens": 1500,
+            "completion_tokens": 600,
+            "cost": 0.0,
+            "cached": True,
+        },
+        {
+            "role": "analyzer",
+            "meta": {"iteration": 1},
+            "prompt_tokens": 400,
+            "completion_tokens": 100,
+            "cost": 0.0023,
+        },
     ]
     for n, c in enumerate(calls, 1):
-        append_jsonl(run / "llm" / "calls.jsonl", {"n": n, "model": "fake-model", "cached": False, **c})
+        append_jsonl(
+            run / "llm" / "calls.jsonl", {"n": n, "model": "fake-model", "cached": False, **c}
+        )
 
 
 def tiny_mp4(path: Path, frames: int = 6) -> bytes:

@@ -83,7 +83,8 @@ def test_dict_observation_entry_point() -> None:
     s = load_schema(f"{__name__}:TinyDictEnv")
     assert s.description == "A point on a line is pushed towards a goal."
     assert [(f.name, f.shape, f.source) for f in s.fields if not f.hidden] == [
-        ("goal", [2], "obs:goal"), ("position", [2], "obs:position")  # gymnasium sorts keys
+        ("goal", [2], "obs:goal"),
+        ("position", [2], "obs:position"),  # gymnasium sorts keys
     ]
     state, action, next_state = sample_transitions(s, n=4)
     assert np.allclose(next_state["goal"], 0.5)

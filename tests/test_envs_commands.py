@@ -13,11 +13,17 @@ runner = CliRunner()
 def test_show_hopper_lists_torso_and_contact_fields() -> None:
     result = runner.invoke(app, ["envs", "show", "Hopper-v5"], terminal_width=200)
     assert result.exit_code == 0, result.output
-    for name in ("torso_x", "torso_height", "torso_angle", "x_velocity", "foot_contact",
-                 "foot_contact_force"):
+    for name in (
+        "torso_x",
+        "torso_height",
+        "torso_angle",
+        "x_velocity",
+        "foot_contact",
+        "foot_contact_force",
+    ):
         assert f"| {name} |" in result.output
     assert result.output == render_schema(load_schema("Hopper-v5"))
-    assert "x_velocity\"] / 1000" not in result.output
+    assert 'x_velocity"] / 1000' not in result.output
 
 
 def test_list_shows_every_shipped_env() -> None:

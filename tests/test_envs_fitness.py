@@ -28,8 +28,13 @@ DONES = [[False, False], [True, False], [False, True]]
 
 @pytest.mark.parametrize(
     ("aggregate", "episodes"),
-    [("sum", [4.0, 10.0]), ("mean", [2.0, 10 / 3]), ("final", [3.0, 4.0]),
-     ("max", [3.0, 5.0]), ("min", [1.0, 1.0])],
+    [
+        ("sum", [4.0, 10.0]),
+        ("mean", [2.0, 10 / 3]),
+        ("final", [3.0, 4.0]),
+        ("max", [3.0, 5.0]),
+        ("min", [1.0, 1.0]),
+    ],
 )
 def test_aggregates_per_env_episode(aggregate: str, episodes: list[float]) -> None:
     t = FitnessTracker(_spec(aggregate=aggregate))
@@ -105,8 +110,12 @@ def test_cartpole_fitness_is_episode_length_over_500() -> None:
         _, _, term, trunc, info = env.step(action)
         steps += 1
         done = term or trunc
-        tracker.step({k: np.asarray([v]) for k, v in state.items()}, np.asarray([action]),
-                     {k: np.asarray([v]) for k, v in info["ar_state"].items()}, np.asarray([done]))
+        tracker.step(
+            {k: np.asarray([v]) for k, v in state.items()},
+            np.asarray([action]),
+            {k: np.asarray([v]) for k, v in info["ar_state"].items()},
+            np.asarray([done]),
+        )
         if done:
             lengths.append(steps)
             steps = 0

@@ -12,9 +12,20 @@ from autoreward.envs.schema import EnvSchema, FitnessSpec
 from autoreward.errors import ConfigError
 
 REQUIRED = [
-    "CartPole-v1", "MountainCarContinuous-v0", "Acrobot-v1", "Pendulum-v1", "LunarLander-v3",
-    "InvertedPendulum-v5", "InvertedDoublePendulum-v5", "Reacher-v5", "Swimmer-v5", "Hopper-v5",
-    "HalfCheetah-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5",
+    "CartPole-v1",
+    "MountainCarContinuous-v0",
+    "Acrobot-v1",
+    "Pendulum-v1",
+    "LunarLander-v3",
+    "InvertedPendulum-v5",
+    "InvertedDoublePendulum-v5",
+    "Reacher-v5",
+    "Swimmer-v5",
+    "Hopper-v5",
+    "HalfCheetah-v5",
+    "Walker2d-v5",
+    "Ant-v5",
+    "Humanoid-v5",
 ]
 MUJOCO = [e for e in REQUIRED if e.endswith("-v5")]
 

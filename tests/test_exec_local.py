@@ -103,9 +103,7 @@ def test_relative_out_dir_is_not_nested_inside_itself(
     """`autoreward run` defaults to `--out runs`: the worker's cwd is the job folder, so a
     relative out_dir must be resolved before it gets there."""
     monkeypatch.chdir(tmp_path)
-    job = _job(Path("runs"), "cand_0", "cartpole_dense.py", 512).model_copy(
-        update={"video": False}
-    )
+    job = _job(Path("runs"), "cand_0", "cartpole_dense.py", 512).model_copy(update={"video": False})
     [result] = LocalExecutor(workers=1, poll_s=0.2).map([job])
     assert result.status == "ok", result.reason
     assert (tmp_path / "runs" / "cand_0" / "stats.json").is_file()

@@ -14,7 +14,9 @@ from autoreward.exec.local import LocalExecutor
 from autoreward.train.job import TrainJob, TrainResult
 
 
-def test_concurrent_map_calls_share_the_worker_slots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_map_calls_share_the_worker_slots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lock = threading.Lock()
     state = {"now": 0, "peak": 0}
 

@@ -46,7 +46,10 @@ def test_export_writes_a_documented_standalone_module(run_dir: Path, tmp_path: P
     doc = ast.get_docstring(ast.parse(text)) or ""
     assert doc.startswith("Reward for CartPole-v1: balance the pole near the centre of the track")
     assert str(run_dir.resolve()) in doc
-    assert "Fitness 480 after 4,000 training steps" in doc and "Retrained on 2 seeds: 470 ± 12.5." in doc
+    assert (
+        "Fitness 480 after 4,000 training steps" in doc
+        and "Retrained on 2 seeds: 470 ± 12.5." in doc
+    )
     assert "pole_angle [rad, scalar, source obs[2]]" in doc
     assert "cart_position [m, scalar, source obs[0]]" in doc
     assert "pole_angular_velocity [rad/s, scalar, source obs[3]]" in doc
@@ -72,7 +75,10 @@ def test_exported_module_works_without_autoreward(run_dir: Path, tmp_path: Path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    state = {k: np.zeros(2) for k in ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity")}
+    state = {
+        k: np.zeros(2)
+        for k in ("cart_position", "cart_velocity", "pole_angle", "pole_angular_velocity")
+    }
     total, terms = module.compute_reward(state, np.zeros(2), state)
     assert total.shape == (2,) and set(terms) == {"alive", "upright", "centred", "calm"}
     np.testing.assert_allclose(total, 2.0)
@@ -89,7 +95,12 @@ def test_exported_module_wraps_cartpole(run_dir: Path, tmp_path: Path) -> None:
         _, reward, terminated, truncated, info = env.step(steps % 2)
         nxt = info["ar_state"]
         angle, x = float(nxt["pole_angle"]), float(nxt["cart_position"])
-        expected = 1.0 + (1.0 - abs(angle) / 0.2095) - 0.5 * (x / 2.4) ** 2 - 0.01 * abs(float(nxt["pole_angular_velocity"]))
+        expected = (
+            1.0
+            + (1.0 - abs(angle) / 0.2095)
+            - 0.5 * (x / 2.4) ** 2
+            - 0.01 * abs(float(nxt["pole_angular_velocity"]))
+        )
         assert reward == pytest.approx(expected)
         assert info["env_reward"] == 1.0
         assert set(info["reward_terms"]) == {"alive", "upright", "centred", "calm"}
@@ -130,7 +141,9 @@ def test_export_errors_say_what_to_do(run_dir: Path, tmp_path: Path) -> None:
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     (fresh / "config.yaml").write_text("env_id: CartPole-v1\ntask: balance\n")
-    with pytest.raises(ConfigError, match=r"has no best reward yet \(no candidate has trained successfully\)"):
+    with pytest.raises(
+        ConfigError, match=r"has no best reward yet \(no candidate has trained successfully\)"
+    ):
         export_reward(fresh, tmp_path / "r.py")
 
 

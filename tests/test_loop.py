@@ -34,6 +34,7 @@ def script(server: FakeLLMServer, *, critic_revise: bool = True) -> None:
     critic sends one back once. Iteration 1: a refined reward and an exact duplicate."""
     server.add_rule(REPAIR, load_answer("repair_cartpole"), repeat_last=True)
     server.add_rule(REVISE, load_answer("revise_cartpole"), repeat_last=True)
+
     def critic(body: dict) -> str:
         # Send back the repaired candidate (its terms are `balance` and `centre`), whichever
         # order the concurrent calls arrive in; pass every other reward.
@@ -59,7 +60,9 @@ def config(server: FakeLLMServer, **over: object) -> RunConfig:
 
 
 @pytest.mark.expensive
-def test_two_iterations_select_the_best_and_write_every_file(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+def test_two_iterations_select_the_best_and_write_every_file(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
     script(fake_llm)
     cfg = config(fake_llm)
     run = RunDir.create(tmp_path, cfg.env_id, cfg.task, cfg.dump())
@@ -95,7 +98,9 @@ def test_two_iterations_select_the_best_and_write_every_file(fake_llm: FakeLLMSe
     calls = [json.loads(x) for x in (run.llm_dir / "calls.jsonl").read_text().splitlines()]
     assert {c["role"] for c in calls} >= {"designer", "repair", "critic", "revise", "analyzer"}
     # The refine prompt carried the analyzer's findings and the best fitness.
-    refine_prompts = [t for t in (prompt_text(r.body) for r in fake_llm.chat_requests) if REFINE in t]
+    refine_prompts = [
+        t for t in (prompt_text(r.body) for r in fake_llm.chat_requests) if REFINE in t
+    ]
     assert refine_prompts and "Failure causes" in refine_prompts[0]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_start" and kinds[-1] == "run_end" and "best" in kinds
@@ -110,7 +115,9 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.expensive
-def test_killed_run_resumes_without_retraining_or_repaying(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+def test_killed_run_resumes_without_retraining_or_repaying(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
     script(fake_llm, critic_revise=False)
     env = {**os.environ, "OPENAI_API_KEY": "sk-fake"}
     args = ["--env", "CartPole-v1", "--task", TASK, "--model", MODEL, "--api-base", fake_llm.url + "/v1",
@@ -130,7 +137,9 @@ def test_killed_run_resumes_without_retraining_or_repaying(fake_llm: FakeLLMServ
             if jobs:
                 break
         time.sleep(0.2)
-    assert run_dir is not None and proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+    assert run_dir is not None and proc.poll() is None, (
+        proc.stdout.read().decode() if proc.stdout else ""
+    )
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     finished_before = {p: p.stat().st_mtime_ns for p in run_dir.glob("iter_0/cand_*/jobs/*.json")}
@@ -146,7 +155,7 @@ def test_killed_run_resumes_without_retraining_or_repaying(fake_llm: FakeLLMServ
     for path, mtime in finished_before.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was retrained"
     # No cached LLM call was paid for again.
-    prompts_after = [prompt_text(r.body) for r in fake_llm.chat_requests][len(prompts_before):]
+    prompts_after = [prompt_text(r.body) for r in fake_llm.chat_requests][len(prompts_before) :]
     assert not set(prompts_after) & set(prompts_before)
     run = RunDir(run_dir)
     assert (run.iter_dir(1) / "done.json").exists()
@@ -155,7 +164,9 @@ def test_killed_run_resumes_without_retraining_or_repaying(fake_llm: FakeLLMServ
 
 
 @pytest.mark.expensive
-def test_stops_early_once_the_target_fitness_is_reached(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+def test_stops_early_once_the_target_fitness_is_reached(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
     script(fake_llm, critic_revise=False)
     cfg = config(fake_llm, target_fitness=0.0, samples=1, final_seeds=0, steps=2048)
     run = RunDir.create(tmp_path, cfg.env_id, cfg.task, cfg.dump())
@@ -184,5 +195,7 @@ def test_ctrl_c_stops_training_workers_and_records_no_false_failure(
     assert proc.returncode == 130, text
     assert "autoreward run --resume" in text
     assert not list(tmp_path.glob("*/iter_0/cand_*/jobs/*.json")), "an interrupted job was recorded"
-    workers = subprocess.run(["pgrep", "-f", "autoreward.sandbox.child"], capture_output=True, text=True)
+    workers = subprocess.run(
+        ["pgrep", "-f", "autoreward.sandbox.child"], capture_output=True, text=True
+    )
     assert workers.stdout.strip() == ""

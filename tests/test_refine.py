@@ -77,7 +77,9 @@ def test_parse_ranking_checks_every_index(run_dir: Path) -> None:
     with pytest.raises(ConfigError, match="iteration 1 has no candidate 7") as err:
         parse_ranking("1,7", it1)
     assert err.value.hint == "rank among iteration 1's trained candidates: 0, 1"
-    with pytest.raises(ConfigError, match=r"candidate 2 of iteration 1 has no trained policy \(duplicate\)"):
+    with pytest.raises(
+        ConfigError, match=r"candidate 2 of iteration 1 has no trained policy \(duplicate\)"
+    ):
         parse_ranking("2,0", it1)
     with pytest.raises(ConfigError, match="candidate 0 appears twice in the ranking"):
         parse_ranking("0,1,0", it1)
@@ -117,14 +119,20 @@ def test_interactive_turn_saves_feedback_and_runs_the_next_iteration(run_dir: Pa
     assert saved["text"] == "keep the cart on the left half"
     assert saved["ranking"] == [1, 0]
     ranking = saved["ranking_text"]
-    assert "1. candidate 1 (fitness 300, env return 300)\n2. candidate 0 (fitness 480, env return 480)" in ranking
+    assert (
+        "1. candidate 1 (fitness 300, env return 300)\n2. candidate 0 (fitness 480, env return 480)"
+        in ranking
+    )
     assert "The user's first choice, candidate 1, is not the reward shown above" in ranking
     assert "-1.0 * (x / 2.4) ** 2" in ranking  # its code, since the designer was not shown it
     lines = (run_dir / "refine.jsonl").read_text().splitlines()
     assert [json.loads(x)["turn"] for x in lines] == [1]
     # The second turn showed iteration 2 and ended at EOF (a closed stdin) without saving.
     assert "refine session ended." in text and not (run_dir / "iter_2" / "feedback.json").exists()
-    assert any(e["event"] == "feedback" for e in (json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()))
+    assert any(
+        e["event"] == "feedback"
+        for e in (json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines())
+    )
 
 
 def test_quit_saves_nothing(run_dir: Path) -> None:
@@ -141,10 +149,15 @@ def test_empty_answers_still_run_the_next_iteration(run_dir: Path) -> None:
     console, out = _console()
     resume = _FakeResume()
     ask, _ = _asker("", "")
-    turns = refine_session(console, run_dir, ask=ask, run_next=resume, max_turns=1, iterations_per_turn=2)
+    turns = refine_session(
+        console, run_dir, ask=ask, run_next=resume, max_turns=1, iterations_per_turn=2
+    )
     assert resume.calls == [4] and turns[0].empty
     assert json.loads((run_dir / "iter_1" / "feedback.json").read_text())["ranking_text"] is None
-    assert "(no feedback given)" in out.getvalue() and "after 1 turn(s) (--max-turns)" in out.getvalue()
+    assert (
+        "(no feedback given)" in out.getvalue()
+        and "after 1 turn(s) (--max-turns)" in out.getvalue()
+    )
 
 
 def test_scripted_turn_asks_nothing(run_dir: Path) -> None:
@@ -154,7 +167,9 @@ def test_scripted_turn_asks_nothing(run_dir: Path) -> None:
     def never(prompt: str) -> str:
         raise AssertionError(f"asked {prompt!r}")
 
-    turns = refine_session(console, run_dir, feedback="go left", rank="1", ask=never, run_next=resume)
+    turns = refine_session(
+        console, run_dir, feedback="go left", rank="1", ask=never, run_next=resume
+    )
     assert len(turns) == 1 and resume.calls == [3]
     saved = json.loads((run_dir / "iter_1" / "feedback.json").read_text())
     assert saved["text"] == "go left" and saved["ranking"] == [1]
@@ -194,7 +209,9 @@ ANALYZER = "diagnoses trained policies"
 
 
 @pytest.mark.expensive
-def test_scripted_terminal_session_reaches_the_designer(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+def test_scripted_terminal_session_reaches_the_designer(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
     """A real run (fake LLM server, real sandbox and PPO on CartPole), then `autoreward refine`
     driven through stdin: the next designer prompt carries the person's text and ranking."""
     from autoreward.config import RunConfig
@@ -206,14 +223,28 @@ def test_scripted_terminal_session_reaches_the_designer(fake_llm: FakeLLMServer,
     fake_llm.add_rule(INITIAL, load_answer("designer_cartpole_1"), load_answer("designer_cartpole_2"),
                       repeat_last=True)  # fmt: skip
     cfg = RunConfig(
-        env_id="CartPole-v1", task=TASK, model=MODEL, api_base=fake_llm.url + "/v1", iterations=1,
-        samples=2, steps=2048, workers=2, eval_episodes=2, final_seeds=0, video=False, critic=False,
+        env_id="CartPole-v1",
+        task=TASK,
+        model=MODEL,
+        api_base=fake_llm.url + "/v1",
+        iterations=1,
+        samples=2,
+        steps=2048,
+        workers=2,
+        eval_episodes=2,
+        final_seeds=0,
+        video=False,
+        critic=False,
         halving=False,
     )
     run = RunDir.create(tmp_path, cfg.env_id, cfg.task, cfg.dump())
     run_loop(cfg, run)
     assert (run.iter_dir(0) / "done.json").exists()
-    trained = [j for j in (0, 1) if json.loads((run.cand_dir(0, j) / "candidate.json").read_text())["status"] == "trained"]
+    trained = [
+        j
+        for j in (0, 1)
+        if json.loads((run.cand_dir(0, j) / "candidate.json").read_text())["status"] == "trained"
+    ]
     assert trained == [0, 1]
 
     session = "Please keep the cart in the left half of the track.\n5\n1,0\n"
@@ -224,9 +255,13 @@ def test_scripted_terminal_session_reaches_the_designer(fake_llm: FakeLLMServer,
     assert "best reward so far: iteration 0" in output
 
     saved = json.loads((run.iter_dir(0) / "feedback.json").read_text())
-    assert saved["text"] == "Please keep the cart in the left half of the track." and saved["ranking"] == [1, 0]
+    assert saved["text"] == "Please keep the cart in the left half of the track." and saved[
+        "ranking"
+    ] == [1, 0]
     assert (run.iter_dir(1) / "done.json").exists()
-    refine_prompts = [t for t in (prompt_text(r.body) for r in fake_llm.chat_requests) if REFINE in t]
+    refine_prompts = [
+        t for t in (prompt_text(r.body) for r in fake_llm.chat_requests) if REFINE in t
+    ]
     assert refine_prompts, "the second iteration's designer was not asked"
     prompt = refine_prompts[0]
     assert "Please keep the cart in the left half of the track." in prompt

@@ -62,7 +62,10 @@ def run_dir(tmp_path: Path) -> Path:
 def _section(html: str, anchor: str) -> str:
     """The HTML of the element with id `anchor` up to the next candidate or iteration."""
     start = html.index(f'id="{anchor}"')
-    end = min((i for i in (html.find("<article", start + 1), html.find("<section", start + 1)) if i > 0), default=len(html))
+    end = min(
+        (i for i in (html.find("<article", start + 1), html.find("<section", start + 1)) if i > 0),
+        default=len(html),
+    )
     return html[start:end]
 
 
@@ -108,7 +111,9 @@ def test_text_from_the_run_is_escaped(run_dir: Path) -> None:
     assert "<dominates>" not in html and "&lt;dominates&gt;" in html
     # the analyzer's markdown is rendered: headings (## under the report's h3), a list, code
     analysis = _section(html, "iter-0").split('class="analysis"')[1]
-    assert "<h5>What went wrong</h5>" in analysis and "<ol>" in analysis and "<pre><code>" in analysis
+    assert (
+        "<h5>What went wrong</h5>" in analysis and "<ol>" in analysis and "<pre><code>" in analysis
+    )
 
 
 def test_diff_is_against_the_best_of_earlier_iterations(run_dir: Path) -> None:
@@ -163,7 +168,7 @@ def test_unfinished_run(tmp_path: Path) -> None:
 
 def test_llm_cost_per_iteration(run_dir: Path) -> None:
     html = write_run_report(run_dir).read_text()
-    cost = parse(html[html.index('id="llm-cost"'):]).plain()
+    cost = parse(html[html.index('id="llm-cost"') :]).plain()
     assert "iteration 0 3 0 0 2,800 $0.0060 designer 1, critic 1, analyzer 1" in cost
     assert "iteration 1 3 1 0 2,600 $0.0063 designer 2, analyzer 1" in cost
     assert "total 6 1 0 5,400 $0.0123" in cost
@@ -203,7 +208,9 @@ def test_markdown_subset_escapes_and_renders() -> None:
 def _batch(tmp_path: Path) -> Path:
     batch = tmp_path / "batch"
     make_run(batch / "tasks")
-    (batch / "tasks" / "20260101-120000-cartpole-v1-balance").rename(batch / "tasks" / "cartpole-balance")
+    (batch / "tasks" / "20260101-120000-cartpole-v1-balance").rename(
+        batch / "tasks" / "cartpole-balance"
+    )
     (batch / "tasks" / "acrobot-swing").mkdir()  # a task that failed before its run started
     with (batch / "results.csv").open("w", newline="") as fh:  # the columns autoreward.batch writes
         w = csv.writer(fh)
@@ -225,8 +232,11 @@ def test_batch_report_links_each_task(tmp_path: Path) -> None:
     html = path.read_text()
     dom = parse(html)
     assert {"summary", "results"} <= dom.ids()
-    results = parse(html[html.index('id="results"'):]).plain()
-    assert "cartpole-balance CartPole-v1 done score 480 470 500 22.5 0.9581 2 15,029 0.0123 110.4" in results
+    results = parse(html[html.index('id="results"') :]).plain()
+    assert (
+        "cartpole-balance CartPole-v1 done score 480 470 500 22.5 0.9581 2 15,029 0.0123 110.4"
+        in results
+    )
     assert "acrobot-swing Acrobot-v1 failed -90 -500 0 0 0 3.2 LLMError: unreachable" in results
     assert "run_dir" not in results  # the task name links to its report instead
     assert '<a href="tasks/cartpole-balance/report.html">cartpole-balance</a>' in html
@@ -242,7 +252,9 @@ def test_batch_without_results_yet(tmp_path: Path) -> None:
 
 
 def test_report_of_something_else_says_what_it_expected(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"neither a run directory \(no config.yaml\) nor a batch directory"):
+    with pytest.raises(
+        ConfigError, match=r"neither a run directory \(no config.yaml\) nor a batch directory"
+    ):
         write_report(tmp_path)
     with pytest.raises(ConfigError, match="is not a directory"):
         write_report(tmp_path / "missing")
@@ -262,14 +274,23 @@ def test_cli_report(run_dir: Path, tmp_path: Path) -> None:
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM is not None
     cmd = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}", *args,
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        *args,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does)"
+)
 def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> None:
     path = write_run_report(run_dir)
     done = _chromium(tmp_path, "--dump-dom", path.resolve().as_uri())
@@ -283,11 +304,15 @@ def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> N
     assert dom.count("div", "analysis") == 2
     assert dom.count("video", "video") == 1
     shot = tmp_path / "report.png"
-    done = _chromium(tmp_path, "--window-size=1280,2000", f"--screenshot={shot}", path.resolve().as_uri())
+    done = _chromium(
+        tmp_path, "--window-size=1280,2000", f"--screenshot={shot}", path.resolve().as_uri()
+    )
     assert shot.is_file() and shot.stat().st_size > 20_000, done.stderr[-2000:]
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does)"
+)
 def test_batch_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     path = write_batch_report(_batch(tmp_path))
     done = _chromium(tmp_path, "--dump-dom", path.resolve().as_uri())
@@ -304,13 +329,24 @@ def test_report_of_a_real_tiny_run(fake_llm: FakeLLMServer, tmp_path: Path) -> N
     from autoreward.loop import run_loop
     from autoreward.store.rundir import RunDir
 
-    fake_llm.add_rule("diagnoses trained policies", load_answer("analyzer_cartpole"), repeat_last=True)
+    fake_llm.add_rule(
+        "diagnoses trained policies", load_answer("analyzer_cartpole"), repeat_last=True
+    )
     fake_llm.add_rule("careful reviewer", load_answer("critic_ok"), repeat_last=True)
     fake_llm.add_rule("# Advice", load_answer("designer_cartpole_1"), load_answer("designer_cartpole_2"),
                       repeat_last=True)  # fmt: skip
     cfg = RunConfig(
-        env_id="CartPole-v1", task="Balance the pole upright.", model=MODEL, api_base=fake_llm.url + "/v1",
-        iterations=1, samples=2, steps=2048, workers=2, eval_episodes=2, final_seeds=0, video=True,
+        env_id="CartPole-v1",
+        task="Balance the pole upright.",
+        model=MODEL,
+        api_base=fake_llm.url + "/v1",
+        iterations=1,
+        samples=2,
+        steps=2048,
+        workers=2,
+        eval_episodes=2,
+        final_seeds=0,
+        video=True,
         halving=False,
     )
     run = RunDir.create(tmp_path, cfg.env_id, cfg.task, cfg.dump())
@@ -320,7 +356,7 @@ def test_report_of_a_real_tiny_run(fake_llm: FakeLLMServer, tmp_path: Path) -> N
     assert dom.count("article", "candidate") == 2 and dom.count("div", "analysis") == 1
     assert html.count("data:image/png;base64,") == 4  # a curve and a component plot each
     assert html.count('src="data:video/mp4;base64,') == 2
-    cost = parse(html[html.index('id="llm-cost"'):]).plain()
+    cost = parse(html[html.index('id="llm-cost"') :]).plain()
     assert "iteration 0" in cost and "designer" in cost and "critic" in cost and "analyzer" in cost
     if CHROMIUM is not None:
         done = _chromium(tmp_path, "--dump-dom", (run.path / "report.html").resolve().as_uri())

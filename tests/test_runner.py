@@ -20,13 +20,17 @@ def test_missing_key_names_the_variable_and_creates_no_run_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    code, out = run_cli(["--env", "CartPole-v1", "--task", "balance", "--out", str(tmp_path / "runs")], monkeypatch)
+    code, out = run_cli(
+        ["--env", "CartPole-v1", "--task", "balance", "--out", str(tmp_path / "runs")], monkeypatch
+    )
     assert code == 2
     assert "OPENAI_API_KEY is not set" in out
     assert not (tmp_path / "runs").exists()
 
 
-def test_unreachable_endpoint_names_the_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_endpoint_names_the_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     url = "http://127.0.0.1:9/v1"
     code, out = run_cli(["--env", "CartPole-v1", "--task", "balance", "--model", "openai/m", "--api-base", url,
@@ -35,8 +39,13 @@ def test_unreachable_endpoint_names_the_url(tmp_path: Path, monkeypatch: pytest.
     assert not (tmp_path / "runs").exists()
 
 
-def test_unknown_env_suggests_close_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out = run_cli(["--env", "CartPol-v1", "--task", "x", "--model", "manual", "--out", str(tmp_path)], monkeypatch)
+def test_unknown_env_suggests_close_matches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out = run_cli(
+        ["--env", "CartPol-v1", "--task", "x", "--model", "manual", "--out", str(tmp_path)],
+        monkeypatch,
+    )
     assert code == 2 and "unknown environment 'CartPol-v1'" in out and "CartPole-v1" in out
 
 
@@ -57,7 +66,9 @@ def test_bad_fitness_in_config_is_rejected_before_any_work(tmp_path: Path) -> No
         "env_id: CartPole-v1\ntask: x\nmodel: manual\nfitness:\n  kind: score\n"
         "  expression: open('/etc/passwd')\n  description: evil\n"
     )
-    result = CliRunner().invoke(app, ["run", "--config", str(cfg_file), "--out", str(tmp_path / "runs")])
+    result = CliRunner().invoke(
+        app, ["run", "--config", str(cfg_file), "--out", str(tmp_path / "runs")]
+    )
     assert result.exit_code == 2 and "name 'open' is not allowed" in result.output
     assert not (tmp_path / "runs").exists()
 

@@ -16,8 +16,18 @@ def render(view: RunView) -> str:
 def test_view_follows_candidates_progress_best_and_seeds() -> None:
     view = RunView(env_id="CartPole-v1", task="balance", model="openai/x", iterations=2)
     view.update({"event": "iteration_start", "iteration": 0})
-    view.update({"event": "candidate", "iteration": 0, "candidate": 0, "state": "failed", "reason": "line 3: NaN"})
-    view.update({"event": "progress", "iteration": 0, "candidate": 1, "steps": 512, "total_steps": 4096})
+    view.update(
+        {
+            "event": "candidate",
+            "iteration": 0,
+            "candidate": 0,
+            "state": "failed",
+            "reason": "line 3: NaN",
+        }
+    )
+    view.update(
+        {"event": "progress", "iteration": 0, "candidate": 1, "steps": 512, "total_steps": 4096}
+    )
     view.update({"event": "best", "iteration": 0, "candidate": 1, "fitness": 0.75})
     view.update({"event": "llm_usage", "tokens": 1234, "cost": 0.01})
     text = render(view)
@@ -37,6 +47,14 @@ def test_plain_output_when_not_a_terminal_names_each_event() -> None:
     console = Console(width=120, record=True, force_terminal=False)
     view = RunView(env_id="CartPole-v1", task="balance", model="m", iterations=1)
     with LiveRunView(view, console) as live:
-        live({"event": "candidate", "iteration": 0, "candidate": 1, "state": "done", "fitness": 0.35640000001})
+        live(
+            {
+                "event": "candidate",
+                "iteration": 0,
+                "candidate": 1,
+                "state": "done",
+                "fitness": 0.35640000001,
+            }
+        )
     text = console.export_text()
     assert "[candidate] iteration=0 candidate=1 state=done fitness=0.3564\n" in text

@@ -167,3 +167,38 @@ def not_a_dict(payload: dict[str, Any]) -> list[int]:
 
 def not_json(payload: dict[str, Any]) -> dict[str, Any]:
     return {"value": object()}
+
+
+def flood(payload: dict[str, Any]) -> dict[str, Any]:
+    """Write `mb` MiB to stdout and to stderr (the capped log keeps a head and a tail)."""
+    import sys
+
+    line = ("x" * 1023 + "\n").encode()
+    for _ in range(int(payload["mb"]) * 1024):
+        sys.stdout.buffer.write(line)
+        sys.stderr.buffer.write(line)
+    sys.stderr.flush()
+    sys.stdout.buffer.write(b"THE-END\n")
+    sys.stdout.flush()
+    return {"done": True}
+
+
+def hang_in_reward_call(payload: dict[str, Any]) -> dict[str, Any]:
+    """Mark a reward call at `step`, then never return (in Python or inside one C call)."""
+    from autoreward.sandbox.watchdog import reward_call
+
+    with reward_call(int(payload.get("step", 0))):
+        if payload.get("in_c"):
+            sum(itertools.repeat(1, 10**15))
+        while True:
+            pass
+
+
+def unrestricted(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run `code` as UNRESTRICTED Python (full builtins, any import): what hostile reward
+    code could do after escaping the validator and the loader. It leaves its findings in a
+    dict named `result`."""
+    namespace: dict[str, Any] = {"payload": payload}
+    exec(compile(payload["code"], "<unrestricted>", "exec"), namespace)  # noqa: S102
+    result = namespace.get("result", {})
+    return dict(result)

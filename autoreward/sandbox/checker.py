@@ -28,6 +28,7 @@ from autoreward.envs.schema import EnvSchema
 from autoreward.errors import RewardCodeError
 from autoreward.sandbox.inputs import frozen_array, frozen_copy
 from autoreward.sandbox.loader import REWARD_FILENAME, load_reward_fn
+from autoreward.sandbox.untrusted import UntrustedStr
 from autoreward.sandbox.validate import validate_code
 from autoreward.sandbox.watchdog import reward_call
 from autoreward.sandbox.worker import Limits, WorkerResult, run_isolated
@@ -46,9 +47,9 @@ CheckStatus = Literal["pass", "warn", "fail"]
 class CheckItem(BaseModel):
     """One check: its name, outcome and a message (expected X, got Y, how to fix)."""
 
-    name: str
+    name: UntrustedStr
     status: CheckStatus
-    message: str
+    message: UntrustedStr
 
 
 class ComponentStats(BaseModel):

@@ -16,10 +16,10 @@ import re
 import stat
 import zipfile
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 MAX_JSON_BYTES = 32 * 1024 * 1024
 MAX_NPZ_BYTES = 512 * 1024 * 1024
@@ -29,6 +29,16 @@ MAX_MESSAGE_CHARS = 2000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _clean(value: str) -> str:
+    return clean_text(value)
+
+
+UntrustedStr = Annotated[str, AfterValidator(_clean)]
+"""A string field of a model the parent fills from what a worker wrote: control characters
+and terminal escapes stripped, cut to `MAX_MESSAGE_CHARS` (rich markup is escaped where it
+is printed)."""
 
 
 class UntrustedDataError(ValueError):

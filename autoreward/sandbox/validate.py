@@ -160,8 +160,12 @@ _DENIED_ATTRS: dict[str, str] = {
                      "tb_frame", "tb_next", "func_globals", "func_code", "mro"],
                     "interpreter internals can escape the sandbox"),
     **dict.fromkeys(["tofile", "dump", "dumps", "load", "loads", "save", "fromfile", "ctypes",
-                     "ctypeslib", "lib", "environ", "system", "popen"],
+                     "ctypeslib", "lib", "environ", "system", "popen", "from_file",
+                     "untyped_storage", "storage", "data_ptr", "numpy", "tolist_file"],
                     "file, process and ctypes access is not allowed in reward code"),
+    **dict.fromkeys(["base", "setflags", "flags", "resize", "put", "itemset", "byteswap",
+                     "getfield", "setfield", "view"],
+                    "reaches or changes the memory behind an input array; compute new arrays"),
 }  # fmt: skip
 
 _DUNDER_TEXT = re.compile(r"__\w+__")
@@ -508,6 +512,47 @@ class _Checker(ast.NodeVisitor):
 
     def visit_YieldFrom(self, node: ast.YieldFrom) -> None:
         self._refuse(node, "yield from", "generators are not allowed; return arrays")
+
+    def visit_Match(self, node: ast.Match) -> None:
+        # Class patterns read arbitrary attributes by keyword (`case C(__class__=x)`), out of
+        # sight of the attribute rules; reward code never needs `match`.
+        self._refuse(node, "match statement", "not allowed in reward code; use if/elif")
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> None:
+        for attr in node.kwd_attrs:
+            if attr.startswith("_") or attr in _DENIED_ATTRS:
+                self.add(node, f"pattern attribute '{attr}'", "reaches interpreter internals")
+        self.generic_visit(node)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self._check_targets(node.targets)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self._check_targets([node.target])
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._check_targets([node.target])
+        self.generic_visit(node)
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        self._check_targets(node.targets)
+        self.generic_visit(node)
+
+    def _check_targets(self, targets: list[ast.expr]) -> None:
+        """Assigning to attributes changes shared objects: a module's functions
+        (`np.mean = fake` would fake every later computation in the process), an array's
+        memory or flags. Reward code assigns names and subscripts of its own arrays only."""
+        for target in targets:
+            for node in ast.walk(target):
+                if isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                    self.add(
+                        node,
+                        f"assignment to attribute '.{node.attr}'",
+                        "attributes may not be assigned or deleted in reward code "
+                        "(it would change shared objects such as numpy itself); use local names",
+                    )
 
 
 def _module_attr_problem(path: tuple[str, ...], chain: tuple[str, ...]) -> str | None:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from autoreward import __version__
 from autoreward.errors import AutorewardError
@@ -23,7 +24,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-envs_app = typer.Typer(help="Environment schemas: what the LLM reads about an environment.", no_args_is_help=True)
+envs_app = typer.Typer(
+    help="Environment schemas: what the LLM reads about an environment.", no_args_is_help=True
+)
 app.add_typer(envs_app, name="envs")
 
 console = Console()
@@ -34,7 +37,8 @@ _debug = False
 def _fail(err: BaseException) -> None:
     if _debug:
         raise err
-    err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+    # The message may quote untrusted text (a reward's exception): never parse it as markup.
+    err_console.print(Text.assemble(("error:", "bold red"), " ", str(err)), highlight=False)
     raise typer.Exit(code=2)
 
 
@@ -109,16 +113,24 @@ def check(
 @app.command()
 def run(
     ctx: typer.Context,
-    env: Annotated[str | None, typer.Option("--env", help="Environment id, e.g. Hopper-v5.")] = None,
-    task: Annotated[str | None, typer.Option("--task", help="The goal in natural language.")] = None,
+    env: Annotated[
+        str | None, typer.Option("--env", help="Environment id, e.g. Hopper-v5.")
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="The goal in natural language.")
+    ] = None,
     model: Annotated[
         str, typer.Option(help="litellm model string, `manual`, or `replay:PATH`.")
     ] = "gpt-4o-mini",
     api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL.")] = None,
     iterations: Annotated[int, typer.Option(help="Designer iterations.")] = 3,
     samples: Annotated[int, typer.Option(help="Candidate rewards per iteration (K).")] = 4,
-    steps: Annotated[int | None, typer.Option(help="Training steps per candidate (default: schema).")] = None,
-    algo: Annotated[str | None, typer.Option(help="PPO, SAC, TD3 or A2C (default: schema).")] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Training steps per candidate (default: schema).")
+    ] = None,
+    algo: Annotated[
+        str | None, typer.Option(help="PPO, SAC, TD3 or A2C (default: schema).")
+    ] = None,
     n_envs: Annotated[int | None, typer.Option(help="Parallel envs per candidate.")] = None,
     workers: Annotated[int, typer.Option(help="Training workers (0 = one per core).")] = 0,
     executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
@@ -127,17 +139,27 @@ def run(
     eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes per candidate.")] = 5,
     halving: Annotated[bool, typer.Option(help="Successive halving across candidates.")] = True,
     critic: Annotated[bool, typer.Option(help="Ask the critic before training.")] = True,
-    final_seeds: Annotated[int, typer.Option(help="Seeds to retrain the best reward on (0 = skip).")] = 3,
-    target: Annotated[float | None, typer.Option(help="Stop early at this fitness (default: schema).")] = None,
+    final_seeds: Annotated[
+        int, typer.Option(help="Seeds to retrain the best reward on (0 = skip).")
+    ] = 3,
+    target: Annotated[
+        float | None, typer.Option(help="Stop early at this fitness (default: schema).")
+    ] = None,
     video: Annotated[bool, typer.Option(help="Render an evaluation video per candidate.")] = True,
     feedback: Annotated[str | None, typer.Option(help="Human feedback for the designer.")] = None,
-    record: Annotated[Path | None, typer.Option(help="Write a replay transcript of every LLM call.")] = None,
+    record: Annotated[
+        Path | None, typer.Option(help="Write a replay transcript of every LLM call.")
+    ] = None,
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda or auto.")] = "cpu",
     out: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path("runs"),
-    resume: Annotated[Path | None, typer.Option(help="Continue a killed run from its directory.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue a killed run from its directory.")
+    ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="YAML file of run options (e.g. a task-specific fitness); command-line options win."),
+        typer.Option(
+            help="YAML file of run options (e.g. a task-specific fitness); command-line options win."
+        ),
     ] = None,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
 ) -> None:
@@ -145,19 +167,39 @@ def run(
     from autoreward.loop.commands import run_command
 
     given = {
-        name for name in ctx.params
+        name
+        for name in ctx.params
         if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
     }
 
     options = dict(
-        env_id=env, task=task, model=model, api_base=api_base, iterations=iterations,
-        samples=samples, steps=steps, algo=algo, n_envs=n_envs, workers=workers,
-        executor=executor, ray_address=ray_address, seed=seed, eval_episodes=eval_episodes,
-        halving=halving, critic=critic, final_seeds=final_seeds, target_fitness=target,
-        video=video, feedback=feedback, record=record, device=device,
+        env_id=env,
+        task=task,
+        model=model,
+        api_base=api_base,
+        iterations=iterations,
+        samples=samples,
+        steps=steps,
+        algo=algo,
+        n_envs=n_envs,
+        workers=workers,
+        executor=executor,
+        ray_address=ray_address,
+        seed=seed,
+        eval_episodes=eval_episodes,
+        halving=halving,
+        critic=critic,
+        final_seeds=final_seeds,
+        target_fitness=target,
+        video=video,
+        feedback=feedback,
+        record=record,
+        device=device,
     )
     try:
-        run_command(console, options, given=given, out=out, resume=resume, report=report, config=config)
+        run_command(
+            console, options, given=given, out=out, resume=resume, report=report, config=config
+        )
     except AutorewardError as err:
         _fail(err)
     except KeyboardInterrupt:
@@ -172,19 +214,37 @@ def batch(
     suite: Annotated[
         str | None, typer.Argument(help="Suite YAML, or a shipped suite name (classic, ...).")
     ] = None,
-    tasks: Annotated[str | None, typer.Option(help="Comma-separated task names (default: all).")] = None,
+    tasks: Annotated[
+        str | None, typer.Option(help="Comma-separated task names (default: all).")
+    ] = None,
     executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
-    workers: Annotated[int, typer.Option(help="Training workers shared by all tasks (0 = one per core).")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="Training workers shared by all tasks (0 = one per core).")
+    ] = 0,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address, e.g. auto.")] = None,
-    model: Annotated[str | None, typer.Option(help="litellm model string, `manual`, or `replay:PATH`.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="litellm model string, `manual`, or `replay:PATH`.")
+    ] = None,
     api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL.")] = None,
     out: Annotated[Path, typer.Option(help="Where the batch directory is created.")] = Path("runs"),
-    resume: Annotated[Path | None, typer.Option(help="Continue a batch from its directory.")] = None,
-    steps: Annotated[int | None, typer.Option(help="Training steps per candidate, for every task.")] = None,
-    iterations: Annotated[int | None, typer.Option(help="Designer iterations, for every task.")] = None,
-    samples: Annotated[int | None, typer.Option(help="Candidates per iteration, for every task.")] = None,
-    parallel: Annotated[int, typer.Option(help="Tasks run at once (0 = as many as workers, at least 2).")] = 0,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the suite and list its tasks; train nothing.")] = False,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue a batch from its directory.")
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Training steps per candidate, for every task.")
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option(help="Designer iterations, for every task.")
+    ] = None,
+    samples: Annotated[
+        int | None, typer.Option(help="Candidates per iteration, for every task.")
+    ] = None,
+    parallel: Annotated[
+        int, typer.Option(help="Tasks run at once (0 = as many as workers, at least 2).")
+    ] = 0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the suite and list its tasks; train nothing.")
+    ] = False,
 ) -> None:
     """Run every task of a suite (one worker pool for all) and write a results table."""
     from autoreward.batch.commands import batch_command
@@ -208,13 +268,17 @@ def train(
     reward_file: Annotated[Path, typer.Argument(help="Python file defining compute_reward.")],
     env: Annotated[str, typer.Option("--env", help="Environment id, e.g. CartPole-v1.")],
     steps: Annotated[int | None, typer.Option(help="Training steps (default: schema).")] = None,
-    algo: Annotated[str | None, typer.Option(help="PPO, SAC, TD3, A2C or DQN (default: schema).")] = None,
+    algo: Annotated[
+        str | None, typer.Option(help="PPO, SAC, TD3, A2C or DQN (default: schema).")
+    ] = None,
     n_envs: Annotated[int | None, typer.Option(help="Parallel envs (default: schema).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for training and evaluation.")] = 0,
     baseline: Annotated[
         str | None, typer.Option(help="`env`: also train on the env's own reward, side by side.")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Output directory (default: runs/train-...).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (default: runs/train-...).")
+    ] = None,
     video: Annotated[bool, typer.Option(help="Render an evaluation video.")] = True,
     eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes.")] = 10,
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda or auto.")] = "cpu",
@@ -224,8 +288,18 @@ def train(
 
     try:
         code = train_command(
-            console, reward_file, env, steps=steps, algo=algo, n_envs=n_envs, seed=seed,
-            baseline=baseline, out=out, video=video, eval_episodes=eval_episodes, device=device,
+            console,
+            reward_file,
+            env,
+            steps=steps,
+            algo=algo,
+            n_envs=n_envs,
+            seed=seed,
+            baseline=baseline,
+            out=out,
+            video=video,
+            eval_episodes=eval_episodes,
+            device=device,
         )
     except AutorewardError as err:
         _fail(err)
@@ -252,7 +326,9 @@ def report(
 @app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="The run directory.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The module to write.")] = Path("my_reward.py"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="The module to write.")] = Path(
+        "my_reward.py"
+    ),
     candidate: Annotated[
         str | None, typer.Option(help="ITER:CAND instead of the best, e.g. 1:0.")
     ] = None,
@@ -267,7 +343,9 @@ def export(
     console.print(f"wrote [bold]{done.path}[/] ({done.source} of {done.env_id})", soft_wrap=True)
     console.print(
         f'use it: env = autoreward.RewardWrapper(gym.make("{done.env_id}"), "{done.path}")',
-        highlight=False, markup=False, soft_wrap=True,
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
     )
 
 
@@ -282,7 +360,9 @@ def refine(
     ] = None,
     rank: Annotated[
         str | None,
-        typer.Option(help="Ranking of the last iteration's candidates, best first, e.g. 2,0,1 (one turn)."),
+        typer.Option(
+            help="Ranking of the last iteration's candidates, best first, e.g. 2,0,1 (one turn)."
+        ),
     ] = None,
     iterations_per_turn: Annotated[
         int, typer.Option(help="Iterations run after each turn (the feedback reaches the first).")
@@ -294,8 +374,12 @@ def refine(
 
     try:
         refine_session(
-            console, run_dir, feedback=feedback, rank=rank,
-            iterations_per_turn=iterations_per_turn, max_turns=max_turns,
+            console,
+            run_dir,
+            feedback=feedback,
+            rank=rank,
+            iterations_per_turn=iterations_per_turn,
+            max_turns=max_turns,
         )
     except AutorewardError as err:
         _fail(err)

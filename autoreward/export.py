@@ -42,9 +42,14 @@ def export_reward(run_dir: str | Path, out: str | Path, candidate: str | None = 
     record, code, where = _pick(run, candidate)
     target = Path(out)
     if target.is_dir():
-        raise ConfigError(f"--out {target} is a directory", hint=f"name a file, e.g. {target / 'my_reward.py'}")
+        raise ConfigError(
+            f"--out {target} is a directory", hint=f"name a file, e.g. {target / 'my_reward.py'}"
+        )
     if target.suffix != ".py":
-        raise ConfigError(f"--out {target} must end in .py", hint="RewardWrapper and `import` both need a .py file")
+        raise ConfigError(
+            f"--out {target} must end in .py",
+            hint="RewardWrapper and `import` both need a .py file",
+        )
 
     schema, schema_note = _schema(str(config.get("env_id") or ""), config.get("fitness"))
     body, own_doc = _split_docstring(code)
@@ -63,7 +68,9 @@ def export_reward(run_dir: str | Path, out: str | Path, candidate: str | None = 
             hint=f"export the code unchanged instead: cp {run.path}/best/reward.py {target}",
         )
     atomic_write_text(target, module)
-    return Exported(target, str(config.get("env_id")), where, fields, None if record is None else record.fitness)
+    return Exported(
+        target, str(config.get("env_id")), where, fields, None if record is None else record.fitness
+    )
 
 
 # =========================================================================== what to export
@@ -84,7 +91,11 @@ def _pick(run: RunDir, candidate: str | None) -> tuple[CandidateRecord | None, s
                 f"{folder} has no reward.py",
                 hint="pick a candidate listed in the run's report or summary table",
             )
-        return CandidateRecord.load(folder), (folder / "reward.py").read_text(encoding="utf-8"), f"iteration {i}, candidate {j}"
+        return (
+            CandidateRecord.load(folder),
+            (folder / "reward.py").read_text(encoding="utf-8"),
+            f"iteration {i}, candidate {j}",
+        )
     best_code = run.best_dir / "reward.py"
     if not best_code.is_file():
         raise ConfigError(
@@ -93,7 +104,11 @@ def _pick(run: RunDir, candidate: str | None) -> tuple[CandidateRecord | None, s
         )
     data = read_json(run.best_dir / "candidate.json")
     record = CandidateRecord.model_validate(data) if data else None
-    where = "the best candidate" if record is None else f"iteration {record.iteration}, candidate {record.index}"
+    where = (
+        "the best candidate"
+        if record is None
+        else f"iteration {record.iteration}, candidate {record.index}"
+    )
     return record, best_code.read_text(encoding="utf-8"), where
 
 
@@ -103,7 +118,10 @@ def _schema(env_id: str, fitness: Any) -> tuple[Any, str | None]:
 
         schema = load_schema(env_id)
     except AutorewardError as err:
-        return None, f"the schema of {env_id} could not be loaded here ({err.message}); units are not listed"
+        return (
+            None,
+            f"the schema of {env_id} could not be loaded here ({err.message}); units are not listed",
+        )
     if fitness:
         from autoreward.envs.schema import FitnessSpec
 
@@ -123,7 +141,11 @@ def fields_read(code: str) -> list[str]:
     found: list[tuple[int, int, str]] = []
     for node in ast.walk(tree):
         key: ast.expr | None = None
-        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in names:
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in names
+        ):
             key = node.slice
         elif (
             isinstance(node, ast.Call)
@@ -154,7 +176,7 @@ def _split_docstring(code: str) -> tuple[str, str | None]:
         and first.end_lineno is not None
     ):
         lines = code.splitlines(keepends=True)
-        return "".join(lines[first.end_lineno:]), first.value.value.strip()
+        return "".join(lines[first.end_lineno :]), first.value.value.strip()
     return code, None
 
 
@@ -162,21 +184,34 @@ def _split_docstring(code: str) -> tuple[str, str | None]:
 
 
 def _header(
-    run: RunDir, config: dict[str, Any], record: CandidateRecord | None, where: str, schema: Any,
-    schema_note: str | None, fields: list[str], own_doc: str | None, file_name: str,
+    run: RunDir,
+    config: dict[str, Any],
+    record: CandidateRecord | None,
+    where: str,
+    schema: Any,
+    schema_note: str | None,
+    fields: list[str],
+    own_doc: str | None,
+    file_name: str,
 ) -> str:
     env_id = str(config.get("env_id") or "?")
     task = str(config.get("task") or "")
     lines = [f"Reward for {env_id}: {task}", ""]
     stamp = _dt.datetime.now().strftime("%Y-%m-%d")
-    lines += [f"Exported by autoreward {__version__} on {stamp} from {where} of the run", f"{run.path.resolve()}", ""]
+    lines += [
+        f"Exported by autoreward {__version__} on {stamp} from {where} of the run",
+        f"{run.path.resolve()}",
+        "",
+    ]
     if own_doc:
         lines += ["The designer's note: " + own_doc, ""]
 
     lines += ["Fitness", "-------"]
     if schema is not None:
         spec = schema.fitness
-        lines += _wrap(f"Measured on the task fitness ({spec.kind}), not on this reward: {spec.description}")
+        lines += _wrap(
+            f"Measured on the task fitness ({spec.kind}), not on this reward: {spec.description}"
+        )
     lines += _performance(run, record)
     lines.append("")
 
@@ -243,7 +278,10 @@ def _field_lines(schema: Any, name: str) -> list[str]:
         return [f"  {name}: not in the {schema.env_id} schema"]
     shape = "scalar" if not f.shape else "shape (" + ", ".join(str(d) for d in f.shape) + ")"
     head = f"  {name} [{f.unit}, {shape}, source {f.source}]"
-    return [head, *textwrap.wrap(f.description, 88, initial_indent="      ", subsequent_indent="      ")]
+    return [
+        head,
+        *textwrap.wrap(f.description, 88, initial_indent="      ", subsequent_indent="      "),
+    ]
 
 
 def _components(run: RunDir, record: CandidateRecord | None) -> list[str]:

@@ -96,7 +96,7 @@ class RunView:
             steps = f"{c.steps:,}/{c.total_steps:,}" if c.total_steps else ""
             fit = "" if c.fitness is None else f"{c.fitness:.3g}"
             style = _STATE_STYLE.get(c.state, "")
-            table.add_row(j, Text(c.state, style=style), steps, fit, c.note)
+            table.add_row(j, Text(c.state, style=style), steps, fit, Text(c.note))
         best = "—" if self.best_fitness is None else f"{self.best_fitness:.4g} ({self.best_where})"
         elapsed = time.time() - self.started
         head = Text.assemble(
@@ -192,7 +192,7 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
             "" if rec.fitness is None else f"{rec.fitness:.4g}",
             "" if rec.env_return is None else f"{rec.env_return:.4g}",
             f"{rec.steps:,}" if rec.steps else "",
-            _short((rec.reason or "").splitlines()[0] if rec.reason else "", 70),
+            Text(_short((rec.reason or "").splitlines()[0] if rec.reason else "", 70)),
         )
     console.print(table)
     if best is None:

@@ -53,9 +53,10 @@ def test_two_jobs_on_local_ray_one_fails(local_ray: object, tmp_path: Path) -> N
     results = RayExecutor(workers=2).map(jobs, on_result=lambda i, r: done.append(i))
     ok, failed = results
     assert ok.status == "ok", ok.reason
-    assert ok.out_dir == str(tmp_path / "a") and ok.checkpoint == str(tmp_path / "a" / "checkpoint")
-    assert (tmp_path / "a" / "model.zip").exists() and (
-        tmp_path / "a" / "checkpoint" / "state.json"
+    assert ok.out_dir == str(tmp_path / "a")
+    assert ok.checkpoint == str(tmp_path / "a" / "train" / "checkpoint")
+    assert (tmp_path / "a" / "policy.npz").exists() and (
+        tmp_path / "a" / "train" / "checkpoint" / "state.json"
     ).exists()
     assert json.loads((tmp_path / "a" / "train.json").read_text())["out_dir"] == str(tmp_path / "a")
     assert failed.status == "failed" and "component 'ratio' is NaN/inf" in (failed.reason or "")

@@ -1,4 +1,5 @@
-"""Training one candidate (in-process, as the worker runs it): success, failures, continuation."""
+"""Training one candidate through its containers (train → evaluate → reward terms): success,
+failures, continuation."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from autoreward.exec.base import run_job_isolated
 from autoreward.sandbox.loader import load_reward_fn
 from autoreward.train.job import TrainJob
-from autoreward.train.trainer import run_train_job, train
 from autoreward.train.trajectories import episode_fitness, rescore_episodes
+
+train = run_job_isolated
 
 REWARDS = Path(__file__).parent / "fixtures" / "rewards"
 
@@ -21,7 +24,7 @@ def _code(name: str) -> str:
 
 @pytest.mark.expensive
 def test_ppo_cartpole_dense_reward_reaches_475(tmp_path: Path) -> None:
-    payload = TrainJob(
+    job = TrainJob(
         env_id="CartPole-v1",
         out_dir=str(tmp_path),
         reward_code=_code("cartpole_dense.py"),
@@ -30,12 +33,13 @@ def test_ppo_cartpole_dense_reward_reaches_475(tmp_path: Path) -> None:
         n_checkpoints=4,
         eval_episodes=10,
         hyperparams={"learning_rate": "lin_0.001", "clip_range": "lin_0.2"},
-    ).model_dump()
-    result = run_train_job(payload)
+    )
+    result = train(job).model_dump()
     assert result["status"] == "ok", result["reason"]
     assert result["env_return"] >= 475
     assert result["fitness"] >= 0.95
     assert result["steps"] >= 40_000 and result["steps_per_s"] > 0
+    assert {"train_container_s", "eval_container_s", "terms_container_s"} <= set(result["timings"])
 
     for name in (
         "train.json",
@@ -43,7 +47,8 @@ def test_ppo_cartpole_dense_reward_reaches_475(tmp_path: Path) -> None:
         "stats.json",
         "trajectories.json",
         "episodes.npz",
-        "model.zip",
+        "policy.npz",
+        "train/checkpoint/model.zip",
     ):
         assert (tmp_path / name).exists(), name
     stats = json.loads((tmp_path / "stats.json").read_text())
@@ -65,7 +70,7 @@ def test_ppo_cartpole_dense_reward_reaches_475(tmp_path: Path) -> None:
     assert episode_fitness(tmp_path / "episodes.npz") == pytest.approx(
         [e["fitness_value"] for e in evaluation["episodes"]]
     )
-    progress = json.loads((tmp_path / "progress.json").read_text())
+    progress = json.loads((tmp_path / "train" / "progress.json").read_text())
     assert progress["status"] == "ok" and progress["steps"] == result["steps"]
 
 
@@ -84,6 +89,7 @@ def test_nan_mid_training_fails_with_reason_and_keeps_statistics(tmp_path: Path)
     assert result.status == "failed"
     assert result.reason is not None
     assert "non-finite reward at training step 800: component 'ratio' is NaN/inf" in result.reason
+    assert not (tmp_path / "eval.json").exists()  # nothing to evaluate
     assert 0 < result.steps <= 800
     saved = json.loads((tmp_path / "train.json").read_text())
     assert saved["status"] == "failed" and saved["reason"] == result.reason
@@ -103,7 +109,7 @@ def test_env_reward_baseline_then_resume_to_full_budget(tmp_path: Path) -> None:
     )
     first = train(job)
     assert first.status == "ok", first.reason
-    assert first.steps == 1024 and first.checkpoint == str(tmp_path / "checkpoint")
+    assert first.steps == 1024 and first.checkpoint == str(tmp_path / "train" / "checkpoint")
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["components"] == ["env_reward"]
     for point in first.curve:
@@ -113,6 +119,9 @@ def test_env_reward_baseline_then_resume_to_full_budget(tmp_path: Path) -> None:
     assert second.status == "ok", second.reason
     assert second.steps == 2048 and second.steps_this_run == 1024
     assert [p.step for p in second.curve] == [512, 1024, 1536, 2048]
+    # the fitness of the first run's checkpoints is kept, the new ones are measured
+    assert [p.fitness for p in second.curve[:2]] == [p.fitness for p in first.curve]
+    assert all(p.fitness is not None for p in second.curve)
     saved = json.loads((tmp_path / "train.json").read_text())
     assert saved["resumed_from_steps"] == 1024
 

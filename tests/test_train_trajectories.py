@@ -135,6 +135,14 @@ def test_rescore_stored_episodes_with_a_new_reward(tmp_path: Path) -> None:
         return np.full(3, np.nan), {}
 
     with pytest.raises(
-        RewardCodeError, match=r"total has shape \(3,\) on stored episode 0, expected \(50,\)"
+        RewardCodeError, match=r"total has shape \(3,\), expected \(50,\) .* on stored episode 0"
     ):
         rescore_episodes(path, broken)
+
+    def writes_in_place(state: dict, action: np.ndarray, next_state: dict) -> tuple:
+        next_state["cos_theta"][:] = 1.0  # the stored episodes must not change under it
+        return next_state["cos_theta"], {}
+
+    with pytest.raises(RewardCodeError, match="read-only"):
+        rescore_episodes(path, writes_in_place)
+    assert rescore_episodes(path, upright) == pytest.approx(returns)

@@ -45,34 +45,26 @@ def test_no_renderer_is_a_warning_not_a_crash(
     with pytest.warns(
         RuntimeWarning, match="no video for CartPole-v1: RuntimeError: no OpenGL context"
     ):
-        result = record_video(
-            LeanPolicy(),
-            "PPO",
-            tmp_path / "model.zip",
-            load_schema("CartPole-v1"),
-            tmp_path / "v.mp4",
-            seed=0,
-        )
+        result = record_video(LeanPolicy(), load_schema("CartPole-v1"), tmp_path / "v.mp4", seed=0)
     assert not result.ok and not (tmp_path / "v.mp4").exists()
     assert result.status == "no video: RuntimeError: no OpenGL context"
 
 
 def test_fallback_renders_in_a_fresh_process(tmp_path: Path) -> None:
     """The fallback path (used when the in-process OpenGL backend fails): a new Python
-    process loads the saved model and renders a MuJoCo episode with the given backend."""
-    import gymnasium as gym
-    from stable_baselines3 import PPO
+    process rebuilds the policy from its pickle-free weights and renders a MuJoCo episode
+    with the given backend."""
+    from autoreward.train.job import TrainJob
+    from autoreward.train.policy_io import build_policy_model, save_policy
 
-    model = PPO("MlpPolicy", gym.make("Hopper-v5"), n_steps=64, batch_size=64, device="cpu")
-    model.save(tmp_path / "model.zip")
     schema = load_schema("Hopper-v5")
+    job = TrainJob(env_id="Hopper-v5", out_dir=str(tmp_path), schema_data=schema.model_dump())
+    save_policy(build_policy_model(job, schema), None, tmp_path / "policy.npz")
     result = video_module._render_in_subprocess(
-        "PPO",
-        tmp_path / "model.zip",
+        (job, tmp_path / "policy.npz"),
         schema,
         tmp_path / "video.mp4",
         seed=0,
-        normalizer_path=None,
         backend="egl",
         max_frames=10,
     )

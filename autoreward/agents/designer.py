@@ -191,7 +191,14 @@ class Designer:
         spend = Spend()
         try:
             text = self._ask(
-                prompt, role, index, iteration, spend, stage=role, attempt=0, sample_offset=sample_offset
+                prompt,
+                role,
+                index,
+                iteration,
+                spend,
+                stage=role,
+                attempt=0,
+                sample_offset=sample_offset,
             )
         except LLMError as err:
             return err
@@ -211,7 +218,13 @@ class Designer:
             p.n_repairs += 1
             try:
                 text = self._ask(
-                    repair, "repair", index, iteration, spend, stage=role, attempt=p.n_repairs,
+                    repair,
+                    "repair",
+                    index,
+                    iteration,
+                    spend,
+                    stage=role,
+                    attempt=p.n_repairs,
                     sample_offset=sample_offset,
                 )
             except LLMError as err:

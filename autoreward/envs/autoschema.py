@@ -116,8 +116,14 @@ def _box_fields(space: gym.spaces.Box, doc: str, names: _Names) -> list[StateFie
     rows = [r for r in doc_table(doc, "Observation") if r.get("Num", "").isdigit()]
     by_index = {int(r["Num"]): r for r in rows if int(r["Num"]) < dim}
     if not by_index:
-        return [_block_field(names.take("observation"), space, "obs",
-                             "The raw observation vector (no documentation found).")]
+        return [
+            _block_field(
+                names.take("observation"),
+                space,
+                "obs",
+                "The raw observation vector (no documentation found).",
+            )
+        ]
     fields: list[StateField] = []
     undocumented: list[int] = []
     for i in range(dim):
@@ -130,17 +136,22 @@ def _box_fields(space: gym.spaces.Box, doc: str, names: _Names) -> list[StateFie
         unit = unit or row.get("Unit", "") or "unspecified"
         base = _row_name(what, kind, row.get("Name (in corresponding XML file)", ""))
         desc = f"{what[:1].upper()}{what[1:]}{_range_text(row)} (observation[{i}])."
-        fields.append(StateField(name=names.take(base), shape=[], unit=unit, description=desc,
-                                 source=f"obs[{i}]"))
+        fields.append(
+            StateField(
+                name=names.take(base), shape=[], unit=unit, description=desc, source=f"obs[{i}]"
+            )
+        )
     for start, stop in _runs(undocumented):
         size = stop - start
-        fields.append(StateField(
-            name=names.take(f"obs_{start}_{stop - 1}" if size > 1 else f"obs_{start}"),
-            shape=[size] if size > 1 else [],
-            unit="unspecified",
-            description=f"Observation entries {start}..{stop - 1} (not documented in a table).",
-            source=f"obs[{start}:{stop}]" if size > 1 else f"obs[{start}]",
-        ))
+        fields.append(
+            StateField(
+                name=names.take(f"obs_{start}_{stop - 1}" if size > 1 else f"obs_{start}"),
+                shape=[size] if size > 1 else [],
+                unit="unspecified",
+                description=f"Observation entries {start}..{stop - 1} (not documented in a table).",
+                source=f"obs[{start}:{stop}]" if size > 1 else f"obs[{start}]",
+            )
+        )
     return fields
 
 
@@ -187,8 +198,9 @@ def _observation_fields(space: gym.Space, doc: str, names: _Names) -> list[State
             if isinstance(sub, (gym.spaces.Box, gym.spaces.Discrete)) and re.fullmatch(r"\w+", key):
                 sub_shape = tuple(sub.shape or ())
                 shape = [int(np.prod(sub_shape))] if len(sub_shape) > 1 else list(sub_shape)
-                block = _block_field(names.take(_slug(key)), sub, f"obs:{key}",
-                                     f"Observation entry '{key}'.")
+                block = _block_field(
+                    names.take(_slug(key)), sub, f"obs:{key}", f"Observation entry '{key}'."
+                )
                 fields.append(block.model_copy(update={"shape": shape}))
         return fields
     if isinstance(space, gym.spaces.Discrete):
@@ -197,8 +209,15 @@ def _observation_fields(space: gym.Space, doc: str, names: _Names) -> list[State
         shape = list(np.asarray(space.sample(), dtype=np.float64).shape)
     except (TypeError, ValueError):
         return []
-    return [StateField(name=names.take("observation"), shape=shape, unit="unspecified",
-                       description=f"The raw observation, from space {space}.", source="obs")]
+    return [
+        StateField(
+            name=names.take("observation"),
+            shape=shape,
+            unit="unspecified",
+            description=f"The raw observation, from space {space}.",
+            source="obs",
+        )
+    ]
 
 
 def _mujoco_fields(env: gym.Env, names: _Names) -> list[StateField]:
@@ -211,27 +230,46 @@ def _mujoco_fields(env: gym.Env, names: _Names) -> list[StateField]:
     fields: list[StateField] = []
     bodies = model_names(model, "body")
     if bodies:
-        fields.append(StateField(
-            name=names.take("body_pos"), shape=[len(bodies), 3], unit="m",
-            description="World positions (x, y, z) of the bodies " + ", ".join(bodies)
-            + " (rows in that order); z is up.",
-            source="xpos:" + ",".join(bodies),
-        ))
-        fields.append(StateField(
-            name=names.take(_slug(f"{bodies[0]}_velocity")), shape=[3], unit="m/s",
-            description=f"Velocity (x, y, z) of body '{bodies[0]}' over the last step; 0 at "
-            "episode start.",
-            source=f"fdvel:xpos:{bodies[0]}",
-        ))
-        fields.append(StateField(
-            name=names.take(_slug(f"{bodies[0]}_up")), shape=[3], unit="dimensionless",
-            description=f"Up axis of body '{bodies[0]}' in world coordinates (unit vector; z "
-            "component 1 when upright).",
-            source=f"xmat:{bodies[0]}[2::3]",
-        ))
-    fields.append(StateField(name=names.take("com_pos"), shape=[3], unit="m",
-                             description="Centre of mass of the whole model (x, y, z).",
-                             source="com"))
+        fields.append(
+            StateField(
+                name=names.take("body_pos"),
+                shape=[len(bodies), 3],
+                unit="m",
+                description="World positions (x, y, z) of the bodies "
+                + ", ".join(bodies)
+                + " (rows in that order); z is up.",
+                source="xpos:" + ",".join(bodies),
+            )
+        )
+        fields.append(
+            StateField(
+                name=names.take(_slug(f"{bodies[0]}_velocity")),
+                shape=[3],
+                unit="m/s",
+                description=f"Velocity (x, y, z) of body '{bodies[0]}' over the last step; 0 at "
+                "episode start.",
+                source=f"fdvel:xpos:{bodies[0]}",
+            )
+        )
+        fields.append(
+            StateField(
+                name=names.take(_slug(f"{bodies[0]}_up")),
+                shape=[3],
+                unit="dimensionless",
+                description=f"Up axis of body '{bodies[0]}' in world coordinates (unit vector; z "
+                "component 1 when upright).",
+                source=f"xmat:{bodies[0]}[2::3]",
+            )
+        )
+    fields.append(
+        StateField(
+            name=names.take("com_pos"),
+            shape=[3],
+            unit="m",
+            description="Centre of mass of the whole model (x, y, z).",
+            source="com",
+        )
+    )
     hinge_slide = [
         (mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j), int(model.jnt_type[j]))
         for j in range(model.njnt)
@@ -244,31 +282,51 @@ def _mujoco_fields(env: gym.Env, names: _Names) -> list[StateField]:
             for n, t in joints
         )
         joined = ",".join(n for n, _ in joints)
-        fields.append(StateField(name=names.take("joint_pos"), shape=[len(joints)],
-                                 unit="m or rad", description=f"Joint positions: {listing}.",
-                                 source=f"qpos:{joined}"))
-        fields.append(StateField(name=names.take("joint_vel"), shape=[len(joints)],
-                                 unit="m/s or rad/s",
-                                 description="Joint velocities, same order as joint_pos.",
-                                 source=f"qvel:{joined}"))
+        fields.append(
+            StateField(
+                name=names.take("joint_pos"),
+                shape=[len(joints)],
+                unit="m or rad",
+                description=f"Joint positions: {listing}.",
+                source=f"qpos:{joined}",
+            )
+        )
+        fields.append(
+            StateField(
+                name=names.take("joint_vel"),
+                shape=[len(joints)],
+                unit="m/s or rad/s",
+                description="Joint velocities, same order as joint_pos.",
+                source=f"qvel:{joined}",
+            )
+        )
     floor = next(
-        (mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in range(model.ngeom)
-         if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_PLANE
-         and mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)),
+        (
+            mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
+            for g in range(model.ngeom)
+            if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_PLANE
+            and mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
+        ),
         None,
     )
     if floor:
         geoms = [
-            mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in range(model.ngeom)
+            mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
+            for g in range(model.ngeom)
             if model.geom_bodyid[g] != 0 and mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
         ]
         if geoms:
-            fields.append(StateField(
-                name=names.take("floor_contacts"), shape=[len(geoms)], unit="bool",
-                description=f"Per geom, 1.0 while it touches the '{floor}' plane, else 0.0: "
-                + ", ".join(geoms) + ".",
-                source="contact:" + ",".join(geoms) + f"/{floor}",
-            ))
+            fields.append(
+                StateField(
+                    name=names.take("floor_contacts"),
+                    shape=[len(geoms)],
+                    unit="bool",
+                    description=f"Per geom, 1.0 while it touches the '{floor}' plane, else 0.0: "
+                    + ", ".join(geoms)
+                    + ".",
+                    source="contact:" + ",".join(geoms) + f"/{floor}",
+                )
+            )
     return fields
 
 
@@ -281,18 +339,28 @@ def _action_spec(space: gym.Space, doc: str) -> ActionSpec:
         parts = []
         for r in rows:
             extra = ", ".join(
-                v for v in (r.get("Name (in corresponding XML file)", ""), r.get("Type (Unit)", "")
-                            or r.get("Unit", "")) if v
+                v
+                for v in (
+                    r.get("Name (in corresponding XML file)", ""),
+                    r.get("Type (Unit)", "") or r.get("Unit", ""),
+                )
+                if v
             )
-            parts.append(f"action[{r['Num']}]: {r.get('Action', '')}" + (f" ({extra})" if extra else ""))
+            parts.append(
+                f"action[{r['Num']}]: {r.get('Action', '')}" + (f" ({extra})" if extra else "")
+            )
         text = "; ".join(parts) + "."
     else:
         text = doc_section(doc, "Action Space") or f"Action space {space}."
     if isinstance(space, gym.spaces.Discrete):
         return ActionSpec(shape=[], n=int(space.n), description=text)
     if isinstance(space, gym.spaces.Box):
-        return ActionSpec(shape=list(space.shape), low=_bound(space.low), high=_bound(space.high),
-                          description=text)
+        return ActionSpec(
+            shape=list(space.shape),
+            low=_bound(space.low),
+            high=_bound(space.high),
+            description=text,
+        )
     return ActionSpec(shape=list(space.shape or []), description=text)
 
 
@@ -319,17 +387,25 @@ def build_auto_schema(env_id: str) -> EnvSchema:
                 hint="write a YAML schema for it (see the files in envs/)",
             )
         fields += _mujoco_fields(env, names)
-        fields.append(StateField(
-            name=ENV_REWARD_FIELD, shape=[], unit="reward", hidden=True,
-            description="The env's own step reward (0 at reset); used by the default fitness.",
-            source="reward",
-        ))
+        fields.append(
+            StateField(
+                name=ENV_REWARD_FIELD,
+                shape=[],
+                unit="reward",
+                hidden=True,
+                description="The env's own step reward (0 at reset); used by the default fitness.",
+                source="reward",
+            )
+        )
         spec = env.spec
-        episode_length = (spec.max_episode_steps if spec and spec.max_episode_steps
-                          else DEFAULT_EPISODE_LENGTH)
-        description = (_strip_markup(doc_section(doc, "Description"))
-                       or (doc.strip().split("\n\n")[0].strip() if doc.strip() else "")
-                       or f"The {cls.__name__} environment.")
+        episode_length = (
+            spec.max_episode_steps if spec and spec.max_episode_steps else DEFAULT_EPISODE_LENGTH
+        )
+        description = (
+            _strip_markup(doc_section(doc, "Description"))
+            or (doc.strip().split("\n\n")[0].strip() if doc.strip() else "")
+            or f"The {cls.__name__} environment."
+        )
         return EnvSchema(
             env_id=env_id,
             description=re.sub(r"\s+", " ", description),
@@ -349,4 +425,3 @@ def build_auto_schema(env_id: str) -> EnvSchema:
         )
     finally:
         env.close()
-

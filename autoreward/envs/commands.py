@@ -28,8 +28,13 @@ def list_envs(console: Console) -> None:
     for env_id in list_schemas():
         s = load_schema(env_id)
         visible = sum(not f.hidden for f in s.fields)
-        table.add_row(env_id, str(visible), s.train.algo, _budget(s.train.total_steps),
-                      _fitness_text(s.fitness.kind, s.fitness.target, s.fitness.description))
+        table.add_row(
+            env_id,
+            str(visible),
+            s.train.algo,
+            _budget(s.train.total_steps),
+            _fitness_text(s.fitness.kind, s.fitness.target, s.fitness.description),
+        )
     console.print(table)
     console.print(
         "Any other gymnasium id or 'module:Class' gets an automatic schema: "
@@ -40,5 +45,6 @@ def list_envs(console: Console) -> None:
 
 def show_env(console: Console, env_id: str) -> None:
     """Print the schema exactly as the LLM will read it (plain text, no markup)."""
-    console.print(render_schema(load_schema(env_id)), markup=False, highlight=False,
-                  soft_wrap=True, end="")
+    console.print(
+        render_schema(load_schema(env_id)), markup=False, highlight=False, soft_wrap=True, end=""
+    )

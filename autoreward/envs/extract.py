@@ -63,7 +63,9 @@ def make_base_env(
         cls = load_entry_point(env_id)
         spec_id = "autoreward/" + re.sub(r"[^A-Za-z0-9_]", "_", env_id) + "-v0"
         spec = gym.envs.registration.EnvSpec(
-            id=spec_id, entry_point=cast(EnvCreator, cls), max_episode_steps=max_episode_steps,
+            id=spec_id,
+            entry_point=cast(EnvCreator, cls),
+            max_episode_steps=max_episode_steps,
             disable_env_checker=True,
         )
         return gym.make(spec, **kwargs)
@@ -90,7 +92,9 @@ def load_entry_point(entry: str) -> type:
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise UnknownEnvError(f"module '{module_name}' has no attribute '{attr}' (env '{entry}')")
+            raise UnknownEnvError(
+                f"module '{module_name}' has no attribute '{attr}' (env '{entry}')"
+            )
         obj = getattr(obj, part)
     if not (isinstance(obj, type) and issubclass(obj, gym.Env)):
         raise UnknownEnvError(f"'{entry}' is not a gymnasium.Env subclass")

@@ -103,9 +103,7 @@ class FitnessTracker:
             raise RewardCodeError(f"{self._context}: expression returned non-finite values")
         return out
 
-    def step(
-        self, state: State, action: np.ndarray, next_state: State, dones: np.ndarray
-    ) -> None:
+    def step(self, state: State, action: np.ndarray, next_state: State, dones: np.ndarray) -> None:
         v = self.values(state, action, next_state)
         if self._acc is None or self._count is None:
             self._acc = np.full(v.shape, _START[self.spec.aggregate])

@@ -37,11 +37,33 @@ import numpy as np
 from autoreward.envs.schema import StateField
 from autoreward.errors import ConfigError
 
-MUJOCO_BASES = ("qpos", "qvel", "xpos", "xquat", "xmat", "com", "site", "geom", "cfrc_ext",
-                "contact", "contact_force")
+MUJOCO_BASES = (
+    "qpos",
+    "qvel",
+    "xpos",
+    "xquat",
+    "xmat",
+    "com",
+    "site",
+    "geom",
+    "cfrc_ext",
+    "contact",
+    "contact_force",
+)
 BASES = ("obs", "attr", "reward", *MUJOCO_BASES)
-_NEEDS_NAME = {"qpos", "qvel", "xpos", "xquat", "xmat", "site", "geom", "cfrc_ext", "contact",
-               "contact_force", "attr"}
+_NEEDS_NAME = {
+    "qpos",
+    "qvel",
+    "xpos",
+    "xquat",
+    "xmat",
+    "site",
+    "geom",
+    "cfrc_ext",
+    "contact",
+    "contact_force",
+    "attr",
+}
 
 _RECIPE_RE = re.compile(
     r"^(?P<fd>fdvel:)?(?P<base>[a-z_]+)(?::(?P<name>[^\[\]\s]+))?"
@@ -233,11 +255,16 @@ class StateExtractor:
                 "is not a MuJoCo env",
             )
         obj = {
-            "qpos": mujoco.mjtObj.mjOBJ_JOINT, "qvel": mujoco.mjtObj.mjOBJ_JOINT,
-            "xpos": mujoco.mjtObj.mjOBJ_BODY, "xquat": mujoco.mjtObj.mjOBJ_BODY,
-            "xmat": mujoco.mjtObj.mjOBJ_BODY, "cfrc_ext": mujoco.mjtObj.mjOBJ_BODY,
-            "site": mujoco.mjtObj.mjOBJ_SITE, "geom": mujoco.mjtObj.mjOBJ_GEOM,
-            "contact": mujoco.mjtObj.mjOBJ_GEOM, "contact_force": mujoco.mjtObj.mjOBJ_GEOM,
+            "qpos": mujoco.mjtObj.mjOBJ_JOINT,
+            "qvel": mujoco.mjtObj.mjOBJ_JOINT,
+            "xpos": mujoco.mjtObj.mjOBJ_BODY,
+            "xquat": mujoco.mjtObj.mjOBJ_BODY,
+            "xmat": mujoco.mjtObj.mjOBJ_BODY,
+            "cfrc_ext": mujoco.mjtObj.mjOBJ_BODY,
+            "site": mujoco.mjtObj.mjOBJ_SITE,
+            "geom": mujoco.mjtObj.mjOBJ_GEOM,
+            "contact": mujoco.mjtObj.mjOBJ_GEOM,
+            "contact_force": mujoco.mjtObj.mjOBJ_GEOM,
         }
 
         def resolve(kind: Any, name: str) -> int:
@@ -276,20 +303,24 @@ class StateExtractor:
             other = resolve(obj[b], parts[1]) if len(parts) == 2 else None
             if b == "contact":
                 return _indexed(_contact_reader(data, geoms, other, self._cache), r.index)
-            return _indexed(
-                _contact_force_reader(model, data, geoms, other, self._cache), r.index
-            )
+            return _indexed(_contact_force_reader(model, data, geoms, other, self._cache), r.index)
         ids = [resolve(obj[b], n) for n in (r.name or "").split(",")]
         if b in ("qpos", "qvel"):
             flat = data.qpos if b == "qpos" else data.qvel
             adr = model.jnt_qposadr if b == "qpos" else model.jnt_dofadr
             sizes = [{0: (7, 6), 1: (4, 3)}.get(int(model.jnt_type[i]), (1, 1)) for i in ids]
             width = [sz[0 if b == "qpos" else 1] for sz in sizes]
-            idx = np.concatenate([np.arange(adr[i], adr[i] + w) for i, w in zip(ids, width, strict=True)])
+            idx = np.concatenate(
+                [np.arange(adr[i], adr[i] + w) for i, w in zip(ids, width, strict=True)]
+            )
         else:
             view2d = {
-                "xpos": data.xpos, "xquat": data.xquat, "xmat": data.xmat,
-                "cfrc_ext": data.cfrc_ext, "site": data.site_xpos, "geom": data.geom_xpos,
+                "xpos": data.xpos,
+                "xquat": data.xquat,
+                "xmat": data.xmat,
+                "cfrc_ext": data.cfrc_ext,
+                "site": data.site_xpos,
+                "geom": data.geom_xpos,
             }[b]
             flat = view2d.reshape(-1)  # a view: MjData keeps its buffers for its lifetime
             w = view2d.shape[1]
@@ -386,7 +417,12 @@ def model_names(model: Any, kind: str) -> list[str]:
     import mujoco
 
     obj = getattr(mujoco.mjtObj, f"mjOBJ_{kind.upper()}")
-    count = {"body": model.nbody, "joint": model.njnt, "geom": model.ngeom, "site": model.nsite,
-             "actuator": model.nu}[kind]
+    count = {
+        "body": model.nbody,
+        "joint": model.njnt,
+        "geom": model.ngeom,
+        "site": model.nsite,
+        "actuator": model.nu,
+    }[kind]
     names = (mujoco.mj_id2name(model, obj, i) for i in range(count))
     return [n for n in names if n and n != "world"]

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from autoreward.store.atomic import atomic_write_json
-from autoreward.train.job import TrainJob, TrainResult
+from autoreward.train.job import CurvePoint, TrainJob, TrainResult
 
 if TYPE_CHECKING:
     from autoreward.sandbox.worker import Limits
 
-TRAIN_TARGET = "autoreward.train.trainer:run_train_job"
 
 ResultFn = Callable[[int, TrainResult], None]
 """on_result(job_index, result): called once per job as soon as it finishes."""
@@ -37,68 +35,72 @@ class Executor(Protocol):
 
 
 def training_limits(job: TrainJob, wall_seconds: float | None = None) -> Limits:
-    """Worker limits for a training job: the sandbox defaults, with room for torch and time
-    for the training itself (CPU time counts every thread, so it scales with torch_threads)."""
+    """Worker limits for a training job: the sandbox defaults (an address-space limit below
+    physical memory, the per-reward-call watchdog), with time for the training itself (CPU
+    time counts every thread, so it scales with torch_threads)."""
     from autoreward.sandbox.worker import Limits
 
     base = Limits()
     wall = wall_seconds if wall_seconds is not None else max(base.wall_seconds, 6 * 3600)
-    # CUDA reserves far more virtual address space than it uses; RLIMIT_AS must not bite there.
-    address_mb = 32 * 1024 if job.device == "cpu" else 1024 * 1024
-    return base.model_copy(
-        update={
-            "wall_seconds": wall,
-            "cpu_seconds": int(max(base.cpu_seconds, wall * (job.torch_threads + 1))),
-            "address_space_mb": max(base.address_space_mb, address_mb),
-            "max_processes": max(base.max_processes, 64 + (job.n_envs or 1)),
-        }
-    )
+    update: dict[str, Any] = {
+        "wall_seconds": wall,
+        "cpu_seconds": int(max(base.cpu_seconds, wall * (job.torch_threads + 1))),
+        "max_processes": max(base.max_processes, 64 + (job.n_envs or 1)),
+    }
+    if job.device != "cpu":
+        # CUDA reserves far more virtual address space than it uses: RLIMIT_AS cannot bite
+        # there (the worker limits RLIMIT_DATA instead), and the device nodes are bound in.
+        update["gpu"] = True
+    return base.model_copy(update=update)
 
 
-def run_job_isolated(job: TrainJob, limits: Limits | None = None) -> TrainResult:
-    """Train `job` in an isolated worker; any worker failure becomes a failed result (and a
-    `train.json` saying so, since the worker could not write one)."""
-    from autoreward.sandbox.worker import run_isolated
+def evaluation_limits(training: Limits) -> Limits:
+    """The evaluation container: the training job's limits (it runs the same policy and env;
+    there is no reward code in it, so no per-call watchdog)."""
+    return training.model_copy(update={"reward_call_seconds": 0.0})
 
-    out = Path(job.out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    # The worker's cwd is `out`: a relative out_dir (e.g. under the default `--out runs`) would
-    # otherwise be resolved a second time inside it.
-    job = job.model_copy(update={"out_dir": str(out)})
+
+def terms_limits() -> Limits:
+    """The container computing a reward's components on stored evaluation episodes."""
+    from autoreward.sandbox.worker import Limits
+
+    return Limits(
+        cpu_seconds=300, address_space_mb=4096, file_size_mb=256, max_processes=32,
+        wall_seconds=300, reward_call_seconds=30.0, reward_call_unit="call",
+    )  # fmt: skip
+
+
+def run_job_isolated(
+    job: TrainJob, limits: Limits | None = None, prior_curve: list[CurvePoint] | None = None
+) -> TrainResult:
+    """Train and evaluate `job` in its containers (`train/pipeline.py`); any worker failure
+    becomes a failed result with a `train.json` saying so."""
+    from autoreward.train.pipeline import run_pipeline
+
     try:
-        outcome = run_isolated(
-            TRAIN_TARGET, job.model_dump(mode="json"), limits or training_limits(job), workdir=out
-        )
-    except Exception as err:  # the worker could not even start
-        return _record_failure(job, f"worker did not start: {type(err).__name__}: {err}")
-    if outcome.ok and outcome.value is not None:
-        try:
-            return TrainResult.model_validate(outcome.value)
-        except ValueError as err:
-            return _record_failure(job, f"worker returned a malformed result: {err}")
-    reason = (
-        f"worker {outcome.status}: {outcome.reason}"
-        if outcome.reason
-        else f"worker {outcome.status}"
-    )
-    return _record_failure(job, reason, wall_s=outcome.wall_s)
+        return run_pipeline(job, limits, prior_curve=prior_curve)
+    except Exception as err:  # a bug around one job must not lose the others
+        return _record_failure(job, f"pipeline error: {type(err).__name__}: {err}")
 
 
 def _record_failure(job: TrainJob, reason: str, **extra: Any) -> TrainResult:
-    progress = _read_progress(Path(job.out_dir) / "progress.json")
+    progress = read_progress(job)
     result = TrainResult.failure(job, reason, steps=int(progress.get("steps") or 0), **extra)
-    atomic_write_json(Path(job.out_dir) / "train.json", result.model_dump(mode="json"))
+    out = Path(job.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "train.json", result.model_dump(mode="json"))
     return result
 
 
-def _read_progress(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def read_progress(job: TrainJob) -> dict[str, Any]:
-    """The job's latest `progress.json` ({} before it exists)."""
-    return _read_progress(Path(job.out_dir) / "progress.json")
+    """The job's latest `progress.json` from its training container ({} before it exists, or
+    when it is not a small JSON object of plain values: it is untrusted)."""
+    from autoreward.sandbox.untrusted import UntrustedDataError, read_json
+
+    try:
+        data = read_json(Path(job.out_dir) / "train" / "progress.json", 64 * 1024)
+    except UntrustedDataError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, (int, float, str, type(None)))}

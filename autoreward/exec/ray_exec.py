@@ -86,9 +86,10 @@ class RayExecutor:
             options = {"num_cpus": job.torch_threads, "max_retries": 0}
             refs[
                 task.options(**options).remote(
-                    job.model_dump(mode="json"), self.limits, _pack_checkpoint(job)
+                    job.model_dump(mode="json"), self.limits, _pack_checkpoint(job),
+                    _prior_curve(job),
                 )
-            ] = i
+            ] = i  # fmt: skip
         results: list[TrainResult | None] = [None] * len(jobs)
         pending = list(refs)
         while pending:
@@ -118,8 +119,18 @@ def _pack_checkpoint(job: TrainJob) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
+def _prior_curve(job: TrainJob) -> list[dict[str, Any]] | None:
+    """The fitness curve of the run a continuation extends (it lives on the driver)."""
+    if not job.resume_from:
+        return None
+    return list((read_json(Path(job.out_dir) / "train.json") or {}).get("curve", []))
+
+
 def _train_on_node(
-    payload: dict[str, Any], limits: Limits | None, checkpoint: dict[str, bytes]
+    payload: dict[str, Any],
+    limits: Limits | None,
+    checkpoint: dict[str, bytes],
+    prior_curve: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The Ray task: train in a scratch directory on this node, return the result and files."""
     scratch = Path(tempfile.mkdtemp(prefix="autoreward-ray-"))
@@ -132,7 +143,10 @@ def _train_on_node(
                 (resume / rel).parent.mkdir(parents=True, exist_ok=True)
                 (resume / rel).write_bytes(data)
             updates["resume_from"] = str(resume)
-        result = run_job_isolated(job.model_copy(update=updates), limits)
+        from autoreward.train.job import CurvePoint
+
+        curve = None if prior_curve is None else [CurvePoint.model_validate(p) for p in prior_curve]
+        result = run_job_isolated(job.model_copy(update=updates), limits, prior_curve=curve)
         out = scratch / "out"
         files = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
         return {"result": result.model_dump(mode="json"), "node_out_dir": str(out), "files": files}

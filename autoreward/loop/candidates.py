@@ -44,11 +44,10 @@ class TrainPlan(BaseModel):
 
     @classmethod
     def from_config(cls, cfg: RunConfig, schema: EnvSchema) -> TrainPlan:
-        # The worker loads shipped schemas by id; a changed fitness or an auto-schema travels along.
-        shipped = not schema.auto and cfg.fitness is None
+        # The schema travels with every job: the worker's container holds no envs/ folder.
         return cls(
             env_id=cfg.env_id,
-            schema_data=None if shipped else schema.model_dump(mode="json"),
+            schema_data=schema.model_dump(mode="json"),
             algo=cfg.algo if cfg.algo is not None else schema.train.algo,
             total_steps=cfg.steps or schema.train.total_steps,
             n_envs=cfg.n_envs or schema.train.n_envs,

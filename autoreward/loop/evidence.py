@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 from autoreward.agents.prompts import RenderedPrompt
 from autoreward.store.atomic import read_json
@@ -88,42 +87,35 @@ def rescore(
     """Spearman correlation between the new reward's returns on the stored episodes and their
     fitness, and the evidence text for the designer when the ranking is inverted.
 
-    A reward that fails while re-scoring gives (nan, None): the dry run already vetted it, and
-    training will report the failure with its reason.
+    The reward runs in its own container (`train.rescore.rescore_job`) that sees the stored
+    episodes read-only and nothing else of the run. A reward that fails while re-scoring
+    gives (nan, None): the dry run already vetted it, and training will report the failure.
     """
     from autoreward.agents.consistency import RankingCheck
+    from autoreward.sandbox.untrusted import UntrustedDataError
     from autoreward.sandbox.worker import Limits, run_isolated
 
     result = run_isolated(
-        "autoreward.loop.evidence:rescore_job",
+        "autoreward.train.rescore:rescore_job",
         {"code": code, "paths": npz_paths},
-        Limits(cpu_seconds=int(timeout_s), wall_seconds=timeout_s, address_space_mb=4096),
-    )
+        Limits(
+            cpu_seconds=int(timeout_s), wall_seconds=timeout_s, address_space_mb=4096,
+            reward_call_seconds=30.0, reward_call_unit="call",
+        ),
+        inputs=[Path(p) for p in npz_paths],
+    )  # fmt: skip
     if not result.ok or result.value is None:
         return math.nan, None
-    check = RankingCheck.compute(
-        result.value["returns"], result.value["fitness"], result.value["labels"]
-    )
+    try:
+        returns = [float(x) for x in result.value["returns"]]
+        fitness = [float(x) for x in result.value["fitness"]]
+        labels = [str(x)[:80] for x in result.value["labels"]]
+    except (KeyError, TypeError, ValueError, UntrustedDataError):
+        return math.nan, None
+    if not len(returns) == len(fitness) == len(labels):
+        return math.nan, None
+    check = RankingCheck.compute(returns, fitness, labels)
     return check.rho, check.reason()
-
-
-def rescore_job(payload: dict[str, Any]) -> dict[str, Any]:
-    """Worker target: re-score stored episodes with untrusted reward code."""
-    from autoreward.sandbox.loader import load_reward_fn
-    from autoreward.train.trajectories import episode_fitness, rescore_episodes
-
-    fn = load_reward_fn(payload["code"])
-    returns: list[float] = []
-    fitness: list[float] = []
-    labels: list[str] = []
-    for path in payload["paths"]:
-        r = rescore_episodes(path, fn)
-        f = episode_fitness(path)
-        name = "/".join(Path(path).parts[-3:-1])
-        returns += r
-        fitness += f
-        labels += [f"{name} ep{k}" for k in range(len(r))]
-    return {"returns": returns, "fitness": fitness, "labels": labels}
 
 
 def _num(x: float | None) -> str:

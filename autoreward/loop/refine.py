@@ -171,7 +171,9 @@ def _ask_turn(console: Console, view: RunView, it: IterationView, ask: Ask) -> F
                 ranking = parse_ranking(answer, it)
                 break
             except ConfigError as err:
-                console.print(f"[red]{err.message}[/]" + (f"\n  {err.hint}" if err.hint else ""))
+                console.print(
+                    Text(err.message + (f"\n  {err.hint}" if err.hint else ""), style="red")
+                )
     return make_turn(view, it, text or None, ranking)
 
 

@@ -83,7 +83,9 @@ def write_batch_report(batch_dir: str | Path) -> Path:
             try:
                 task.report = write_run_report(task.run_dir)
             except Exception as err:  # one broken task must not cost the batch its report
-                batch.problems.append(f"report of task {task.name} failed: {type(err).__name__}: {err}")
+                batch.problems.append(
+                    f"report of task {task.name} failed: {type(err).__name__}: {err}"
+                )
     out = batch.path / REPORT_NAME
     page = _env().get_template("batch.html").render(**_batch_context(batch))
     atomic_write_text(out, page)
@@ -101,7 +103,10 @@ class _Row:
 
 def _run_context(run: RunView, embed: VideoEmbedder) -> dict[str, Any]:
     llm_by_iter = {row.label: row for row in run.llm_rows}
-    iterations = [_iteration(run, it, embed, llm_by_iter.get(f"iteration {it.index}")) for it in run.iterations]
+    iterations = [
+        _iteration(run, it, embed, llm_by_iter.get(f"iteration {it.index}"))
+        for it in run.iterations
+    ]
     return {
         "title": f"autoreward · {run.env_id}",
         "env_id": run.env_id,
@@ -125,33 +130,59 @@ def _summary(run: RunView) -> list[_Row]:
     rows.append(_Row("model", models + (f" (answers from {', '.join(used)})" if used else "")))
     if run.best is not None:
         b = run.best
-        rows.append(_Row("best fitness", Markup(
-            f'<strong>{_fmt(b.fitness)}</strong> — <a href="#{b.anchor}">iteration {b.iteration}, '
-            f"candidate {b.index}</a> ({b.steps:,} steps)"
-        )))
+        rows.append(
+            _Row(
+                "best fitness",
+                Markup(
+                    f'<strong>{_fmt(b.fitness)}</strong> — <a href="#{b.anchor}">iteration {b.iteration}, '
+                    f"candidate {b.index}</a> ({b.steps:,} steps)"
+                ),
+            )
+        )
     else:
         rows.append(_Row("best fitness", "no candidate trained successfully"))
     rows.append(_Row("final seeds", _final_text(run.final, run.config, run.best)))
     done = sum(it.done for it in run.iterations)
-    rows.append(_Row("iterations", f"{done} finished of {len(run.iterations)} started ({cfg.get('iterations', '?')} configured)"))
+    rows.append(
+        _Row(
+            "iterations",
+            f"{done} finished of {len(run.iterations)} started ({cfg.get('iterations', '?')} configured)",
+        )
+    )
     cands = [c for it in run.iterations for c in it.candidates]
     trained = sum(c.status == "trained" for c in cands)
-    rows.append(_Row("candidates", f"{trained} trained of {len(cands)} ({cfg.get('samples', '?')} per iteration)"))
+    rows.append(
+        _Row(
+            "candidates",
+            f"{trained} trained of {len(cands)} ({cfg.get('samples', '?')} per iteration)",
+        )
+    )
     training = [str(cfg["algo"])] if cfg.get("algo") else []
     if cfg.get("steps"):
         training.append(f"{int(cfg['steps']):,} steps per candidate")
     if training:
         rows.append(_Row("training", " · ".join(training)))
     t = run.llm_total
-    rows.append(_Row("LLM tokens and cost", f"{t.tokens:,} tokens, ${t.cost:.4f} ({t.calls} calls, {t.cached} from cache)"))
+    rows.append(
+        _Row(
+            "LLM tokens and cost",
+            f"{t.tokens:,} tokens, ${t.cost:.4f} ({t.calls} calls, {t.cached} from cache)",
+        )
+    )
     rows.append(_Row("wall time", _duration(run.wall_s)))
     rows.append(_Row("run directory", str(run.path)))
     return rows
 
 
-def _final_text(final: dict[str, Any] | None, cfg: dict[str, Any], best: CandidateView | None) -> str:
+def _final_text(
+    final: dict[str, Any] | None, cfg: dict[str, Any], best: CandidateView | None
+) -> str:
     if not final:
-        return "not run" if cfg.get("final_seeds", 1) == 0 else "not available (run unfinished or no best)"
+        return (
+            "not run"
+            if cfg.get("final_seeds", 1) == 0
+            else "not available (run unfinished or no best)"
+        )
     mean, std = final.get("mean"), final.get("std")
     n = final.get("n_seeds") or len(final.get("per_seed") or final.get("fitnesses") or [])
     if mean is None:
@@ -167,7 +198,11 @@ def _best_block(run: RunView) -> dict[str, Any] | None:
     b = run.best
     if b is None or not b.code:
         return None
-    return {"anchor": b.anchor, "label": f"iteration {b.iteration}, candidate {b.index}", "code": code_block(b.code)}
+    return {
+        "anchor": b.anchor,
+        "label": f"iteration {b.iteration}, candidate {b.index}",
+        "code": code_block(b.code),
+    }
 
 
 def _iteration(run: RunView, it: IterationView, embed: VideoEmbedder, llm: Any) -> dict[str, Any]:
@@ -206,7 +241,9 @@ def _table_row(c: CandidateView, best: CandidateView | None) -> dict[str, Any]:
     }
 
 
-def _candidate(c: CandidateView, it: IterationView, best: CandidateView | None, embed: VideoEmbedder) -> dict[str, Any]:
+def _candidate(
+    c: CandidateView, it: IterationView, best: CandidateView | None, embed: VideoEmbedder
+) -> dict[str, Any]:
     prev = it.previous_best
     diff_note: str | None
     if c.code is None:
@@ -214,8 +251,17 @@ def _candidate(c: CandidateView, it: IterationView, best: CandidateView | None, 
     elif prev is None or prev.code is None:
         diff, diff_note = None, "first iteration: there is no previous best to compare with"
     else:
-        diff = diff_block(prev.code, c.code, f"best so far (iter {prev.iteration} cand {prev.index})", f"iter {c.iteration} cand {c.index}")
-        diff_note = None if diff is not None else f"identical to the previous best (iter {prev.iteration} cand {prev.index})"
+        diff = diff_block(
+            prev.code,
+            c.code,
+            f"best so far (iter {prev.iteration} cand {prev.index})",
+            f"iter {c.iteration} cand {c.index}",
+        )
+        diff_note = (
+            None
+            if diff is not None
+            else f"identical to the previous best (iter {prev.iteration} cand {prev.index})"
+        )
     curve = plots.learning_curve(c.curve()) if c.curve() else None
     components = plots.component_plot(c.stats) if c.stats else None
     return {
@@ -231,7 +277,9 @@ def _candidate(c: CandidateView, it: IterationView, best: CandidateView | None, 
         "code": code_block(c.code) if c.code else None,
         "diff": diff,
         "diff_note": diff_note,
-        "diff_against": None if prev is None else f"iteration {prev.iteration}, candidate {prev.index}",
+        "diff_against": None
+        if prev is None
+        else f"iteration {prev.iteration}, candidate {prev.index}",
         "curve": curve,
         "curve_note": None if curve else _missing_training(c, "no learning curve"),
         "components": components,
@@ -315,7 +363,10 @@ def _eval_line(c: CandidateView) -> str | None:
 
 
 def _batch_context(batch: BatchView) -> dict[str, Any]:
-    name_col = next((c for c in batch.columns if c.lower() in {"task", "name"}), batch.columns[0] if batch.columns else None)
+    name_col = next(
+        (c for c in batch.columns if c.lower() in {"task", "name"}),
+        batch.columns[0] if batch.columns else None,
+    )
     links = {t.name: t for t in batch.tasks}
     columns = [c for c in batch.columns if c not in _HIDDEN_BATCH_COLUMNS]
     rows = []
@@ -341,7 +392,10 @@ def _batch_context(batch: BatchView) -> dict[str, Any]:
         "results_md": markdown(batch.results_md) if batch.results_md and not batch.rows else None,
         "chart": _batch_chart(batch, name_col),
         "extra_tasks": [
-            {"name": t.name, "href": None if t.report is None else t.report.relative_to(batch.path).as_posix()}
+            {
+                "name": t.name,
+                "href": None if t.report is None else t.report.relative_to(batch.path).as_posix(),
+            }
             for t in extra
         ],
         "n_tasks": max(len(batch.rows), len(batch.tasks)),
@@ -369,11 +423,17 @@ def _cell(value: str) -> str:
 def _batch_chart(batch: BatchView, name_col: str | None) -> str | None:
     if name_col is None:
         return None
-    fitness_cols = [c for c in batch.columns if "fitness" in c.lower() and any(finite_float(r.get(c)) is not None for r in batch.rows)]
+    fitness_cols = [
+        c
+        for c in batch.columns
+        if "fitness" in c.lower() and any(finite_float(r.get(c)) is not None for r in batch.rows)
+    ]
     if not fitness_cols:
         return None
     labels = [r.get(name_col, "") for r in batch.rows]
-    return plots.bar_chart(labels, {c: [finite_float(r.get(c)) for r in batch.rows] for c in fitness_cols}, "fitness")
+    return plots.bar_chart(
+        labels, {c: [finite_float(r.get(c)) for r in batch.rows] for c in fitness_cols}, "fitness"
+    )
 
 
 # =========================================================================== formatting
@@ -400,8 +460,6 @@ def _fmt(x: Any) -> str:
     if math.isnan(v):
         return "nan"
     return f"{v:.4g}"
-
-
 
 
 def _clip(text: str, n: int) -> str:

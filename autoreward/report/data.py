@@ -158,7 +158,9 @@ class LLMRow:
         elif call.get("cached"):
             self.cached += 1
         else:  # as `Usage`: only calls that reached a provider cost tokens and money
-            self.tokens += int(call.get("prompt_tokens") or 0) + int(call.get("completion_tokens") or 0)
+            self.tokens += int(call.get("prompt_tokens") or 0) + int(
+                call.get("completion_tokens") or 0
+            )
             self.cost += float(call.get("cost") or 0.0)
 
 
@@ -206,7 +208,9 @@ def load_run(path: str | Path) -> RunView:
     for i in _numbered(root, "iter_"):
         folder = root / f"iter_{i}"
         it_files = Loaded(folder)
-        candidates = [_load_candidate(folder / f"cand_{j}", i, j) for j in _numbered(folder, "cand_")]
+        candidates = [
+            _load_candidate(folder / f"cand_{j}", i, j) for j in _numbered(folder, "cand_")
+        ]
         iterations.append(
             IterationView(
                 index=i,
@@ -271,7 +275,9 @@ def _load_candidate(folder: Path, iteration: int, index: int) -> CandidateView:
     )
 
 
-def _recorded_best(root: Path, iterations: list[IterationView], top: Loaded) -> CandidateView | None:
+def _recorded_best(
+    root: Path, iterations: list[IterationView], top: Loaded
+) -> CandidateView | None:
     """The best the loop recorded in best/candidate.json, as a view of its candidate folder."""
     raw = _dict(top.json("best/candidate.json"))
     if not raw:
@@ -392,7 +398,11 @@ def is_run_dir(path: Path) -> bool:
 
 
 def is_batch_dir(path: Path) -> bool:
-    return (path / "results.csv").is_file() or (path / "results.md").is_file() or (path / "tasks").is_dir()
+    return (
+        (path / "results.csv").is_file()
+        or (path / "results.md").is_file()
+        or (path / "tasks").is_dir()
+    )
 
 
 # =========================================================================== small readers
@@ -403,7 +413,7 @@ def _numbered(folder: Path, prefix: str) -> list[int]:
         return []
     out = []
     for p in folder.glob(prefix + "*"):
-        rest = p.name[len(prefix):]
+        rest = p.name[len(prefix) :]
         if p.is_dir() and rest.isdigit():
             out.append(int(rest))
     return sorted(out)

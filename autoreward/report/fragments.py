@@ -82,7 +82,11 @@ def markdown(text: str) -> Markup:
     def flush_list() -> None:
         nonlocal list_tag
         if items:
-            out.append(f"<{list_tag}>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + f"</{list_tag}>")
+            out.append(
+                f"<{list_tag}>"
+                + "".join(f"<li>{_inline(i)}</li>" for i in items)
+                + f"</{list_tag}>"
+            )
             items.clear()
         list_tag = ""
 
@@ -151,7 +155,10 @@ class VideoEmbedder:
     """Embeds small videos as data URIs until a total budget is spent; links the rest."""
 
     def __init__(
-        self, report_dir: Path, max_bytes: int = EMBED_VIDEO_MAX_BYTES, total_bytes: int = EMBED_VIDEO_TOTAL_BYTES
+        self,
+        report_dir: Path,
+        max_bytes: int = EMBED_VIDEO_MAX_BYTES,
+        total_bytes: int = EMBED_VIDEO_TOTAL_BYTES,
     ) -> None:
         self.report_dir = report_dir
         self.max_bytes = max_bytes
@@ -167,7 +174,11 @@ class VideoEmbedder:
                 f'<video class="video" controls muted loop preload="metadata" '
                 f'src="data:video/mp4;base64,{data}"></video>'
             )
-        why = "too large to embed" if size > self.max_bytes else "embedding budget of this report spent"
+        why = (
+            "too large to embed"
+            if size > self.max_bytes
+            else "embedding budget of this report spent"
+        )
         return Markup(
             f'<video class="video" controls muted preload="none" src="{rel}"></video>'
             f'<p class="note">video {size / 1e6:.1f} MB ({why}): <a href="{rel}">{html.escape(_relative(path, self.report_dir))}</a></p>'

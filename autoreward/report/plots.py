@@ -60,7 +60,10 @@ def component_plot(stats: dict[str, Any]) -> str | None:
     for name in names:
         values = [finite_float((p.get("per_episode") or {}).get(name)) for p in points]
         if all(v is None for v in values):  # no episode finished: fall back to per-step means
-            values = [finite_float(((p.get("per_step") or {}).get(name) or {}).get("mean")) for p in points]
+            values = [
+                finite_float(((p.get("per_step") or {}).get(name) or {}).get("mean"))
+                for p in points
+            ]
         drawn += _line(ax, steps, values, name, None, marker=".")
     if not drawn:
         return None
@@ -91,17 +94,29 @@ def bar_chart(labels: list[str], series: dict[str, list[float | None]], ylabel: 
 
 
 def _line(
-    ax: Any, xs: list[Any], ys: list[float | None], label: str, color: str | None,
-    style: str = "-", marker: str | None = None,
+    ax: Any,
+    xs: list[Any],
+    ys: list[float | None],
+    label: str,
+    color: str | None,
+    style: str = "-",
+    marker: str | None = None,
 ) -> int:
     pts = [(x, y) for x, y in zip(xs, ys, strict=False) if x is not None and y is not None]
     if not pts:
         return 0
-    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=color, marker=marker, label=label, lw=1.4, ms=3)
+    ax.plot(
+        [p[0] for p in pts],
+        [p[1] for p in pts],
+        style,
+        color=color,
+        marker=marker,
+        label=label,
+        lw=1.4,
+        ms=3,
+    )
     return 1
 
 
 def _series(points: list[dict[str, Any]], key: str) -> list[float | None]:
     return [finite_float(p.get(key)) for p in points]
-
-

@@ -202,3 +202,19 @@ def unrestricted(payload: dict[str, Any]) -> dict[str, Any]:
     exec(compile(payload["code"], "<unrestricted>", "exec"), namespace)  # noqa: S102
     result = namespace.get("result", {})
     return dict(result)
+
+
+def train_unrestricted(payload: dict[str, Any]) -> dict[str, Any]:
+    """The training container's job with the reward module run as UNRESTRICTED Python (no
+    validator, full builtins): what a reward that escaped both could do during training."""
+    from autoreward.train import trainer
+
+    def load_unrestricted(code: str | None) -> Any:
+        if code is None:
+            return None
+        namespace: dict[str, Any] = {"__name__": "hostile_reward"}
+        exec(compile(code, "<hostile reward>", "exec"), namespace)  # noqa: S102
+        return namespace["compute_reward"]
+
+    trainer._load_reward = load_unrestricted  # type: ignore[attr-defined]
+    return trainer.run_train_job(payload)

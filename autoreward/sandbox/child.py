@@ -139,7 +139,13 @@ def apply_limits(limits: dict[str, Any]) -> None:
 
     cpu = max(1, int(limits["cpu_seconds"]))
     lower(resource.RLIMIT_CPU, cpu, cpu + 2)  # soft: SIGXCPU kills; hard: SIGKILL backs it up
-    lower(resource.RLIMIT_AS, int(limits["address_space_mb"]) * _MIB)
+    memory = int(limits["address_space_mb"]) * _MIB
+    if limits.get("gpu"):
+        # GPU drivers reserve terabytes of address space they never touch: cap the data
+        # segment (heap and private writable mappings) instead.
+        lower(resource.RLIMIT_DATA, memory)
+    else:
+        lower(resource.RLIMIT_AS, memory)
     lower(resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) * _MIB)
     lower(resource.RLIMIT_NPROC, _count_own_tasks() + int(limits["max_processes"]))
     lower(resource.RLIMIT_CORE, 0)

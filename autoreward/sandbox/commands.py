@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from autoreward.errors import ConfigError
 from autoreward.sandbox.checker import CheckReport, check_reward_isolated
@@ -50,7 +52,7 @@ def check_command(
 
 def print_report(console: Console, report: CheckReport, path: Path | None = None) -> None:
     """The checks table, component ranges, cost per call and the verdict."""
-    title = f"check {path.name if path else 'reward'} on {report.env_id}"
+    title = escape(f"check {path.name if path else 'reward'} on {report.env_id}")
     if report.n_states:
         title += f" ({report.n_states} states)"
     table = Table(title=title, title_justify="left", show_lines=False, expand=False)
@@ -59,10 +61,11 @@ def print_report(console: Console, report: CheckReport, path: Path | None = None
     table.add_column("result", overflow="fold")
     for item in report.checks:
         badge, style = _STYLE[item.status]
+        # Messages carry the reward's own exception text: plain Text, never markup.
         table.add_row(
             badge,
-            item.name,
-            f"[{style}]{item.message}[/]" if item.status != "pass" else item.message,
+            Text(item.name),
+            Text(item.message, style=style if item.status != "pass" else ""),
         )
     console.print(table)
     if report.components or report.total:
@@ -71,13 +74,13 @@ def print_report(console: Console, report: CheckReport, path: Path | None = None
             comp.add_column(col, justify="left" if col == "component" else "right")
         rows = list(report.components.items()) + ([("total", report.total)] if report.total else [])
         for name, st in rows:
-            comp.add_row(name, f"{st.mean:.4g}", f"{st.std:.4g}", f"{st.min:.4g}", f"{st.max:.4g}",
+            comp.add_row(Text(name), f"{st.mean:.4g}", f"{st.std:.4g}", f"{st.min:.4g}", f"{st.max:.4g}",
                          style="bold" if name == "total" else None)  # fmt: skip
         console.print(comp)
     if report.ms_per_call is not None:
         console.print(f"cost: {report.ms_per_call:.3g} ms per call on {report.n_states} states")
     if report.isolation:
-        console.print(f"sandbox: {report.isolation}", style="dim")
+        console.print(Text(f"sandbox: {report.isolation}", style="dim"))
     warns, fails = len(report.warnings), len(report.failures)
     if report.ok:
         extra = f" ({warns} warning{'s' if warns != 1 else ''})" if warns else ""

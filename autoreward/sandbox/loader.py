@@ -67,6 +67,14 @@ def _violations_error(what: str, violations: list[Violation]) -> RewardCodeError
     )
 
 
+def reject_invalid(src: str, entry: str = "compute_reward", what: str = "reward code") -> None:
+    """Raise `RewardCodeError` listing every static violation of `src`; never executes it
+    (what the parent process does with reward code: parse it, nothing more)."""
+    violations = validate_code(src, entry)
+    if violations:
+        raise _violations_error(what, violations)
+
+
 def load_reward_fn(src: str, entry: str = "compute_reward") -> RewardFn:
     """Validate `src` and return its `entry` function; raises `RewardCodeError` on any problem.
 

@@ -26,7 +26,11 @@ MAX_NPZ_BYTES = 512 * 1024 * 1024
 MAX_MESSAGE_CHARS = 2000
 """A reason or message copied into a result: longer ones are cut (the rest is in the log)."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|\x1b\[[0-9;?]*[ -/]*[@-~]")
+_CONTROL = re.compile(
+    r"\x1b\[[0-9;?]*[ -/]*[@-~]"  # CSI sequences (cursor moves, clear screen, colours)
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC sequences (window titles, hyperlinks)
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # any other control character but tab and newline
+)
 
 M = TypeVar("M", bound=BaseModel)
 

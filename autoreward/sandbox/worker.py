@@ -548,8 +548,15 @@ def _run(
                 _lend_tree(cwd, SANDBOX_UID, SANDBOX_GID)
         spec = None
         if mode.container is not None:
+            writable = [jobdir] + ([cwd] if workdir is not None else [])
+            # An input that holds a writable folder would show the job that folder's siblings.
+            readable = [
+                Path(p).resolve()
+                for p in inputs
+                if Path(p).exists() and not any(Path(p).resolve() in w.parents for w in writable)
+            ]
             spec = ContainerSpec(
-                ro=python_paths(modules) + [Path(p).resolve() for p in inputs if Path(p).exists()],
+                ro=python_paths(modules) + readable,
                 rw=[jobdir] + ([cwd] if workdir is not None else []),
                 cwd=Path("/"),  # the worker changes into `cwd` once it runs as its own uid
                 env=child_env,

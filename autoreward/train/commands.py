@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -38,7 +39,7 @@ def train_command(
     """Returns the exit code: 0 when every job trained, 1 when one failed."""
     from autoreward.envs.registry import load_schema
     from autoreward.exec import LocalExecutor
-    from autoreward.sandbox.loader import load_reward_fn
+    from autoreward.sandbox.loader import reject_invalid
     from autoreward.train.export import read_reward_source
 
     if baseline is not None and baseline not in BASELINES:
@@ -46,7 +47,9 @@ def train_command(
             f"--baseline {baseline!r} is not known", hint="use --baseline env (or leave it out)"
         )
     code = read_reward_source(reward_file)
-    load_reward_fn(code)  # a rejected reward fails here, in one clean line, before any worker
+    # The parent only parses the reward (a rejected one fails here, in one clean line); it
+    # runs only inside the training and evaluation containers.
+    reject_invalid(code)
     schema = load_schema(env_id)
     out_dir = out or Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}-{_slug(env_id)}"
     common: dict[str, Any] = dict(
@@ -58,7 +61,7 @@ def train_command(
         video=video,
         device=device,
         algo=algo.upper() if algo else None,
-        schema_data=schema.model_dump(mode="json") if schema.auto else None,
+        schema_data=schema.model_dump(mode="json"),
     )
     try:
         jobs = [
@@ -84,7 +87,7 @@ def train_command(
 
     total = steps or schema.train.total_steps
     console.print(
-        f"training [bold]{reward_file}[/] on {env_id} for {total:,} steps "
+        f"training [bold]{escape(str(reward_file))}[/] on {escape(env_id)} for {total:,} steps "
         f"({common['algo'] or schema.train.algo}) → {out_dir}",
         highlight=False,
     )
@@ -92,10 +95,14 @@ def train_command(
     console.print(evaluation_table(jobs, results))
     for result in results:
         if result.status == "failed":
-            console.print(f"[red]{result.label} failed:[/] {result.reason}", highlight=False)
+            console.print(
+                f"[red]{escape(result.label)} failed:[/] {escape(result.reason or '')}",
+                highlight=False,
+            )
         if result.hacking_flag:
             console.print(
-                f"[yellow]{result.label}: suspected reward hacking:[/] {result.hacking_reason}",
+                f"[yellow]{escape(result.label)}: suspected reward hacking:[/] "
+                f"{escape(result.hacking_reason or '')}",
                 highlight=False,
             )
     return 0 if all(r.status == "ok" for r in results) else 1

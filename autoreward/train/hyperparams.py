@@ -44,6 +44,14 @@ def algo_class(name: str) -> type[BaseAlgorithm]:
     return cls
 
 
+def job_hyperparams(job: Any, schema: Any, algo: str) -> dict[str, Any]:
+    """The raw hyperparameters of a job: the schema's (when the job uses the schema's
+    algorithm), with the job's own on top. Training and evaluation build the same model."""
+    raw = dict(schema.train.hyperparams) if algo == schema.train.algo else {}
+    raw.update(job.hyperparams)
+    return raw
+
+
 def linear_schedule(initial: float) -> Callable[[float], float]:
     """SB3 schedule: `progress_remaining` goes 1 → 0, so the value decays linearly to 0."""
 

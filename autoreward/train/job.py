@@ -9,9 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from autoreward.sandbox.untrusted import UntrustedStr, clean_text
 
 Algo = Literal["PPO", "SAC", "TD3", "A2C", "DQN"]
+MAX_COMPONENTS = 64
+"""A reward with more components than this is reported as failed (the statistics would be noise)."""
 
 
 class TrainJob(BaseModel):
@@ -104,7 +108,7 @@ class TrainResult(BaseModel):
     """What a job reports; also written (with more detail) to `train.json` in its out_dir."""
 
     status: Literal["ok", "failed"]
-    reason: str | None = None
+    reason: UntrustedStr | None = None
     label: str = ""
     env_id: str = ""
     algo: str = ""
@@ -126,12 +130,16 @@ class TrainResult(BaseModel):
     episode_length: float | None = None
     curve: list[CurvePoint] = Field(default_factory=list)
     hacking_flag: bool = False
-    hacking_reason: str | None = None
+    hacking_reason: UntrustedStr | None = None
     checkpoint: str | None = Field(
         default=None, description="Directory to resume from (resume_from)."
     )
     video: str | None = None
-    video_status: str | None = None
+    video_status: UntrustedStr | None = None
+    timings: dict[str, float] = Field(
+        default_factory=dict,
+        description="Wall seconds per stage: train container, learning, evaluation, ...",
+    )
 
     @classmethod
     def failure(cls, job: TrainJob, reason: str, **extra: Any) -> TrainResult:
@@ -146,3 +154,59 @@ class TrainResult(BaseModel):
             total_steps=job.total_steps or 0,
             **extra,
         )
+
+
+def _clean_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {clean_text(k, 80): v for k, v in list(value.items())[: MAX_COMPONENTS + 1]}
+    return value
+
+
+class StatsPoint(BaseModel):
+    """One statistics checkpoint as the training container reports it (untrusted numbers:
+    validated here; `fitness` is filled in by the parent from the evaluation container)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    step: int = Field(ge=0)
+    fitness: float | None = None
+    generated_return: float | None = None
+    env_return: float | None = None
+    episode_length: float | None = None
+    episodes: int = Field(default=0, ge=0)
+    terminated_fraction: float | None = None
+    reward_per_step: dict[str, float] | None = None
+    per_step: dict[str, dict[str, float]] = Field(default_factory=dict)
+    per_episode: dict[str, float] = Field(default_factory=dict)
+
+    _keys = field_validator("per_step", "per_episode", mode="before")(
+        classmethod(lambda cls, v: _clean_keys(v))
+    )
+
+
+class TrainOutcome(BaseModel):
+    """What the training container reports (`trainer.run_train_job`); the parent validates it
+    and combines it with the evaluation container's fitness into a `TrainResult`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["ok", "failed"]
+    reason: UntrustedStr | None = None
+    algo: str = ""
+    steps: int = Field(default=0, ge=0)
+    steps_this_run: int = Field(default=0, ge=0)
+    total_steps: int = Field(default=0, ge=0)
+    startup_s: float = Field(default=0.0, description="Container start to the first step.")
+    learn_s: float = 0.0
+    learn_cpu_s: float = 0.0
+    checkpoint_overhead_s: float = 0.0
+    steps_per_s: float = 0.0
+    steps_per_cpu_s: float = 0.0
+    history: list[StatsPoint] = Field(default_factory=list, max_length=10_000)
+    term_names: list[UntrustedStr] = Field(default_factory=list, max_length=MAX_COMPONENTS)
+    policies: list[int] = Field(
+        default_factory=list, description="Steps with a saved policy (policy/step_<n>.npz)."
+    )
+    final_policy: bool = Field(default=False, description="policy/final.npz was written.")
+    checkpoint: bool = Field(default=False, description="checkpoint/ is resumable.")
+    device: str = "cpu"

@@ -1,15 +1,17 @@
-"""Train one reward candidate with stable-baselines3 and evaluate it on the task fitness.
+"""Train one reward candidate with stable-baselines3: the training container's job.
 
-`run_train_job(payload)` is the isolated worker's target
-(`run_isolated("autoreward.train.trainer:run_train_job", job.model_dump(), limits)`), so the
-untrusted reward code runs in-process inside that worker, batched over the VecEnv. It never
-raises for a bad candidate: a reward that raises, returns NaN, or makes training diverge
-gives `status: failed` with the reason, and whatever was recorded up to then is kept.
+`run_train_job(payload)` is the worker target of the training container (`pipeline.py` runs
+it with the candidate's `train/` folder as the only writable place). The untrusted reward
+runs in-process here, batched over the VecEnv. This job never measures the task fitness:
+that happens afterwards in an evaluation container that never loads the reward
+(`evaljob.py`), so nothing this process does can reach its own grade. It never raises for a
+bad candidate: a reward that raises, returns NaN or makes training diverge gives
+`status: failed` with the reason, and what was recorded up to then is kept.
 
-Files written into `job.out_dir`:
-`progress.json` (live), `train.json`, `eval.json`, `stats.json`, `trajectories.json`,
-`episodes.npz` (every step of the evaluation episodes, for re-scoring), `model.zip`,
-`checkpoint/` (resumable: model, normaliser, replay buffer, statistics history), `video.mp4`.
+Files written into `job.out_dir`: `progress.json` (live), `checkpoint/` (resumable: model,
+normaliser, replay buffer, statistics history), `policy/step_<n>.npz` at every statistics
+checkpoint and `policy/final.npz` (pickle-free weights for the evaluation container). The
+`TrainOutcome` goes back as the job's result.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from pydantic import BaseModel, Field
 
 from autoreward.errors import AutorewardError, ConfigError
 from autoreward.store.atomic import atomic_write_json, read_json
-from autoreward.train.job import CurvePoint, TrainJob, TrainResult
+from autoreward.train.job import CurvePoint, TrainJob, TrainOutcome
+from autoreward.train.policy_io import FINAL, POLICY_DIR, checkpoint_name, save_policy
 from autoreward.train.replay import load_filled_replay, save_filled_replay
 
-__all__ = ["CheckpointState", "TrainJob", "TrainResult", "run_train_job", "train"]
+__all__ = ["CheckpointState", "TrainJob", "TrainOutcome", "run_train_job", "train"]
 
 CHECKPOINT_DIR = "checkpoint"
 REPLAY_FILE = "replay_buffer.npz"
@@ -53,74 +56,73 @@ class CheckpointState(BaseModel):
 
 
 def run_train_job(payload: dict[str, Any]) -> dict[str, Any]:
-    """Worker entry point: a `TrainJob` as a dict in, a `TrainResult` as a dict out."""
-    return train(TrainJob.model_validate(payload)).model_dump(mode="json")
+    """Worker entry point: a `TrainJob` as a dict in, a `TrainOutcome` as a dict out."""
+    started = float(payload.pop("_started", time.time()))
+    return train(TrainJob.model_validate(payload), started).model_dump(mode="json")
 
 
-def train(job: TrainJob) -> TrainResult:
-    """Train, evaluate and write every artifact of one job; failures come back as results."""
+def train(job: TrainJob, started: float | None = None) -> TrainOutcome:
+    """Train and write the checkpoints and policies of one job; failures come back as outcomes."""
     os.environ.setdefault("MUJOCO_GL", "egl")
     import torch
 
     torch.set_num_threads(job.torch_threads)
-    out = job.path
-    out.mkdir(parents=True, exist_ok=True)
-    run = _Run(job)
+    job.path.mkdir(parents=True, exist_ok=True)
+    run = _Run(job, started)
     try:
-        result = run.execute()
+        outcome = run.execute()
     except AutorewardError as err:
-        result = run.failed(str(err))
+        outcome = run.failed(str(err))
     except Exception as err:  # a bad candidate must never take the caller down
-        result = run.failed(f"{type(err).__name__}: {err}")
+        outcome = run.failed(f"{type(err).__name__}: {err}")
     finally:
         run.close()
-    atomic_write_json(out / "train.json", {**result.model_dump(mode="json"), **run.extra})
     atomic_write_json(
-        out / "progress.json",
+        job.path / "progress.json",
         {
             "label": job.label,
-            "status": result.status,
-            "steps": result.steps,
-            "total_steps": result.total_steps,
-            "fitness": result.fitness,
+            "status": outcome.status,
+            "steps": outcome.steps,
+            "total_steps": outcome.total_steps,
             "t": time.time(),
         },
     )
-    return result
+    return outcome
 
 
 class _Run:
     """The state of one training run, so a failure at any point can report what was done."""
 
-    def __init__(self, job: TrainJob) -> None:
+    def __init__(self, job: TrainJob, started: float | None) -> None:
         self.job = job
         self.out = job.path
-        self.started = time.time()
+        self.started = started or time.time()
         self.venv: Any = None
         self.stats_cb: Any = None
         self.wrapper: Any = None
+        self.model: Any = None
+        self.normalizer: Any = None
         self.start_step = 0
         self.prior_train_s = 0.0
         self.learn_s = 0.0
         self.learn_cpu_s = 0.0
+        self.startup_s = 0.0
         self.algo = job.algo or ""
         self.total_steps = job.total_steps or 0
-        self.extra: dict[str, Any] = {}
+        self.policies: list[int] = []
+        self.final_policy = False
 
     # ------------------------------------------------------------------ the run, top to bottom
 
-    def execute(self) -> TrainResult:
+    def execute(self) -> TrainOutcome:
         from stable_baselines3.common.callbacks import CallbackList
 
-        from autoreward.train.evaluate import EVAL_SEED_OFFSET, evaluate_policy
         from autoreward.train.stats import (
             NanGuardCallback,
             ProgressCallback,
             SaveCheckpointCallback,
             StatsCallback,
-            build_stats,
         )
-        from autoreward.train.trajectories import save_episodes, summarize_trajectories
 
         job = self.job
         schema = load_job_schema(job)
@@ -136,15 +138,10 @@ class _Run:
 
         # ---- environments and model
         seed = job.seed + self.start_step  # a continuation sees fresh episodes
-        self.venv, self.wrapper, normalizer, model = build_training(
+        self.venv, self.wrapper, self.normalizer, self.model = build_training(
             job, schema, self.algo, n_envs, seed, reward_fn, resume
         )
-
-        def checkpoint_fitness() -> float | None:
-            evaluation, _ = evaluate_policy(
-                model, schema, job.checkpoint_eval_episodes, job.seed, normalizer
-            )
-            return evaluation.fitness
+        model, normalizer = self.model, self.normalizer
 
         def save(final: bool = False) -> None:
             save_checkpoint(
@@ -154,10 +151,14 @@ class _Run:
                 self._state(model, n_envs),
                 replay_buffer=final,
             )
+            step = int(model.num_timesteps)
+            save_policy(model, normalizer, self.out / POLICY_DIR / checkpoint_name(step))
+            if step not in self.policies:
+                self.policies.append(step)
 
         self.stats_cb = StatsCallback(
             self.wrapper,
-            checkpoint_fitness,
+            lambda: None,  # the fitness is measured by the evaluation container
             total_steps=self.total_steps,
             start_step=self.start_step,
             n_checkpoints=job.n_checkpoints,
@@ -174,6 +175,7 @@ class _Run:
 
         # ---- train
         t0, c0 = time.time(), time.process_time()
+        self.startup_s = t0 - self.started
         remaining = self.total_steps - self.start_step
         if remaining > 0:
             model.learn(
@@ -183,70 +185,19 @@ class _Run:
             )
         self.learn_s = time.time() - t0
         self.learn_cpu_s = time.process_time() - c0
-        model.save(self.out / "model.zip")
         save(final=True)
-
-        # ---- evaluate on the task fitness; statistics, trajectories, stored episodes, video
-        evaluation, traces = evaluate_policy(
-            model, schema, job.eval_episodes, job.seed, normalizer, reward_fn
-        )
-        atomic_write_json(self.out / "eval.json", evaluation.model_dump(mode="json"))
-        stats = build_stats(self.stats_cb.history, self.wrapper.term_names, schema.fitness.target)
-        atomic_write_json(self.out / "stats.json", stats)
-        trajectories = summarize_trajectories(
-            traces, evaluation, schema, episodes=job.trajectory_episodes, hacking=stats["hacking"]
-        )
-        atomic_write_json(self.out / "trajectories.json", trajectories)
-        save_episodes(traces, evaluation, self.out / "episodes.npz")
-
-        video_path, video_status = None, "not requested"
-        if job.video:
-            from autoreward.train.video import record_video
-
-            video = record_video(
-                model,
-                self.algo,
-                self.out / "model.zip",
-                schema,
-                self.out / "video.mp4",
-                seed=job.seed + EVAL_SEED_OFFSET,
-                obs_normalizer=normalizer,
-                normalizer_path=self._normalizer_path(normalizer),
-                max_frames=job.video_max_frames,
-            )
-            video_path, video_status = video.path, video.status
-
-        steps = int(model.num_timesteps)
-        return self._result(
-            "ok",
-            steps=steps,
-            fitness=evaluation.fitness,
-            fitness_kind=evaluation.fitness_kind,
-            env_return=evaluation.env_return_mean,
-            generated_return=evaluation.generated_return_mean,
-            episode_length=evaluation.length_mean,
-            hacking_flag=bool(stats["hacking"]["flagged"]),
-            hacking_reason=stats["hacking"]["reason"] if stats["hacking"]["flagged"] else None,
-            checkpoint=str(self.out / CHECKPOINT_DIR),
-            video=video_path,
-            video_status=video_status,
-        )
+        save_policy(model, normalizer, self.out / POLICY_DIR / FINAL)
+        self.final_policy = True
+        return self._outcome("ok", steps=int(model.num_timesteps))
 
     # ------------------------------------------------------------------ bookkeeping
 
-    def failed(self, reason: str) -> TrainResult:
+    def failed(self, reason: str) -> TrainOutcome:
         self.learn_s = self.learn_s or (time.time() - self.started)
         steps = self.start_step
         if self.stats_cb is not None and self.stats_cb.model is not None:
             steps = int(self.stats_cb.model.num_timesteps)
-            from autoreward.train.stats import build_stats
-
-            # what was recorded before the failure is still evidence for the analyzer
-            atomic_write_json(
-                self.out / "stats.json",
-                build_stats(self.stats_cb.history, self.wrapper.term_names if self.wrapper else []),
-            )
-        return self._result("failed", reason=reason, steps=steps)
+        return self._outcome("failed", reason=reason, steps=steps)
 
     def close(self) -> None:
         if self.venv is not None:
@@ -255,39 +206,33 @@ class _Run:
             except Exception:  # closing a broken SubprocVecEnv must not mask the real result
                 pass
 
-    def _result(self, status: str, **fields: Any) -> TrainResult:
+    def _outcome(self, status: str, **fields: Any) -> TrainOutcome:
         steps = int(fields.pop("steps", 0))
         this_run = max(steps - self.start_step, 0)
         overhead = self.stats_cb.overhead_s if self.stats_cb is not None else 0.0
         overhead_cpu = self.stats_cb.overhead_cpu_s if self.stats_cb is not None else 0.0
         pure_s = max(self.learn_s - overhead, 1e-9)
         pure_cpu_s = max(self.learn_cpu_s - overhead_cpu, 1e-9)
-        self.extra = {
-            "resumed_from_steps": self.start_step,
-            "learn_s": self.learn_s,
-            "checkpoint_overhead_s": overhead,
-            "learn_cpu_s": self.learn_cpu_s,
-            # steps per CPU-second of this process: comparable across runs on a busy machine
-            "steps_per_cpu_s": this_run / pure_cpu_s if this_run and self.learn_cpu_s else 0.0,
-            "train_s_total": self.prior_train_s + self.learn_s,
-            "reward_sha256": _sha(self.job.reward_code),
-            "n_envs": self.job.n_envs,
-            "torch_threads": self.job.torch_threads,
-            "device": self.job.device,
-        }
-        return TrainResult(
+        history = self.stats_cb.history if self.stats_cb is not None else []
+        return TrainOutcome(
             status=status,  # type: ignore[arg-type]
-            label=self.job.label,
-            env_id=self.job.env_id,
             algo=self.algo,
-            seed=self.job.seed,
-            out_dir=str(self.out),
             steps=steps,
             steps_this_run=this_run,
             total_steps=self.total_steps,
-            wall_s=time.time() - self.started,
+            startup_s=self.startup_s,
+            learn_s=self.learn_s,
+            learn_cpu_s=self.learn_cpu_s,
+            checkpoint_overhead_s=overhead,
             steps_per_s=this_run / pure_s if this_run else 0.0,
-            curve=curve_from_history(self.stats_cb.history if self.stats_cb else []),
+            # steps per CPU-second of this process: comparable across runs on a busy machine
+            steps_per_cpu_s=this_run / pure_cpu_s if this_run and self.learn_cpu_s else 0.0,
+            history=history,
+            term_names=self.wrapper.term_names if self.wrapper is not None else [],
+            policies=sorted(self.policies),
+            final_policy=self.final_policy,
+            checkpoint=(self.out / CHECKPOINT_DIR / "state.json").exists(),
+            device=self.job.device,
             **fields,
         )
 
@@ -315,9 +260,6 @@ class _Run:
                 f"checkpoint {self.job.resume_from} is for {resume.env_id}, not {self.job.env_id}"
             )
 
-    def _normalizer_path(self, normalizer: Any) -> Path | None:
-        return None if normalizer is None else self.out / CHECKPOINT_DIR / "vecnormalize.pkl"
-
 
 # =========================================================================== building blocks
 
@@ -344,7 +286,7 @@ def build_training(
     from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from autoreward.train.hyperparams import algo_class, resolve_hyperparams
+    from autoreward.train.hyperparams import algo_class, job_hyperparams, resolve_hyperparams
     from autoreward.train.vec_env import make_training_venv
     from autoreward.train.wrapper import RewardVecEnvWrapper
 
@@ -352,8 +294,7 @@ def build_training(
     base = make_training_venv(schema, n_envs, seed, job.vec_env, schema_state=reward_fn is not None)
     wrapper = RewardVecEnvWrapper(base, reward_fn)
 
-    raw = dict(schema.train.hyperparams) if algo == schema.train.algo else {}
-    raw.update(job.hyperparams)
+    raw = job_hyperparams(job, schema, algo)
     policy, kwargs, norm_kwargs = resolve_hyperparams(algo, raw, wrapper.action_space)
     cls = algo_class(algo)
     normalizer = None
@@ -438,8 +379,10 @@ def _load_reward(code: str | None) -> Any:
     if code is None:
         return None
     from autoreward.sandbox.loader import load_reward_fn
+    from autoreward.sandbox.watchdog import reward_call
 
-    return load_reward_fn(code)
+    with reward_call(0):  # a module body that never finishes is stopped by the watchdog too
+        return load_reward_fn(code)
 
 
 def _sha(code: str | None) -> str | None:

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from autoreward.envs.schema import EnvSchema
-from autoreward.errors import RewardCodeError
 from autoreward.train.evaluate import EpisodeTrace, EvalResult
 from autoreward.types import RewardFn
 
@@ -135,7 +134,8 @@ def render_trajectories_text(trajectories: dict[str, Any], max_samples: int = 12
 
 
 def save_episodes(traces: list[EpisodeTrace], evaluation: EvalResult, path: str | Path) -> Path:
-    """Store every step of the evaluation episodes (states, actions, fitness) in one npz."""
+    """Store every step of the evaluation episodes (states, actions, env rewards, fitness) in
+    one npz (no pickles)."""
     arrays: dict[str, np.ndarray] = {
         "n_episodes": np.array(len(traces)),
         "fitness_values": np.array(
@@ -147,6 +147,7 @@ def save_episodes(traces: list[EpisodeTrace], evaluation: EvalResult, path: str 
         for name, value in trace.states.items():
             arrays[f"ep{k}.state.{name}"] = np.asarray(value, dtype=np.float32)
         arrays[f"ep{k}.actions"] = np.asarray(trace.actions)
+        arrays[f"ep{k}.env_rewards"] = np.asarray(trace.env_rewards, dtype=np.float32)
         if trace.fitness_steps is not None:
             arrays[f"ep{k}.fitness_steps"] = np.asarray(trace.fitness_steps, dtype=np.float32)
     path = Path(path)
@@ -157,54 +158,69 @@ def save_episodes(traces: list[EpisodeTrace], evaluation: EvalResult, path: str 
     return path
 
 
-def load_episodes(npz_path: str | Path) -> list[tuple[dict[str, np.ndarray], np.ndarray]]:
-    """The stored episodes as (states s_0..s_T as float64, actions) pairs."""
-    with np.load(npz_path) as data:
-        n = int(data["n_episodes"])
-        out = []
-        for k in range(n):
-            prefix = f"ep{k}.state."
-            states = {
-                key[len(prefix) :]: data[key].astype(np.float64)
-                for key in data.files
-                if key.startswith(prefix)
+def load_traces(
+    npz_path: str | Path,
+    evaluation: EvalResult,
+    terms_path: str | Path | None = None,
+    term_names: list[str] | None = None,
+) -> list[EpisodeTrace]:
+    """The stored evaluation episodes as `EpisodeTrace`s (read as untrusted data), with the
+    per-step reward and components from `terms.npz` where given (`rescore.terms_job`)."""
+    from autoreward.sandbox.untrusted import load_npz
+
+    arrays = load_npz(npz_path)
+    terms = load_npz(terms_path) if terms_path is not None and Path(terms_path).exists() else {}
+    n = int(arrays["n_episodes"])
+    if n != len(evaluation.episodes):
+        raise ValueError(f"{npz_path}: {n} episodes, the evaluation has {len(evaluation.episodes)}")
+    traces = []
+    for k, row in enumerate(evaluation.episodes):
+        prefix = f"ep{k}.state."
+        states = {
+            key[len(prefix) :]: value.astype(np.float64)
+            for key, value in arrays.items()
+            if key.startswith(prefix)
+        }
+        actions = arrays[f"ep{k}.actions"]
+        trace = EpisodeTrace(
+            seed=row.seed,
+            states=states,
+            actions=actions,
+            env_rewards=arrays.get(f"ep{k}.env_rewards", np.zeros(len(actions))).astype(float),
+            terminated=row.ended_by == "terminated",
+            truncated=row.ended_by == "truncated",
+            fitness_steps=arrays.get(f"ep{k}.fitness_steps"),
+        )
+        total = terms.get(f"ep{k}.total")
+        if total is not None and len(total) == trace.length:
+            trace.generated = total.astype(np.float64)
+            trace.terms = {
+                name: terms[f"ep{k}.term{i}"].astype(np.float64)
+                for i, name in enumerate(term_names or [])
+                if f"ep{k}.term{i}" in terms and len(terms[f"ep{k}.term{i}"]) == trace.length
             }
-            out.append((states, data[f"ep{k}.actions"]))
-    return out
+        traces.append(trace)
+    return traces
 
 
 def rescore_episodes(npz_path: str | Path, reward_fn: RewardFn) -> list[float]:
-    """The return `reward_fn` would have paid on each stored evaluation episode.
+    """The return `reward_fn` would have paid on each stored evaluation episode. Runs the
+    reward in this process: only ever call it inside a sandbox worker for untrusted code
+    (`rescore.rescore_job`)."""
+    from autoreward.sandbox.untrusted import load_npz
+    from autoreward.train.rescore import call_on_episode, episode_transitions
 
-    Each episode is one batched call over its T transitions (the reward contract is
-    per-transition, so time can stand in for the env batch). Runs the reward in this
-    process: call it inside a sandbox worker for untrusted code.
-    """
-    returns = []
-    for k, (states, actions) in enumerate(load_episodes(npz_path)):
-        s = {n: v[:-1] for n, v in states.items()}
-        s2 = {n: v[1:] for n, v in states.items()}
-        try:
-            total, _ = reward_fn(s, actions, s2)
-        except Exception as err:
-            raise RewardCodeError(
-                f"compute_reward raised {type(err).__name__} re-scoring stored episode {k}: {err}"
-            ) from err
-        total = np.asarray(total, dtype=np.float64)
-        if total.shape != (len(actions),):
-            raise RewardCodeError(
-                f"compute_reward total has shape {total.shape} on stored episode {k}, expected ({len(actions)},)"
-            )
-        if not np.isfinite(total).all():
-            raise RewardCodeError(f"compute_reward returned NaN/inf re-scoring stored episode {k}")
-        returns.append(float(total.sum()))
-    return returns
+    return [
+        float(call_on_episode(reward_fn, k, s, a, s2)[0].sum())
+        for k, (s, a, s2) in enumerate(episode_transitions(load_npz(npz_path)))
+    ]
 
 
 def episode_fitness(npz_path: str | Path) -> list[float]:
     """The task fitness value of each stored evaluation episode (same order as `rescore_episodes`)."""
-    with np.load(npz_path) as data:
-        return [float(v) for v in data["fitness_values"]]
+    from autoreward.sandbox.untrusted import load_npz
+
+    return [float(v) for v in load_npz(npz_path)["fitness_values"]]
 
 
 # =========================================================================== events

@@ -106,17 +106,15 @@ def render_episode(
 
 def record_video(
     model: Any,
-    algo: str,
-    model_path: str | Path,
     schema: EnvSchema,
     path: str | Path,
     seed: int,
     obs_normalizer: Any | None = None,
-    normalizer_path: str | Path | None = None,
+    policy: tuple[Any, str | Path] | None = None,
     max_frames: int = DEFAULT_MAX_FRAMES,
 ) -> VideoResult:
-    """Render in this process; for MuJoCo envs fall back to OSMesa in a fresh process (which
-    loads the saved model from `model_path` and the normaliser from `normalizer_path`).
+    """Render in this process; for MuJoCo envs fall back to OSMesa in a fresh process, which
+    rebuilds the policy from `policy` = (its `TrainJob`, its pickle-free weights file).
 
     Never raises: a failure comes back as `VideoResult(ok=False, reason=...)` with a warning.
     """
@@ -124,10 +122,12 @@ def record_video(
     if result.ok:
         return result
     first = result.reason
-    if _is_mujoco(schema) and os.environ.get("MUJOCO_GL") != FALLBACK_BACKEND:
-        result = _render_in_subprocess(
-            algo, model_path, schema, path, seed, normalizer_path, FALLBACK_BACKEND, max_frames
-        )
+    if (
+        policy is not None
+        and _is_mujoco(schema)
+        and os.environ.get("MUJOCO_GL") != FALLBACK_BACKEND
+    ):
+        result = _render_in_subprocess(policy, schema, path, seed, FALLBACK_BACKEND, max_frames)
         if result.ok:
             return result
         result.reason = (
@@ -155,22 +155,20 @@ def _is_mujoco(schema: EnvSchema) -> bool:
 
 
 def _render_in_subprocess(
-    algo: str,
-    model_path: str | Path,
+    policy: tuple[Any, str | Path],
     schema: EnvSchema,
     path: str | Path,
     seed: int,
-    normalizer_path: str | Path | None,
     backend: str,
     max_frames: int = DEFAULT_MAX_FRAMES,
 ) -> VideoResult:
+    job, weights = policy
     request = {
-        "algo": algo,
-        "model_path": str(model_path),
+        "job": job.model_dump(mode="json"),
+        "weights": str(weights),
         "schema": schema.model_dump(mode="json"),
         "path": str(path),
         "seed": seed,
-        "normalizer_path": None if normalizer_path is None else str(normalizer_path),
         "max_frames": max_frames,
     }
     env = {**os.environ, "MUJOCO_GL": backend, "PYOPENGL_PLATFORM": backend}
@@ -196,17 +194,13 @@ def _render_in_subprocess(
 
 def _main() -> None:
     """`python -m autoreward.train.video` < request JSON: render in this fresh process."""
-    from autoreward.train.hyperparams import algo_class
+    from autoreward.train.job import TrainJob
+    from autoreward.train.policy_io import load_policy
 
     request = json.loads(sys.stdin.read())
     schema = EnvSchema.model_validate(request["schema"])
-    model = algo_class(request["algo"]).load(request["model_path"], device="cpu")
-    normalizer = None
-    if request.get("normalizer_path"):
-        import pickle
-
-        with open(request["normalizer_path"], "rb") as fh:
-            normalizer = pickle.load(fh)
+    job = TrainJob.model_validate(request["job"])
+    model, normalizer = load_policy(job, schema, Path(request["weights"]))
     result = render_episode(
         model, schema, request["path"], request["seed"], normalizer, request["max_frames"]
     )

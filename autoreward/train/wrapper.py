@@ -22,6 +22,8 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepR
 
 from autoreward.envs.extract import STATE_KEY
 from autoreward.errors import RewardCodeError
+from autoreward.sandbox.inputs import frozen_array
+from autoreward.sandbox.watchdog import reward_call
 from autoreward.types import RewardFn, State
 
 ENV_REWARD_TERM = "env_reward"
@@ -85,7 +87,8 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions)
+        # A private read-only copy: SB3's actions can be views of torch tensors.
+        self._actions = frozen_array(actions) if self.reward_fn is not None else None
         self.venv.step_async(actions)
 
     def step_wait(self) -> VecEnvStepReturn:
@@ -168,7 +171,8 @@ class RewardVecEnvWrapper(VecEnvWrapper):
             )
         next_state = self._stack(_states(infos, "step"))
         try:
-            out = self.reward_fn(self._state, self._actions, next_state)
+            with reward_call(self.steps_done):
+                out = self.reward_fn(self._state, self._actions, next_state)
         except Exception as err:
             hint = (
                 "compute_reward must not modify its inputs; compute new arrays instead (no out=, no +=)"

@@ -1,0 +1,387 @@
+"""One candidate's job end to end, as three containers and a parent that trusts none of them.
+
+1. **train** (`trainer.run_train_job`, the reward loaded): writes only into `<out>/train/`:
+   progress, a resumable checkpoint, pickle-free policies at each statistics checkpoint.
+2. **evaluate** (`evaljob.run_eval_job`, no reward code at all): reads the policies
+   read-only, measures the task fitness of the final policy and of every checkpoint policy,
+   writes `<out>/eval/` (episodes, video).
+3. **terms** (`rescore.terms_job`, the reward again): the reward's components on the stored
+   evaluation episodes (read-only), for the analyzer; the fitness is already measured.
+
+The parent then reads each container's result as untrusted data (size-capped, validated by
+its model, npz without pickles), merges the fitness curve into the training statistics,
+builds the trajectory summaries and publishes `train.json`, `eval.json`, `stats.json`,
+`trajectories.json`, `episodes.npz`, `policy.npz` and `video.mp4` in `<out>/`. Only the
+parent writes there; each container sees nothing of the run but its own folder and inputs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from autoreward.sandbox.untrusted import UntrustedDataError, clean_text, load_npz, parse_model
+from autoreward.sandbox.untrusted import read_json as read_untrusted
+from autoreward.store.atomic import atomic_write_json, read_json
+from autoreward.train.evaljob import EPISODES_FILE, VIDEO_FILE, EvalJob, EvalOutcome
+from autoreward.train.job import CurvePoint, StatsPoint, TrainJob, TrainOutcome, TrainResult
+
+if TYPE_CHECKING:
+    from autoreward.sandbox.worker import Limits, WorkerResult
+
+TRAIN_TARGET = "autoreward.train.trainer:run_train_job"
+EVAL_TARGET = "autoreward.train.evaljob:run_eval_job"
+TERMS_TARGET = "autoreward.train.rescore:terms_job"
+TRAIN_DIR, EVAL_DIR, TERMS_DIR = "train", "eval", "terms"
+MAX_VIDEO_BYTES = 256 * 1024 * 1024
+
+
+def run_pipeline(
+    job: TrainJob,
+    limits: Limits | None = None,
+    *,
+    train_target: str = TRAIN_TARGET,
+    prior_curve: list[CurvePoint] | None = None,
+) -> TrainResult:
+    """Train, evaluate and publish one job (see the module docstring); never raises for
+    what a container does. `prior_curve`: the fitness curve of the run this job continues
+    (default: read from `<out>/train.json` when resuming). `train_target` exists for tests
+    that run hostile code in the training container."""
+    from autoreward.exec.base import training_limits
+
+    out = Path(job.out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    job = job.model_copy(update={"out_dir": str(out)})
+    if job.schema_data is None:
+        # The schema as this process sees it (user schema folders included) travels with the
+        # job: the containers hold no envs/ folder.
+        from autoreward.envs.registry import load_schema
+
+        job = job.model_copy(
+            update={"schema_data": load_schema(job.env_id).model_dump(mode="json")}
+        )
+    limits = limits or training_limits(job)
+    if prior_curve is None and job.resume_from:
+        prior_curve = [
+            CurvePoint.model_validate(p)
+            for p in (read_json(out / "train.json") or {}).get("curve", [])
+        ]
+    timings: dict[str, float] = {}
+
+    # ---- 1. the training container
+    t0 = time.time()
+    outcome, failure = _train(job, out, limits, train_target)
+    timings["train_container_s"] = time.time() - t0
+    if outcome is None or outcome.status != "ok":
+        return _publish_failure(job, out, outcome, failure, timings)
+    timings.update(startup_s=outcome.startup_s, learn_s=outcome.learn_s)
+
+    # ---- 2. the evaluation container (never sees the reward)
+    t0 = time.time()
+    done = {p.step for p in prior_curve or [] if p.fitness is not None}
+    evaluation, failure = _evaluate(
+        job, out, limits, [s for s in outcome.policies if s not in done]
+    )
+    timings["eval_container_s"] = time.time() - t0
+    if evaluation is None or evaluation.evaluation is None:
+        return _publish_failure(job, out, outcome, f"evaluation failed: {failure}", timings)
+
+    # ---- 3. the reward's components on the evaluation episodes (its own container)
+    terms: dict[str, Any] | None = None
+    note = None
+    if job.reward_code is not None:
+        t0 = time.time()
+        terms, note = _terms(job, out)
+        timings["terms_container_s"] = time.time() - t0
+
+    # ---- 4. assemble and publish (this process only)
+    t0 = time.time()
+    result = _publish(job, out, outcome, evaluation, terms, note, prior_curve or [], timings)
+    timings["publish_s"] = time.time() - t0
+    return result
+
+
+# =========================================================================== the containers
+
+
+def _run(target: str, payload: dict[str, Any], limits: Limits, workdir: Path,
+         inputs: list[Path], job: TrainJob) -> WorkerResult:  # fmt: skip
+    from autoreward.sandbox.container import env_modules
+    from autoreward.sandbox.worker import run_isolated
+
+    return run_isolated(
+        target, payload, limits, workdir=workdir, inputs=inputs, modules=env_modules(job.env_id)
+    )
+
+
+def _train(
+    job: TrainJob, out: Path, limits: Limits, target: str
+) -> tuple[TrainOutcome | None, str | None]:
+    workdir = out / TRAIN_DIR
+    workdir.mkdir(parents=True, exist_ok=True)
+    inputs = []
+    if job.resume_from:
+        resume = Path(job.resume_from).resolve()
+        # Bound read-only unless it is inside the job's own folder (visible already) or holds
+        # that folder (binding it would show the job its siblings).
+        if resume != workdir and workdir not in resume.parents and resume not in workdir.parents:
+            inputs.append(resume)
+    payload = {**job.model_copy(update={"out_dir": str(workdir)}).model_dump(mode="json"),
+               "_started": time.time()}  # fmt: skip
+    try:
+        res = _run(target, payload, limits, workdir, inputs, job)
+    except Exception as err:  # the worker could not even start
+        return None, f"worker did not start: {type(err).__name__}: {err}"
+    if res.ok and res.value is not None:
+        try:
+            return parse_model(res.value, TrainOutcome, "training result"), None
+        except UntrustedDataError as err:
+            return None, f"worker returned a malformed result: {err}"
+    return None, f"worker {res.status}: {res.reason}" if res.reason else f"worker {res.status}"
+
+
+def _evaluate(
+    job: TrainJob, out: Path, limits: Limits, steps: list[int]
+) -> tuple[EvalOutcome | None, str | None]:
+    from autoreward.exec.base import evaluation_limits
+
+    workdir = out / EVAL_DIR
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    policies = out / TRAIN_DIR / "policy"
+    request = EvalJob(
+        job=job.model_copy(update={"reward_code": None, "out_dir": str(workdir)}),
+        policy_dir=str(policies),
+        out_dir=str(workdir),
+        checkpoint_steps=steps,
+    )
+    try:
+        res = _run(EVAL_TARGET, request.model_dump(mode="json"), evaluation_limits(limits),
+                   workdir, [policies], job)  # fmt: skip
+    except Exception as err:
+        return None, f"evaluation worker did not start: {type(err).__name__}: {err}"
+    if res.ok and res.value is not None:
+        try:
+            return parse_model(res.value, EvalOutcome, "evaluation result"), None
+        except UntrustedDataError as err:
+            return None, str(err)
+    return None, f"{res.status}: {res.reason}"
+
+
+def _terms(job: TrainJob, out: Path) -> tuple[dict[str, Any] | None, str | None]:
+    from autoreward.exec.base import terms_limits
+
+    workdir = out / TERMS_DIR
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    episodes = out / EVAL_DIR / EPISODES_FILE
+    payload = {
+        "code": job.reward_code,
+        "episodes": str(episodes),
+        "out_dir": str(workdir),
+        "detail_episodes": job.trajectory_episodes,
+    }
+    try:
+        res = _run(TERMS_TARGET, payload, terms_limits(), workdir, [episodes], job)
+    except Exception as err:
+        return None, f"reward components on the evaluation episodes: {err}"
+    if not res.ok or res.value is None:
+        return None, f"the reward failed on the evaluation episodes: {res.reason or res.status}"
+    value = res.value
+    try:
+        names = [clean_text(n, 80) for n in value["term_names"]][:64]
+        returns = [float(x) for x in value["generated_returns"]]
+        sums = [{clean_text(k, 80): float(v) for k, v in d.items()} for d in value["term_sums"]]
+    except (KeyError, TypeError, ValueError) as err:
+        return None, f"malformed reward components: {err}"
+    return {"term_names": names, "generated_returns": returns, "term_sums": sums}, None
+
+
+# =========================================================================== publishing
+
+
+def _publish(
+    job: TrainJob,
+    out: Path,
+    outcome: TrainOutcome,
+    evaluated: EvalOutcome,
+    terms: dict[str, Any] | None,
+    note: str | None,
+    prior_curve: list[CurvePoint],
+    timings: dict[str, float],
+) -> TrainResult:
+    import numpy as np
+
+    from autoreward.train.stats import build_stats
+    from autoreward.train.trainer import load_job_schema
+    from autoreward.train.trajectories import load_traces, summarize_trajectories
+
+    schema = load_job_schema(job)
+    evaluation = evaluated.evaluation
+    assert evaluation is not None
+    fitness_at = {p.step: p.fitness for p in prior_curve if p.fitness is not None}
+    fitness_at.update({c.step: c.fitness for c in evaluated.curve})
+    history = []
+    for point in outcome.history:
+        merged = point.model_copy(update={"fitness": fitness_at.get(point.step)})
+        history.append(merged.model_dump(mode="json"))
+    stats = build_stats(history, list(outcome.term_names), schema.fitness.target)
+
+    if terms is not None and len(terms["generated_returns"]) == len(evaluation.episodes):
+        for row, ret in zip(evaluation.episodes, terms["generated_returns"], strict=True):
+            row.generated_return = ret
+        evaluation.generated_return_mean = float(np.mean(terms["generated_returns"]))
+    episodes_src = out / EVAL_DIR / EPISODES_FILE
+    trajectories: dict[str, Any] | None = None
+    try:
+        load_npz(episodes_src)  # validated before it is published
+        traces = load_traces(
+            episodes_src,
+            evaluation,
+            out / TERMS_DIR / "terms.npz" if terms is not None else None,
+            terms["term_names"] if terms is not None else None,
+        )
+        trajectories = summarize_trajectories(
+            traces, evaluation, schema, episodes=job.trajectory_episodes, hacking=stats["hacking"]
+        )
+        shutil.copyfile(episodes_src, out / EPISODES_FILE)
+    except (UntrustedDataError, ValueError, KeyError) as err:
+        note = "; ".join(x for x in [note, f"no trajectories: {err}"] if x)
+    if note and trajectories is not None:
+        trajectories["events"].append({"kind": "note", "detail": note})
+
+    atomic_write_json(out / "eval.json", evaluation.model_dump(mode="json"))
+    atomic_write_json(out / "stats.json", stats)
+    if trajectories is not None:
+        atomic_write_json(out / "trajectories.json", trajectories)
+    final_policy = out / TRAIN_DIR / "policy" / "final.npz"
+    if final_policy.is_file() and not final_policy.is_symlink():
+        shutil.copyfile(final_policy, out / "policy.npz")
+    video_path, video_status = _publish_video(job, out, evaluated)
+
+    curve = [
+        CurvePoint(
+            step=p["step"],
+            fitness=p.get("fitness"),
+            generated_return=p.get("generated_return"),
+            env_return=p.get("env_return"),
+            episodes=p.get("episodes", 0),
+        )
+        for p in history
+    ]
+    timings.update(eval_s=evaluated.eval_s, curve_s=evaluated.curve_s, video_s=evaluated.video_s)
+    result = _result(job, outcome, "ok", timings, curve=curve,
+        fitness=evaluation.fitness, fitness_kind=evaluation.fitness_kind,
+        env_return=evaluation.env_return_mean, generated_return=evaluation.generated_return_mean,
+        episode_length=evaluation.length_mean, hacking_flag=bool(stats["hacking"]["flagged"]),
+        hacking_reason=stats["hacking"]["reason"] if stats["hacking"]["flagged"] else None,
+        checkpoint=str(out / TRAIN_DIR / "checkpoint") if outcome.checkpoint else None,
+        video=video_path, video_status=video_status,
+    )  # fmt: skip
+    _write_train_json(out, result, outcome, note)
+    return result
+
+
+def _publish_video(job: TrainJob, out: Path, evaluated: EvalOutcome) -> tuple[str | None, str]:
+    if not job.video:
+        return None, "not requested"
+    video = evaluated.video
+    source = out / EVAL_DIR / VIDEO_FILE
+    if video is None or not video.ok:
+        return None, video.status if video is not None else "no video: not rendered"
+    try:
+        size = source.lstat().st_size
+    except OSError:
+        return None, "no video: the file is missing"
+    if source.is_symlink() or not source.is_file() or size > MAX_VIDEO_BYTES:
+        return None, "no video: the file is not a plain video file of sensible size"
+    shutil.copyfile(source, out / VIDEO_FILE)
+    return str(out / VIDEO_FILE), video.status
+
+
+def _publish_failure(
+    job: TrainJob,
+    out: Path,
+    outcome: TrainOutcome | None,
+    reason: str | None,
+    timings: dict[str, float],
+) -> TrainResult:
+    """A failed job still records what it did: steps, and the statistics so far (evidence
+    for the analyzer), read from the training container's files when it died."""
+    from autoreward.train.stats import build_stats
+
+    history: list[StatsPoint] = list(outcome.history) if outcome is not None else []
+    names: list[str] = list(outcome.term_names) if outcome is not None else []
+    steps = outcome.steps if outcome is not None else _progress_steps(out)
+    if outcome is None:
+        history, names = _checkpoint_history(out)
+    if history:
+        atomic_write_json(
+            out / "stats.json", build_stats([p.model_dump(mode="json") for p in history], names)
+        )
+    why = reason or (outcome.reason if outcome is not None else None) or "training failed"
+    base = outcome or TrainOutcome(status="failed", steps=steps)
+    result = _result(job, base, "failed", timings, reason=why)
+    result.steps = steps
+    _write_train_json(out, result, outcome, None)
+    return result
+
+
+def _result(
+    job: TrainJob, outcome: TrainOutcome, status: str, timings: dict[str, float], **fields: Any
+) -> TrainResult:
+    return TrainResult(
+        status=status,  # type: ignore[arg-type]
+        label=job.label,
+        env_id=job.env_id,
+        algo=outcome.algo or job.algo or "",
+        seed=job.seed,
+        out_dir=job.out_dir,
+        steps=outcome.steps,
+        steps_this_run=outcome.steps_this_run,
+        total_steps=outcome.total_steps or job.total_steps or 0,
+        wall_s=sum(v for k, v in timings.items() if k.endswith("container_s")),
+        steps_per_s=outcome.steps_per_s,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        **fields,
+    )
+
+
+def _write_train_json(
+    out: Path, result: TrainResult, outcome: TrainOutcome | None, note: str | None
+) -> None:
+    extra: dict[str, Any] = {}
+    if outcome is not None:
+        extra = {
+            "learn_s": outcome.learn_s,
+            "learn_cpu_s": outcome.learn_cpu_s,
+            "checkpoint_overhead_s": outcome.checkpoint_overhead_s,
+            "steps_per_cpu_s": outcome.steps_per_cpu_s,
+            "resumed_from_steps": outcome.steps - outcome.steps_this_run,
+            "device": outcome.device,
+        }
+    if note:
+        extra["note"] = note
+    atomic_write_json(out / "train.json", {**result.model_dump(mode="json"), **extra})
+
+
+def _progress_steps(out: Path) -> int:
+    try:
+        data = read_untrusted(out / TRAIN_DIR / "progress.json", 64 * 1024)
+        return max(0, int(data.get("steps") or 0))
+    except (UntrustedDataError, AttributeError, TypeError, ValueError):
+        return 0
+
+
+def _checkpoint_history(out: Path) -> tuple[list[StatsPoint], list[str]]:
+    try:
+        data = read_untrusted(out / TRAIN_DIR / "checkpoint" / "state.json")
+        points = [parse_model(p, StatsPoint) for p in data.get("history", [])]
+        names = [clean_text(n, 80) for n in data.get("term_names", [])][:64]
+        return points, names
+    except (UntrustedDataError, AttributeError, TypeError):
+        return [], []

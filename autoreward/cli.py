@@ -51,6 +51,15 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    sandbox: Annotated[
+        str | None,
+        typer.Option(
+            "--sandbox",
+            envvar="AUTOREWARD_SANDBOX",
+            help="Isolation of reward code: auto (the strongest this machine allows) or strict "
+            "(a bubblewrap container, or refuse to run).",
+        ),
+    ] = None,
     version: Annotated[
         bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
@@ -58,6 +67,13 @@ def main(
 ) -> None:
     global _debug
     _debug = debug
+    if sandbox:
+        from autoreward.sandbox.worker import set_policy
+
+        try:
+            set_policy(sandbox)
+        except AutorewardError as err:
+            _fail(err)
 
 
 # --------------------------------------------------------------------------- envs

@@ -68,6 +68,11 @@ class RunConfig(BaseModel):
     device: Literal["cpu", "cuda", "auto"] = Field(
         default="cpu", description="Torch device for training (cpu, cuda, auto)."
     )
+    sandbox: Literal["auto", "strict"] = Field(
+        default="auto",
+        description="auto: the strongest isolation this machine allows; strict: refuse to run "
+        "without a container (bubblewrap).",
+    )
     worker_timeout_s: float = Field(
         default=3600.0, gt=0, description="Wall-clock limit of one training job."
     )

@@ -4,6 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# bubblewrap is the container reward code runs in (README, "Sandbox").
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
+      || echo "warning: could not install bubblewrap with apt-get; reward code will run in a weaker sandbox (README, Sandbox)"
+  else
+    echo "note: bubblewrap (bwrap) is not installed, so reward code runs in a weaker sandbox."
+    echo "      Install it with your package manager (Debian/Ubuntu: sudo apt-get install bubblewrap;"
+    echo "      Fedora: sudo dnf install bubblewrap; Arch: sudo pacman -S bubblewrap), see README 'Sandbox'."
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

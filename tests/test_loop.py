@@ -92,7 +92,7 @@ def test_two_iterations_select_the_best_and_write_every_file(
 
     best_dir = run.cand_dir(result.best.iteration, result.best.index)
     for name in ["reward.py", "check.json", "critique.json", "train.json", "eval.json", "stats.json",
-                 "trajectories.json", "model.zip", "candidate.json"]:  # fmt: skip
+                 "trajectories.json", "policy.npz", "episodes.npz", "candidate.json"]:  # fmt: skip
         assert (best_dir / name).exists(), name
     assert (run.iter_dir(0) / "analysis.md").exists()
     calls = [json.loads(x) for x in (run.llm_dir / "calls.jsonl").read_text().splitlines()]

@@ -94,3 +94,16 @@ def test_load_expression_evaluates_over_named_inputs() -> None:
         fn(state={}, action=None, next_state={}, extra=1)
     with pytest.raises(RewardCodeError, match="name 'os'"):
         load_expression("os.system('x')", ["state"])
+
+
+def test_array_methods_work_although_numpy_imports_their_code_lazily() -> None:
+    fn = load_reward_fn(
+        "import numpy as np\n"
+        "def compute_reward(state, action, next_state):\n"
+        "    x = next_state['x']\n"
+        "    y = np.stack([x, x], axis=-1).max(axis=-1) + x.mean() + x.std() + x.clip(0, 1)\n"
+        "    return y, {'y': y}\n"
+    )
+    x = np.arange(3.0)
+    total, _ = fn({"x": x}, np.zeros(3), {"x": x})
+    assert total.tolist() == pytest.approx((x + x.mean() + x.std() + x.clip(0, 1)).tolist())

@@ -24,6 +24,7 @@ _RESUMABLE = {
     "executor",
     "ray_address",
     "final_seeds",
+    "sandbox",
 }
 
 
@@ -74,6 +75,11 @@ def preflight(cfg: RunConfig) -> None:
     load_schema(cfg.env_id)
     if cfg.fitness is not None:
         compile_fitness(cfg.fitness.expression, "the run's fitness")
+    if cfg.sandbox == "strict":
+        from autoreward.sandbox.worker import isolation, set_policy
+
+        set_policy("strict")
+        isolation()  # no container here: one clear error before anything is created
     LLMClient(cfg.model, api_base=cfg.api_base, use_cache=False).preflight()
 
 

@@ -57,6 +57,10 @@ def run_loop(
     runs (batch); None makes one from the config."""
     started = time.time()
     emit = _Emitter(run, on_event)
+    if cfg.sandbox == "strict":
+        from autoreward.sandbox.worker import set_policy
+
+        set_policy("strict")
     schema = load_schema(cfg.env_id)
     if cfg.fitness is not None:
         compile_fitness(cfg.fitness.expression, "the run's fitness")  # clear error before any work

@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -30,6 +31,12 @@ from autoreward.sandbox.validate import (
 from autoreward.types import RewardFn
 
 REWARD_FILENAME = "<reward>"
+
+for _lazy in ("numpy._core._methods", "numpy._core._internal", "numpy.linalg"):
+    try:  # modules numpy imports on first use of array methods: loaded before reward code runs
+        importlib.import_module(_lazy)
+    except ImportError:
+        pass
 """Filename of loaded reward code in tracebacks (the checker looks for it)."""
 
 
@@ -40,6 +47,11 @@ def _restricted_import(
     fromlist: Iterable[str] | None = (),
     level: int = 0,
 ) -> Any:
+    if level == 0 and name.startswith("numpy.") and name in sys.modules:
+        # numpy's own lazy imports (`x.max()` imports numpy._core._methods on first use)
+        # run with the caller's builtins, i.e. these; what reward code itself may import is
+        # decided by the static check.
+        return sys.modules[name] if fromlist else sys.modules["numpy"]
     if level != 0 or name not in ALLOWED_MODULES:
         raise ImportError(f"only numpy and math may be imported in reward code, not '{name}'")
     module = importlib.import_module(name)

@@ -386,6 +386,18 @@ def sandbox_policy() -> str:
     return wanted
 
 
+def set_policy(policy: str) -> None:
+    """Use `policy` (auto, strict, or a mode name) for the workers of this process and of the
+    processes it starts (it is kept in `AUTOREWARD_SANDBOX`)."""
+    wanted = policy.strip().lower()
+    if wanted not in (*POLICIES, *MODES):
+        raise WorkerError(
+            f"--sandbox {policy!r} is not a sandbox policy",
+            hint=f"use one of: {', '.join(POLICIES)} (or a mode: {', '.join(MODES)})",
+        )
+    os.environ[MODE_ENV_VAR] = wanted
+
+
 def isolation(refresh: bool = False) -> Isolation:
     """The isolation mode for this process (`AUTOREWARD_SANDBOX`, else the strongest that works)."""
     wanted = sandbox_policy()

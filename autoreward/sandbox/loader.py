@@ -47,7 +47,7 @@ def _restricted_import(
     fromlist: Iterable[str] | None = (),
     level: int = 0,
 ) -> Any:
-    if level == 0 and name.startswith("numpy.") and name in sys.modules:
+    if level == 0 and name.startswith("numpy._") and name in sys.modules:
         # numpy's own lazy imports (`x.max()` imports numpy._core._methods on first use)
         # run with the caller's builtins, i.e. these; what reward code itself may import is
         # decided by the static check.

@@ -51,6 +51,8 @@ def test_sac_run_continues_with_its_replay_buffer(tmp_path: Path) -> None:
     assert first.status == "ok", first.reason
     assert (tmp_path / "checkpoint" / "replay_buffer.npz").exists()
     assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["replay_buffer"] is True
-    second = train(job.model_copy(update={"total_steps": 400, "resume_from": first.checkpoint}))
+    assert first.checkpoint and (tmp_path / "policy" / "final.npz").exists()
+    resume = str(tmp_path / "checkpoint")
+    second = train(job.model_copy(update={"total_steps": 400, "resume_from": resume}))
     assert second.status == "ok", second.reason
     assert second.steps == 400 and second.steps_this_run == 100

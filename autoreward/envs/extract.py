@@ -73,6 +73,14 @@ def make_base_env(
         return gym.make(env_id, **kwargs)
     except TypeError as err:
         raise ConfigError(f"{env_id}: bad make_kwargs {kwargs}: {err}") from err
+    except (ImportError, gym.error.Error) as err:  # registered, but not buildable here
+        from autoreward.envs.registry import close_env_ids
+
+        others = close_env_ids(env_id)
+        raise UnknownEnvError(
+            f"cannot make '{env_id}' here: {' '.join(str(err).split())}",
+            hint="ids that can be made here: " + ", ".join(others) if others else None,
+        ) from err
 
 
 def load_entry_point(entry: str) -> type:

@@ -11,9 +11,10 @@ from rich.console import Console
 from autoreward.config import RunConfig, load_run_config, load_run_config_file
 from autoreward.errors import ConfigError
 from autoreward.store.rundir import RunDir
+from autoreward.train.zoo import apply_zoo_file
 
 # CLI option name -> RunConfig field, where they differ.
-_OPTION_TO_FIELD = {"env": "env_id", "target": "target_fitness"}
+_OPTION_TO_FIELD = {"env": "env_id", "target": "target_fitness", "policy": "hyperparams"}
 _FIELD_TO_OPTION = {f: o for o, f in _OPTION_TO_FIELD.items()}
 # What may change when a run is resumed (more iterations, a new feedback text, where to record).
 _RESUMABLE = {
@@ -41,14 +42,16 @@ def build_config(
             )
         base = load_run_config_file(config).model_dump(mode="json", exclude_unset=True)
         merged = {**base, **{f: v for f, v in options.items() if f in fields}}
-        return load_run_config(merged, str(config)), None
+        if "hyperparams" in fields:  # command-line hyperparameters over the file's, key by key
+            merged["hyperparams"] = {**base.get("hyperparams", {}), **options["hyperparams"]}
+        return load_run_config(apply_zoo_file(merged), str(config)), None
     if resume is None:
         if not options.get("env_id") or not options.get("task"):
             raise ConfigError(
                 "both --env and --task are needed for a new run",
                 hint='autoreward run --env CartPole-v1 --task "balance the pole" (or --resume DIR)',
             )
-        return load_run_config(options, "options"), None
+        return load_run_config(apply_zoo_file(options), "options"), None
     run = RunDir.open(resume)
     saved = run.load_config()
     changed = {f for f in fields if f in RunConfig.model_fields and options.get(f) != saved.get(f)}
@@ -70,8 +73,13 @@ def preflight(cfg: RunConfig) -> None:
     from autoreward.envs.fitness import compile_fitness
     from autoreward.envs.registry import load_schema
     from autoreward.llm.client import LLMClient
+    from autoreward.train.hyperparams import check_training_options, effective_hyperparams
 
-    load_schema(cfg.env_id)
+    schema = load_schema(cfg.env_id)
+    algo = cfg.algo or schema.train.algo
+    hyperparams = effective_hyperparams(schema.train.hyperparams, schema.train.algo, algo,
+                                        cfg.hyperparams, cfg.hyperparams_file is None)  # fmt: skip
+    check_training_options(algo, hyperparams, schema)
     if cfg.fitness is not None:
         compile_fitness(cfg.fitness.expression, "the run's fitness")
     LLMClient(cfg.model, api_base=cfg.api_base, use_cache=False).preflight()

@@ -27,6 +27,7 @@ from autoreward.errors import AutorewardError, ConfigError
 from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.train.job import CurvePoint, TrainJob, TrainResult
 from autoreward.train.replay import load_filled_replay, save_filled_replay
+from autoreward.train.tblog import TB_DIR
 
 __all__ = ["CheckpointState", "TrainJob", "TrainResult", "run_train_job", "train"]
 
@@ -110,7 +111,7 @@ class _Run:
     # ------------------------------------------------------------------ the run, top to bottom
 
     def execute(self) -> TrainResult:
-        from stable_baselines3.common.callbacks import CallbackList
+        from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
         from autoreward.train.evaluate import EVAL_SEED_OFFSET, evaluate_policy
         from autoreward.train.stats import (
@@ -118,6 +119,7 @@ class _Run:
             ProgressCallback,
             SaveCheckpointCallback,
             StatsCallback,
+            TensorBoardCheckpointCallback,
             build_stats,
         )
         from autoreward.train.trajectories import save_episodes, summarize_trajectories
@@ -136,9 +138,10 @@ class _Run:
 
         # ---- environments and model
         seed = job.seed + self.start_step  # a continuation sees fresh episodes
-        self.venv, self.wrapper, normalizer, model = build_training(
+        self.venv, self.wrapper, normalizer, model, setup = build_training(
             job, schema, self.algo, n_envs, seed, reward_fn, resume
         )
+        self.extra.update(setup)
 
         def checkpoint_fitness() -> float | None:
             evaluation, _ = evaluate_policy(
@@ -155,6 +158,12 @@ class _Run:
                 replay_buffer=final,
             )
 
+        on_checkpoint: BaseCallback = SaveCheckpointCallback(save)
+        if job.tensorboard:
+            tb_points = TensorBoardCheckpointCallback(
+                self.out / TB_DIR, lambda: self.stats_cb.latest
+            )
+            on_checkpoint = CallbackList([on_checkpoint, tb_points])
         self.stats_cb = StatsCallback(
             self.wrapper,
             checkpoint_fitness,
@@ -162,7 +171,7 @@ class _Run:
             start_step=self.start_step,
             n_checkpoints=job.n_checkpoints,
             history=resume.history if resume else None,
-            callback_on_checkpoint=SaveCheckpointCallback(save),
+            callback_on_checkpoint=on_checkpoint,
         )
         progress = ProgressCallback(
             self.out / "progress.json",
@@ -263,6 +272,7 @@ class _Run:
         pure_s = max(self.learn_s - overhead, 1e-9)
         pure_cpu_s = max(self.learn_cpu_s - overhead_cpu, 1e-9)
         self.extra = {
+            **self.extra,
             "resumed_from_steps": self.start_step,
             "learn_s": self.learn_s,
             "checkpoint_overhead_s": overhead,
@@ -339,12 +349,14 @@ def build_training(
     seed: int,
     reward_fn: Any,
     resume: CheckpointState | None,
-) -> tuple[Any, Any, Any, Any]:
-    """(venv, reward wrapper, VecNormalize or None, model): the model's env is the outermost."""
+) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+    """(venv, reward wrapper, VecNormalize or None, model, what was set up): the model's env
+    is the outermost; the last is recorded in train.json (policy, hyperparams, budget)."""
     from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from autoreward.train.hyperparams import algo_class, resolve_hyperparams
+    from autoreward.train.budget import describe_rollout
+    from autoreward.train.hyperparams import algo_class, effective_hyperparams, resolve_hyperparams
     from autoreward.train.vec_env import make_training_venv
     from autoreward.train.wrapper import RewardVecEnvWrapper
 
@@ -352,9 +364,11 @@ def build_training(
     base = make_training_venv(schema, n_envs, seed, job.vec_env, schema_state=reward_fn is not None)
     wrapper = RewardVecEnvWrapper(base, reward_fn)
 
-    raw = dict(schema.train.hyperparams) if algo == schema.train.algo else {}
-    raw.update(job.hyperparams)
-    policy, kwargs, norm_kwargs = resolve_hyperparams(algo, raw, wrapper.action_space)
+    raw = effective_hyperparams(schema.train.hyperparams, schema.train.algo, algo,
+                                job.hyperparams, job.schema_hyperparams)  # fmt: skip
+    policy, kwargs, norm_kwargs = resolve_hyperparams(
+        algo, raw, wrapper.action_space, wrapper.observation_space
+    )
     cls = algo_class(algo)
     normalizer = None
     venv: Any = wrapper
@@ -368,19 +382,37 @@ def build_training(
         replay = getattr(model, "replay_buffer", None)
         if resume.replay_buffer and replay is not None and (ckpt / REPLAY_FILE).exists():
             load_filled_replay(replay, ckpt / REPLAY_FILE)
-        return base, wrapper, normalizer, model
-    if norm_kwargs is not None:
-        norm_kwargs.setdefault("gamma", kwargs.get("gamma", 0.99))
-        normalizer = VecNormalize(wrapper, **norm_kwargs)
-        venv = normalizer
-    try:
-        model = cls(policy, venv, seed=seed, device=job.device, verbose=0, **kwargs)
-    except TypeError as err:
-        raise ConfigError(
-            f"bad {algo} hyperparameters {sorted(kwargs)}: {err}",
-            hint="hyperparams are stable-baselines3 constructor arguments of the chosen algorithm",
-        ) from err
-    return base, wrapper, normalizer, model
+    else:
+        if norm_kwargs is not None:
+            norm_kwargs.setdefault("gamma", kwargs.get("gamma", 0.99))
+            normalizer = VecNormalize(wrapper, **norm_kwargs)
+            venv = normalizer
+        try:
+            model = cls(policy, venv, seed=seed, device=job.device, verbose=0, **kwargs)
+        except TypeError as err:
+            raise ConfigError(
+                f"bad {algo} hyperparameters {sorted(kwargs)}: {err}",
+                hint="hyperparams are stable-baselines3 constructor arguments of the chosen algorithm",
+            ) from err
+    if job.tensorboard:
+        from stable_baselines3.common.logger import configure
+
+        model.set_logger(configure(str(job.path / TB_DIR), ["tensorboard"]))
+    budget = (job.total_steps or schema.train.total_steps) - (resume.steps if resume else 0)
+    actual = {k: getattr(model, k) for k in ("n_steps", "batch_size") if hasattr(model, k)}
+    setup = {
+        "policy": _policy_alias(cls, model),
+        "hyperparams": raw,
+        "budget": describe_rollout(algo, {**raw, **actual}, n_envs, budget).model_dump(),
+    }
+    return base, wrapper, normalizer, model, setup
+
+
+def _policy_alias(cls: Any, model: Any) -> str:
+    for alias, policy_cls in cls.policy_aliases.items():
+        if type(model.policy) is policy_cls:
+            return str(alias)
+    return type(model.policy).__name__
 
 
 def save_checkpoint(

@@ -1,0 +1,83 @@
+"""TensorBoard logs: checkpoint scalars from plain data, and a training job's own event files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autoreward.train.tblog import checkpoint_scalars, read_scalars, write_scalars
+
+REWARDS = Path(__file__).parent / "fixtures" / "rewards"
+
+POINT = {
+    "step": 512,
+    "fitness": 0.75,
+    "generated_return": 42.0,
+    "env_return": 30.0,
+    "episode_length": 30.0,
+    "episodes": 4,
+    "terminated_fraction": 1.0,
+    "reward_per_step": {"mean": 1.4, "std": 0.1, "min": 1.0, "max": 2.0, "count": 512},
+    "per_step": {"alive": {"mean": 1.0, "std": 0.0, "min": 1.0, "max": 1.0, "count": 512}},
+    "per_episode": {"alive": 30.0, "upright": float("nan")},
+}
+
+
+def test_a_checkpoint_becomes_named_scalars() -> None:
+    assert checkpoint_scalars(POINT) == {
+        "checkpoint/fitness": 0.75,
+        "checkpoint/generated_return": 42.0,
+        "checkpoint/env_return": 30.0,
+        "checkpoint/episode_length": 30.0,
+        "checkpoint/terminated_fraction": 1.0,
+        "checkpoint/reward_per_step": 1.4,
+        "reward_episode/alive": 30.0,  # the NaN one is left out
+        "reward_step/alive": 1.0,
+    }
+    assert checkpoint_scalars({"step": 1, "fitness": None}) == {}
+
+
+def test_plain_data_round_trips_through_event_files(tmp_path: Path) -> None:
+    write_scalars(
+        tmp_path / "tb", {512: {"checkpoint/fitness": 0.5}, 256: {"checkpoint/fitness": 0.25}}
+    )
+    write_scalars(
+        tmp_path / "tb", {768: {"checkpoint/fitness": 0.75, "reward_step/alive": 1.0}}
+    )  # a second file
+    assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 2
+    scalars = read_scalars(tmp_path / "tb")
+    assert scalars["checkpoint/fitness"] == [(256, 0.25), (512, 0.5), (768, 0.75)]
+    assert scalars["reward_step/alive"] == [(768, 1.0)]
+
+
+def test_a_training_job_logs_sb3_curves_and_checkpoints(tmp_path: Path) -> None:
+    from autoreward.train.job import TrainJob
+    from autoreward.train.trainer import train
+
+    result = train(TrainJob(
+        env_id="CartPole-v1", out_dir=str(tmp_path / "cand"), reward_code=(REWARDS / "cartpole_dense.py").read_text(),
+        total_steps=1024, n_envs=2, n_checkpoints=2, checkpoint_eval_episodes=1, eval_episodes=1,
+        hyperparams={"n_steps": 128, "batch_size": 64},
+    ))  # fmt: skip
+    assert result.status == "ok", result.reason
+    scalars = read_scalars(tmp_path / "cand" / "tb")
+    # stable-baselines3's own logger: the trained reward's episode return, losses, fps
+    assert {"rollout/ep_rew_mean", "rollout/ep_len_mean", "train/value_loss", "time/fps"} <= set(
+        scalars
+    )
+    assert [s for s, _ in scalars["checkpoint/fitness"]] == [512, 1024]
+    assert {f"reward_episode/{t}" for t in ("alive", "upright", "centred", "calm")} <= set(scalars)
+    assert {f"reward_step/{t}" for t in ("alive", "upright", "centred", "calm")} <= set(scalars)
+    fitness = dict(scalars["checkpoint/fitness"])
+    assert [p.fitness for p in result.curve] == pytest.approx([fitness[512], fitness[1024]])
+
+
+def test_tensorboard_off_writes_no_logs(tmp_path: Path) -> None:
+    from autoreward.train.job import TrainJob
+    from autoreward.train.trainer import train
+
+    result = train(TrainJob(env_id="CartPole-v1", out_dir=str(tmp_path), total_steps=256, n_envs=1,
+                            n_checkpoints=1, checkpoint_eval_episodes=1, eval_episodes=1,
+                            hyperparams={"n_steps": 128, "batch_size": 64}, tensorboard=False))  # fmt: skip
+    assert result.status == "ok" and not (tmp_path / "tb").exists()

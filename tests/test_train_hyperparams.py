@@ -190,3 +190,14 @@ def test_command_line_assignments_read_values_as_yaml() -> None:
         parse_assignments(["n_steps"])
     with pytest.raises(ConfigError, match="not valid YAML"):
         parse_assignments(["policy_kwargs={net_arch: [64"])
+
+
+def test_the_algorithm_must_fit_the_kind_of_action() -> None:
+    from autoreward.envs.registry import load_schema
+    from autoreward.train.hyperparams import check_training_options
+
+    with pytest.raises(ConfigError, match="SAC needs continuous actions; CartPole-v1 has 2 discrete ones"):
+        check_training_options("SAC", {}, load_schema("CartPole-v1"))
+    with pytest.raises(ConfigError, match="DQN needs discrete actions; Pendulum-v1 has continuous ones"):
+        check_training_options("DQN", {}, load_schema("Pendulum-v1"))
+    check_training_options("PPO", {"policy": "MlpPolicy"}, load_schema("CartPole-v1"))

@@ -340,13 +340,12 @@ def task_hyperparams(suite: Suite, task: SuiteTask) -> dict[str, Any]:
 
 
 def hyperparam_problems(suite: Suite, task: SuiteTask, schema: EnvSchema) -> list[str]:
-    """Why the task's hyperparameters cannot train (unknown names, bad values, a policy that
-    does not fit the observation space)."""
+    """Why the task cannot train with its algorithm and hyperparameters (an algorithm for the
+    other kind of action, unknown names, bad values, a policy that does not fit the
+    observation space)."""
     from autoreward.train.hyperparams import check_training_options, effective_hyperparams
 
     overrides = task_hyperparams(suite, task)
-    if not overrides:
-        return []
     algo = task.algo or suite.defaults.algo or schema.train.algo
     merged = effective_hyperparams(schema.train.hyperparams, schema.train.algo, algo, overrides)
     try:

@@ -94,7 +94,7 @@ class TrainPlan(BaseModel):
             algo=self.algo, total_steps=self.total_steps, n_envs=self.n_envs,
             seed=self.seed if seed is None else seed, eval_episodes=self.eval_episodes,
             video=self.video, device=self.device, label=label, hyperparams=self.hyperparams,
-            schema_hyperparams=False, tensorboard=self.tensorboard,
+            schema_hyperparams=False, tensorboard=self.tensorboard, budget_note=self.budget_note,
         )  # fmt: skip
 
 

@@ -108,7 +108,9 @@ def run_command(
         from autoreward.store.atomic import atomic_write_text
 
         atomic_write_text(run.config_path, yaml.safe_dump(cfg.dump(), sort_keys=False))
-    console.print(f"run directory: [bold]{run.path}[/]")
+    console.print(f"run directory: [bold]{run.path}[/]", soft_wrap=True)
+    if cfg.tensorboard:
+        console.print(f"TensorBoard: tensorboard --logdir {run.path}", highlight=False, soft_wrap=True)
     view = RunView(env_id=cfg.env_id, task=cfg.task, model=cfg.model, iterations=cfg.iterations)
     with LiveRunView(view, console) as live:
         try:

@@ -60,6 +60,7 @@ def train_command(
         hyperparams=setup.hyperparams,
         schema_hyperparams=False,
         tensorboard=tensorboard,
+        budget_note=setup.budget_note,
         seed=seed,
         eval_episodes=eval_episodes,
         video=video,

@@ -246,8 +246,15 @@ def resolve_class(key: str, value: Any) -> type:
 def check_training_options(
     algo: str, hyperparams: Mapping[str, Any], schema: Any, where: str = "hyperparams"
 ) -> None:
-    """`check_hyperparams`, and an explicit `policy` against the env's real observation space
-    (the env is built once for that)."""
+    """The algorithm against the schema's action, `check_hyperparams`, and an explicit `policy`
+    against the env's real observation space (the env is built once for that)."""
+    discrete = schema.action.n is not None
+    if algo.upper() in ("SAC", "TD3") and discrete:
+        raise ConfigError(f"{algo} needs continuous actions; {schema.env_id} has {schema.action.n} discrete ones",
+                          hint="use PPO, A2C or DQN")  # fmt: skip
+    if algo.upper() == "DQN" and not discrete:
+        raise ConfigError(f"DQN needs discrete actions; {schema.env_id} has continuous ones",
+                          hint="use PPO, A2C, SAC or TD3")  # fmt: skip
     check_hyperparams(algo, hyperparams, where)
     if "policy" in hyperparams:
         from autoreward.envs.extract import make_base_env

@@ -56,6 +56,10 @@ class TrainJob(BaseModel):
         "under `hyperparams`; False when `hyperparams` is already the complete set.",
     )
     tensorboard: bool = Field(default=True, description="Write TensorBoard logs to <out_dir>/tb.")
+    budget_note: str = Field(
+        default="",
+        description="How the caller fitted the rollout to the budget (budget.py); train.json repeats it.",
+    )
     eval_episodes: int = Field(
         default=5, gt=0, description="Final deterministic evaluation episodes."
     )

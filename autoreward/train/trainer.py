@@ -403,7 +403,8 @@ def build_training(
     setup = {
         "policy": _policy_alias(cls, model),
         "hyperparams": raw,
-        "budget": describe_rollout(algo, {**raw, **actual}, n_envs, budget).model_dump(),
+        "budget": describe_rollout(algo, {**raw, **actual}, n_envs, budget).model_dump()
+        | ({"note": job.budget_note} if job.budget_note else {}),
     }
     return base, wrapper, normalizer, model, setup
 

@@ -77,6 +77,11 @@ HyperparamsFileOpt = Annotated[
 TensorboardOpt = Annotated[
     bool, typer.Option(help="TensorBoard logs in every job folder (<job>/tb): tensorboard --logdir runs/.")
 ]
+WandbOpt = Annotated[
+    str | None,
+    typer.Option("--wandb", metavar="PROJECT",
+                 help="Also upload every job's curves to this Weights & Biases project at the end (needs wandb)."),
+]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- envs
@@ -160,6 +165,7 @@ def run(
     policy: PolicyOpt = None,
     hyperparams_file: HyperparamsFileOpt = None,
     tensorboard: TensorboardOpt = True,
+    wandb: WandbOpt = None,
     out: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path("runs"),
     resume: Annotated[Path | None, typer.Option(help="Continue a killed run from its directory.")] = None,
     config: Annotated[
@@ -186,7 +192,7 @@ def run(
             halving=halving, critic=critic, final_seeds=final_seeds, target_fitness=target,
             video=video, feedback=feedback, record=record, device=device,
             hyperparams=parse_assignments(hyperparams or [], policy),
-            hyperparams_file=hyperparams_file, tensorboard=tensorboard,
+            hyperparams_file=hyperparams_file, tensorboard=tensorboard, wandb_project=wandb,
         )  # fmt: skip
         run_command(console, options, given=given, out=out, resume=resume, report=report, config=config)
     except AutorewardError as err:
@@ -253,6 +259,7 @@ def train(
     policy: PolicyOpt = None,
     hyperparams_file: HyperparamsFileOpt = None,
     tensorboard: TensorboardOpt = True,
+    wandb: WandbOpt = None,
 ) -> None:
     """Train one reward in an isolated worker and print its evaluation on the task fitness."""
     from autoreward.train.commands import train_command
@@ -263,7 +270,7 @@ def train(
             console, reward_file, env, steps=steps, algo=algo, n_envs=n_envs, seed=seed,
             baseline=baseline, out=out, video=video, eval_episodes=eval_episodes, device=device,
             hyperparams=parse_assignments(hyperparams or [], policy),
-            hyperparams_file=hyperparams_file, tensorboard=tensorboard,
+            hyperparams_file=hyperparams_file, tensorboard=tensorboard, wandb_project=wandb,
         )
     except AutorewardError as err:
         _fail(err)

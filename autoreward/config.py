@@ -81,6 +81,11 @@ class RunConfig(BaseModel):
     tensorboard: bool = Field(
         default=True, description="TensorBoard logs per training job (<job>/tb)."
     )
+    wandb_project: str | None = Field(
+        default=None,
+        description="Also upload every job's curves to this Weights & Biases project at the end "
+        "(needs the wandb package; off by default).",
+    )
     worker_timeout_s: float = Field(
         default=3600.0, gt=0, description="Wall-clock limit of one training job."
     )

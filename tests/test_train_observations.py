@@ -22,7 +22,9 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def _worker_imports_test_envs(monkeypatch: pytest.MonkeyPatch) -> None:
     """The training worker imports `obs_envs:...` entry points through PYTHONPATH."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    )
 
 
 def _train(*args: str) -> tuple[int, str]:
@@ -37,7 +39,9 @@ def test_a_dict_observation_env_trains_with_multi_input_policy(tmp_path: Path) -
     # PPO's n_steps 2048 on 4 envs would train 8,192 steps; it is fitted to the budget, and said
     assert "n_steps 2048 shrunk to n_steps 128 so one rollout fits the budget of 512 steps" in out
     saved = json.loads((tmp_path / "reward" / "train.json").read_text())
-    assert saved["status"] == "ok" and saved["policy"] == "MultiInputPolicy" and saved["steps"] == 512
+    assert (
+        saved["status"] == "ok" and saved["policy"] == "MultiInputPolicy" and saved["steps"] == 512
+    )
     assert saved["hyperparams"]["n_steps"] == 128 and saved["budget"]["rollout"] == 512
     assert "n_steps 2048 shrunk to n_steps 128" in saved["budget"]["note"]
     assert (tmp_path / "reward" / "video.mp4").exists()  # a Dict observation renders too
@@ -78,9 +82,22 @@ def test_bad_hyperparameters_fail_before_any_worker(tmp_path: Path) -> None:
     assert "hint: use policy MultiInputPolicy" in out
     code, out = _train(str(REWARDS / "cartpole_dense.py"), "--env", "CartPole-v1", "--hyperparams",
                        "lerning_rate=0.1", "--out", str(tmp_path))  # fmt: skip
-    assert code == 2 and "unknown PPO hyperparameter 'lerning_rate' (did you mean 'learning_rate'?)" in out
+    assert (
+        code == 2
+        and "unknown PPO hyperparameter 'lerning_rate' (did you mean 'learning_rate'?)" in out
+    )
     assert "PPO accepts learning_rate, n_steps" in out
     code, out = _train(str(REWARDS / "cartpole_dense.py"), "--env", "CartPole-v1", "--hyperparams", "n_steps",
                        "--out", str(tmp_path))  # fmt: skip
     assert code == 2 and "expected KEY=VALUE" in out
     assert not (tmp_path / "reward").exists()
+
+
+def test_a_tuple_observation_env_trains_on_its_flattened_observation(tmp_path: Path) -> None:
+    # stable-baselines3 takes no Tuple observation: the policy sees it flattened (one-hot),
+    # the reward still reads the schema state of the env's own observation
+    code, out = _train(str(REWARDS / "blackjack_safe.py"), "--env", "Blackjack-v1", "--steps", "512",
+                       "--no-video", "--eval-episodes", "3", "--out", str(tmp_path))  # fmt: skip
+    assert code == 0, out
+    saved = json.loads((tmp_path / "reward" / "train.json").read_text())
+    assert saved["status"] == "ok" and saved["policy"] == "MlpPolicy"

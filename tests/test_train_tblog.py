@@ -81,3 +81,61 @@ def test_tensorboard_off_writes_no_logs(tmp_path: Path) -> None:
                             n_checkpoints=1, checkpoint_eval_episodes=1, eval_episodes=1,
                             hyperparams={"n_steps": 128, "batch_size": 64}, tensorboard=False))  # fmt: skip
     assert result.status == "ok" and not (tmp_path / "tb").exists()
+
+
+class _FakeWandbRun:
+    def __init__(self, calls: list, kwargs: dict) -> None:  # noqa: ANN401
+        self.calls, self.kwargs, self.logged = calls, kwargs, []
+        calls.append(self)
+
+    def log(self, values: dict, step: int) -> None:
+        self.logged.append((step, dict(values)))
+
+    def finish(self) -> None:
+        self.kwargs["finished"] = True
+
+
+def test_wandb_gets_one_run_per_job_in_the_calling_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import sys
+    import types
+
+    from autoreward.train.tblog import upload_to_wandb
+
+    calls: list = []
+    fake = types.ModuleType("wandb")
+    fake.init = lambda **kwargs: _FakeWandbRun(calls, kwargs)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    for cand, fitness in (("cand_0", 0.5), ("cand_1", 0.9)):
+        job = tmp_path / "run-x" / "iter_0" / cand
+        write_scalars(
+            job / "tb",
+            {100: {"checkpoint/fitness": fitness / 2}, 200: {"checkpoint/fitness": fitness}},
+        )
+        (job / "train.json").write_text(
+            json.dumps({"policy": "MlpPolicy", "hyperparams": {"n_steps": 64}})
+        )
+    assert upload_to_wandb(tmp_path / "run-x", "my-project") == 2
+    assert [c.kwargs["name"] for c in calls] == ["iter_0/cand_0", "iter_0/cand_1"]
+    assert calls[1].kwargs["project"] == "my-project" and calls[1].kwargs["group"] == "run-x"
+    assert (
+        calls[1].kwargs["config"]["hyperparams"] == {"n_steps": 64} and calls[1].kwargs["finished"]
+    )
+    assert [(step, pytest.approx(v["checkpoint/fitness"])) for step, v in calls[1].logged] == [
+        (100, 0.45),
+        (200, 0.9),
+    ]
+
+
+def test_wandb_without_the_package_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from autoreward.errors import ConfigError
+    from autoreward.train.tblog import require_wandb
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match="--wandb needs the wandb package") as err:
+        require_wandb()
+    assert "pip install wandb" in str(err.value)

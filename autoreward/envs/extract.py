@@ -114,7 +114,16 @@ def make_env(schema: EnvSchema, render_mode: str | None = None, seed: int | None
     wrapped = SchemaStateWrapper(env, schema, seed=seed)
     if seed is not None:
         wrapped.action_space.seed(seed)
-    return wrapped
+    return policy_view(wrapped)
+
+
+def policy_view(env: gym.Env) -> gym.Env:
+    """The env as a policy sees it. stable-baselines3 takes no Tuple observation, so a Tuple
+    (e.g. Blackjack's three Discretes) is flattened, one-hot for its Discrete parts; the schema
+    state is read below this wrapper, from the env's own observation."""
+    if isinstance(env.observation_space, gym.spaces.Tuple):
+        return gym.wrappers.FlattenObservation(env)
+    return env
 
 
 def stack_states(states: list[dict[str, Any]]) -> State:

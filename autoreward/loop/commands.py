@@ -14,7 +14,12 @@ from autoreward.store.rundir import RunDir
 from autoreward.train.zoo import apply_zoo_file
 
 # CLI option name -> RunConfig field, where they differ.
-_OPTION_TO_FIELD = {"env": "env_id", "target": "target_fitness", "policy": "hyperparams"}
+_OPTION_TO_FIELD = {
+    "env": "env_id",
+    "target": "target_fitness",
+    "policy": "hyperparams",
+    "wandb": "wandb_project",
+}
 _FIELD_TO_OPTION = {f: o for o, f in _OPTION_TO_FIELD.items()}
 # What may change when a run is resumed (more iterations, a new feedback text, where to record).
 _RESUMABLE = {
@@ -25,6 +30,7 @@ _RESUMABLE = {
     "executor",
     "ray_address",
     "final_seeds",
+    "wandb_project",
 }
 
 
@@ -80,6 +86,10 @@ def preflight(cfg: RunConfig) -> None:
     hyperparams = effective_hyperparams(schema.train.hyperparams, schema.train.algo, algo,
                                         cfg.hyperparams, cfg.hyperparams_file is None)  # fmt: skip
     check_training_options(algo, hyperparams, schema)
+    if cfg.wandb_project:
+        from autoreward.train.tblog import require_wandb
+
+        require_wandb()
     if cfg.fitness is not None:
         compile_fitness(cfg.fitness.expression, "the run's fitness")
     LLMClient(cfg.model, api_base=cfg.api_base, use_cache=False).preflight()
@@ -122,6 +132,11 @@ def run_command(
             )
             raise
     print_run_summary(console, str(run.path), result)
+    if cfg.wandb_project:
+        from autoreward.train.tblog import upload_to_wandb
+
+        n = upload_to_wandb(run.path, cfg.wandb_project)
+        console.print(f"W&B: {n} job(s) uploaded to project {cfg.wandb_project}", highlight=False)
     if report:
         from autoreward.report import write_run_report
 

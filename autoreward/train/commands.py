@@ -37,6 +37,7 @@ def train_command(
     hyperparams: dict[str, Any] | None = None,
     hyperparams_file: Path | None = None,
     tensorboard: bool = True,
+    wandb_project: str | None = None,
 ) -> int:
     """Returns the exit code: 0 when every job trained, 1 when one failed."""
     from autoreward.envs.registry import is_shipped, load_schema
@@ -52,6 +53,10 @@ def train_command(
     load_reward_fn(code)  # a rejected reward fails here, in one clean line, before any worker
     schema = load_schema(env_id)
     setup = training_setup(schema, algo, steps, n_envs, hyperparams or {}, hyperparams_file)
+    if wandb_project:
+        from autoreward.train.tblog import require_wandb
+
+        require_wandb()
     out_dir = out or Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}-{_slug(env_id)}"
     common: dict[str, Any] = dict(
         env_id=env_id,
@@ -116,6 +121,11 @@ def train_command(
                 f"[yellow]{result.label}: suspected reward hacking:[/] {result.hacking_reason}",
                 highlight=False,
             )
+    if wandb_project:
+        from autoreward.train.tblog import upload_to_wandb
+
+        n = upload_to_wandb(out_dir, wandb_project)
+        console.print(f"W&B: {n} job(s) uploaded to project {wandb_project}", highlight=False)
     return 0 if all(r.status == "ok" for r in results) else 1
 
 

@@ -97,3 +97,54 @@ def read_scalars(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
     acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
     acc.Reload()
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+# --------------------------------------------------------------------------- Weights & Biases
+
+
+def require_wandb() -> None:
+    """A ConfigError when `--wandb` is asked for but the package is not installed."""
+    import importlib.util
+
+    from autoreward.errors import ConfigError
+
+    if importlib.util.find_spec("wandb") is None:
+        raise ConfigError(
+            "--wandb needs the wandb package, which is not installed",
+            hint="pip install wandb (and wandb login), or leave --wandb out",
+        )
+
+
+def upload_to_wandb(root: str | Path, project: str, group: str | None = None) -> int:
+    """One W&B run per job folder under `root` that has a TensorBoard log: its scalars, step by
+    step, and its `train.json` policy and hyperparameters as the config. Runs in the calling
+    process (the training workers have no network); returns the number of runs uploaded."""
+    import json
+
+    import wandb
+
+    root = Path(root)
+    count = 0
+    for tb in sorted(root.rglob(TB_DIR)):
+        if not tb.is_dir():
+            continue
+        job = tb.parent
+        scalars = read_scalars(tb)
+        if not scalars:
+            continue
+        train = job / "train.json"
+        record = json.loads(train.read_text()) if train.exists() else {}
+        config = {
+            k: record.get(k) for k in ("env_id", "algo", "seed", "policy", "hyperparams", "n_envs")
+        }
+        name = str(job.relative_to(root)) if job != root else root.name
+        run = wandb.init(project=project, group=group or root.name, name=name, config=config)
+        by_step: dict[int, dict[str, float]] = {}
+        for tag, points in scalars.items():
+            for step, value in points:
+                by_step.setdefault(step, {})[tag] = value
+        for step in sorted(by_step):
+            run.log(by_step[step], step=step)
+        run.finish()
+        count += 1
+    return count

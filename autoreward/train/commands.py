@@ -152,12 +152,16 @@ def training_setup(
     `hyperparams` (the command line); explicit `steps`/`n_envs` over the file's and schema's."""
     from autoreward.train.budget import fit_rollout
     from autoreward.train.hyperparams import (
+        ALGO_NAMES,
         algo_class,
         check_training_options,
         effective_hyperparams,
     )
     from autoreward.train.zoo import load_zoo_entry
 
+    if algo and algo.upper() not in ALGO_NAMES:
+        raise ConfigError(f"bad option algo: {algo!r} is not one of {', '.join(ALGO_NAMES)}",
+                          hint="algo is one of " + ", ".join(ALGO_NAMES))  # fmt: skip
     zoo = load_zoo_entry(hyperparams_file, schema.env_id) if hyperparams_file else None
     name = algo_class(algo).__name__ if algo else schema.train.algo
     merged = effective_hyperparams(

@@ -76,6 +76,34 @@ def main(
             _fail(err)
 
 
+# Training options shared by `run` and `train`.
+HyperparamsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--hyperparams",
+        metavar="KEY=VALUE",
+        help="SB3 hyperparameter, repeatable (n_steps=256, learning_rate=lin_3e-4, "
+        "'policy_kwargs={net_arch: [64, 64]}'); over the schema's, a --hyperparams-file's and --config's.",
+    ),
+]
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option(help="SB3 policy: MlpPolicy, CnnPolicy or MultiInputPolicy (default: from the observation space)."),
+]
+HyperparamsFileOpt = Annotated[
+    Path | None,
+    typer.Option(help="RL Zoo hyperparameter file (e.g. ppo.yml): its entry for the env replaces the schema's hyperparameters."),
+]
+TensorboardOpt = Annotated[
+    bool, typer.Option(help="TensorBoard logs in every job folder (<job>/tb): tensorboard --logdir runs/.")
+]
+WandbOpt = Annotated[
+    str | None,
+    typer.Option("--wandb", metavar="PROJECT",
+                 help="Also upload every job's curves to this Weights & Biases project at the end (needs wandb)."),
+]  # fmt: skip
+
+
 # --------------------------------------------------------------------------- envs
 
 
@@ -167,6 +195,11 @@ def run(
         Path | None, typer.Option(help="Write a replay transcript of every LLM call.")
     ] = None,
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda or auto.")] = "cpu",
+    hyperparams: HyperparamsOpt = None,
+    policy: PolicyOpt = None,
+    hyperparams_file: HyperparamsFileOpt = None,
+    tensorboard: TensorboardOpt = True,
+    wandb: WandbOpt = None,
     out: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path("runs"),
     resume: Annotated[
         Path | None, typer.Option(help="Continue a killed run from its directory.")
@@ -188,34 +221,19 @@ def run(
         if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
     }
 
-    options = dict(
-        env_id=env,
-        task=task,
-        model=model,
-        api_base=api_base,
-        iterations=iterations,
-        samples=samples,
-        steps=steps,
-        algo=algo,
-        n_envs=n_envs,
-        workers=workers,
-        executor=executor,
-        ray_address=ray_address,
-        seed=seed,
-        eval_episodes=eval_episodes,
-        halving=halving,
-        critic=critic,
-        final_seeds=final_seeds,
-        target_fitness=target,
-        video=video,
-        feedback=feedback,
-        record=record,
-        device=device,
-    )
     try:
-        run_command(
-            console, options, given=given, out=out, resume=resume, report=report, config=config
-        )
+        from autoreward.train.hyperparams import parse_assignments
+
+        options = dict(
+            env_id=env, task=task, model=model, api_base=api_base, iterations=iterations,
+            samples=samples, steps=steps, algo=algo, n_envs=n_envs, workers=workers,
+            executor=executor, ray_address=ray_address, seed=seed, eval_episodes=eval_episodes,
+            halving=halving, critic=critic, final_seeds=final_seeds, target_fitness=target,
+            video=video, feedback=feedback, record=record, device=device,
+            hyperparams=parse_assignments(hyperparams or [], policy),
+            hyperparams_file=hyperparams_file, tensorboard=tensorboard, wandb_project=wandb,
+        )  # fmt: skip
+        run_command(console, options, given=given, out=out, resume=resume, report=report, config=config)
     except AutorewardError as err:
         _fail(err)
     except KeyboardInterrupt:
@@ -298,24 +316,22 @@ def train(
     video: Annotated[bool, typer.Option(help="Render an evaluation video.")] = True,
     eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes.")] = 10,
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda or auto.")] = "cpu",
+    hyperparams: HyperparamsOpt = None,
+    policy: PolicyOpt = None,
+    hyperparams_file: HyperparamsFileOpt = None,
+    tensorboard: TensorboardOpt = True,
+    wandb: WandbOpt = None,
 ) -> None:
     """Train one reward in an isolated worker and print its evaluation on the task fitness."""
     from autoreward.train.commands import train_command
+    from autoreward.train.hyperparams import parse_assignments
 
     try:
         code = train_command(
-            console,
-            reward_file,
-            env,
-            steps=steps,
-            algo=algo,
-            n_envs=n_envs,
-            seed=seed,
-            baseline=baseline,
-            out=out,
-            video=video,
-            eval_episodes=eval_episodes,
-            device=device,
+            console, reward_file, env, steps=steps, algo=algo, n_envs=n_envs, seed=seed,
+            baseline=baseline, out=out, video=video, eval_episodes=eval_episodes, device=device,
+            hyperparams=parse_assignments(hyperparams or [], policy),
+            hyperparams_file=hyperparams_file, tensorboard=tensorboard, wandb_project=wandb,
         )
     except AutorewardError as err:
         _fail(err)

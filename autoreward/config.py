@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -35,6 +35,16 @@ class RunConfig(BaseModel):
         default=None, description="PPO, SAC, TD3, A2C or DQN; default from the schema."
     )
     n_envs: int | None = Field(default=None, ge=1, description="Parallel envs per candidate.")
+    hyperparams: dict[str, Any] = Field(
+        default_factory=dict,
+        description="SB3 constructor arguments (plus `policy`, `normalize`) over the schema's "
+        "defaults, key by key; RL Zoo spellings accepted.",
+    )
+    hyperparams_file: Path | None = Field(
+        default=None,
+        description="RL Zoo hyperparameter file; its entry for the env is read into "
+        "hyperparams (under the explicit ones), steps and n_envs, in place of the schema's.",
+    )
     workers: int = Field(default=0, ge=0, description="Training workers; 0 = one per core.")
     executor: Literal["local", "ray"] = Field(
         default="local", description="Where candidates train."
@@ -72,6 +82,14 @@ class RunConfig(BaseModel):
         default="auto",
         description="auto: the strongest isolation this machine allows; strict: refuse to run "
         "without a container (bubblewrap).",
+    )
+    tensorboard: bool = Field(
+        default=True, description="TensorBoard logs per training job (<job>/tb)."
+    )
+    wandb_project: str | None = Field(
+        default=None,
+        description="Also upload every job's curves to this Weights & Biases project at the end "
+        "(needs the wandb package; off by default).",
     )
     worker_timeout_s: float = Field(
         default=3600.0, gt=0, description="Wall-clock limit of one training job."

@@ -50,11 +50,14 @@ class RunView:
     cost: float = 0.0
     started: float = field(default_factory=time.time)
     cands: dict[str, _Cand] = field(default_factory=dict)
+    budget_note: str = ""
 
     def update(self, ev: dict[str, Any]) -> None:
         kind = ev.get("event", "")
         j = ev.get("candidate")
-        if kind == "iteration_start":
+        if kind == "run_start":
+            self.budget_note = ev.get("budget_note") or ""
+        elif kind == "iteration_start":
             self.iteration = ev["iteration"]
             self.cands = {}
             self.phase = "designing"
@@ -112,7 +115,10 @@ class RunView:
             f"{elapsed:,.0f}s",
         )
         title = f"autoreward · {self.env_id} · {self.model}"
-        return Panel(Group(Text(self.task, style="italic"), head, table), title=title)
+        lines = [Text(self.task, style="italic"), head]
+        if self.budget_note:
+            lines.append(Text(f"budget: {self.budget_note}", style="yellow"))
+        return Panel(Group(*lines, table), title=title)
 
 
 class LiveRunView:
@@ -138,6 +144,10 @@ class LiveRunView:
         self.view.update(ev)
         if self._live is not None:
             self._live.update(self.view.render())
+        elif ev.get("event") == "run_start" and ev.get("budget_note"):
+            self.console.print(
+                f"budget: {ev['budget_note']}", highlight=False, markup=False, soft_wrap=True
+            )
         elif ev.get("event") in {"iteration_start", "candidate", "best", "final", "iteration_end"}:
             self.console.print(_plain_line(ev), highlight=False, markup=False)
 
@@ -209,6 +219,8 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
                 f"final: fitness {final['mean']:.4g} ± {final.get('std', 0.0):.3g} over {final.get('n_seeds')} seeds"
             )
         console.print(f"best reward: [bold]{run.best_dir / 'reward.py'}[/]")
+    if getattr(result, "budget_note", ""):
+        console.print(f"budget: {result.budget_note}", highlight=False, soft_wrap=True)
     replayed = getattr(result, "replayed", None)
     if replayed is not None:
         console.print(

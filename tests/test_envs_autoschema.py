@@ -119,9 +119,100 @@ def test_doc_helpers() -> None:
 
     ## Rewards
     """
-    assert doc_section(doc, "Observation Space").startswith("Some text. | Num |")
+    assert doc_section(doc, "Observation Space") == "Some text."  # the table becomes fields
+    assert "| 0 | Cart Position | -4.8 | 4.8 |" in doc_section(doc, "Observation Space", inline=False)
     assert doc_table(doc, "Observation") == [
         {"Num": "0", "Observation": "Cart Position", "Min": "-4.8", "Max": "4.8"},
         {"Num": "excluded", "Observation": "hidden", "Min": "-Inf", "Max": "Inf"},
     ]
     assert doc_table(doc, "Action") == []
+
+
+# --------------------------------------------------------------------------- what the real gymnasium envs say
+
+
+def _visible(s):  # noqa: ANN001, ANN202
+    return [f for f in s.fields if not f.hidden]
+
+
+def test_bipedal_walker_reads_the_observation_section_and_bounds_per_index() -> None:
+    s = load_schema("BipedalWalker-v3")
+    (obs,) = _visible(s)
+    assert obs.shape == [24]
+    assert "no documentation found" not in obs.description
+    assert "hull angle speed, angular velocity, horizontal speed" in obs.description
+    assert "10 lidar rangefinder measurements" in obs.description
+    # not one merged [-5, 5]: the bounds of each run of indices
+    assert "[0] in [-3.142, 3.142]; [1..3] in [-5, 5];" in obs.description
+    assert "[8] in [0, 5]" in obs.description and "[14..23] in [-1, 1]" in obs.description
+
+
+def test_docstring_noise_stays_out_and_lists_stay_lists() -> None:
+    walker = load_schema("BipedalWalker-v3").description
+    assert "There are two versions:\n\n- Normal, with slightly uneven terrain.\n- Hardcore" in walker
+    car = load_schema("CarRacing-v3").description
+    for text in (walker, car):
+        assert "```" not in text and "python gymnasium/envs" not in text
+    assert "To run the heuristic" not in walker and "To play yourself" not in car
+    assert "Remember: it's a powerful rear-wheel drive car" in car
+    blackjack = render_schema(load_schema("Blackjack-v1"))
+    assert "<a" not in blackjack and "[1]" not in blackjack and "by Sutton and Barto." in blackjack
+
+
+def test_frozen_lake_gets_the_position_encoding_and_the_map() -> None:
+    s = load_schema("FrozenLake-v1")
+    (obs,) = _visible(s)
+    assert "`current_row * ncols + current_col`" in obs.description
+    assert "An integer in 0..15." in obs.description
+    assert "Map (4 rows × 4 columns, row 0 at the top; S: Start tile, G: Goal tile" in s.description
+    assert "\n    SFFF\n    FHFH\n    FFFH\n    HFFG" in s.description
+    assert "H: a tile with a hole" in render_schema(s)
+
+
+def test_episode_length_is_the_real_time_limit() -> None:
+    blackjack = load_schema("Blackjack-v1")
+    assert blackjack.episode_length is None
+    assert "No time limit: an episode lasts until the environment ends it." in render_schema(blackjack)
+    assert "At most" not in render_schema(blackjack)
+    assert load_schema("Taxi-v4").episode_length == 200
+    assert load_schema("FrozenLake-v1").episode_length == 100
+    gym.register("autoreward-test/ShortDot-v0", entry_point="obs_envs:DotImageEnv", max_episode_steps=37)
+    try:
+        short = load_schema("autoreward-test/ShortDot-v0")
+        assert short.episode_length == 37 and "At most 37 steps per episode." in render_schema(short)
+    finally:
+        del gym.registry["autoreward-test/ShortDot-v0"]
+
+
+def test_an_image_observation_is_one_field_described_as_an_image() -> None:
+    s = load_schema("CarRacing-v3")
+    (obs,) = _visible(s)
+    assert (obs.name, obs.shape) == ("observation", [96, 96, 3])
+    assert "A top-down 96x96 RGB image of the car and race track." in obs.description
+    assert "An RGB image (96, 96, 3) (height × width × channels; row 0 is the top)" in obs.description
+    assert render_schema(s).count("\n| ") == 2  # the header row and one field
+
+
+def test_dict_entries_keep_their_shapes_images_included() -> None:
+    s = load_schema(f"{__name__}:CameraDictEnv")
+    assert [(f.name, f.shape) for f in _visible(s)] == [("camera", [36, 36, 1]), ("speed", [1])]
+    assert "grey-scale image (36, 36, 1)" in s.field("camera").description
+    _, _, next_state = sample_transitions(s, n=3)
+    assert next_state["camera"].shape == (3, 36, 36, 1) and next_state["camera"].max() <= 255
+
+
+class CameraDictEnv(gym.Env):
+    """A camera and a speed."""
+
+    observation_space = gym.spaces.Dict(
+        {"camera": gym.spaces.Box(0, 255, (36, 36, 1), dtype=np.uint8),
+         "speed": gym.spaces.Box(-1.0, 1.0, (1,))}
+    )  # fmt: skip
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}

@@ -306,3 +306,26 @@ def test_run_config_precedence(tmp_path: Path) -> None:
         task_schema(suite.task("b")).fitness.expression
         == task_schema(suite.task("b").model_copy(update={"fitness": None})).fitness.expression
     )
+
+
+def test_hyperparams_in_defaults_and_tasks_merge_and_are_checked(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        name: x
+        defaults: {hyperparams: {n_steps: 64, gamma: 0.95}}
+        tasks:
+          - {name: a, env: CartPole-v1, task: balance, hyperparams: {gamma: 0.9, policy: MlpPolicy}}
+          - {name: b, env: Acrobot-v1, task: swing}
+        """)  # fmt: skip
+    suite = load_suite(path)
+    assert task_run_config(suite, suite.task("a")).hyperparams == {"n_steps": 64, "gamma": 0.9, "policy": "MlpPolicy"}
+    assert task_run_config(suite, suite.task("b")).hyperparams == {"n_steps": 64, "gamma": 0.95}
+    bad = write(tmp_path, """
+        name: x
+        tasks:
+          - {name: ok, env: CartPole-v1, task: go}
+          - {name: typo, env: Pendulum-v1, task: go, algo: SAC, hyperparams: {n_epochs: 3}}
+          - {name: discrete, env: CartPole-v1, task: go, algo: SAC, hyperparams: {gamma: 0.9}}
+        """, "bad.yaml")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"bad\.yaml:4: task 'typo': hyperparams: unknown SAC hyperparameter 'n_epochs'") as err:
+        load_suite(bad)
+    assert "bad.yaml:5: task 'discrete': SAC needs continuous actions; CartPole-v1 has 2 discrete ones" in str(err.value)

@@ -58,3 +58,16 @@ def test_plain_output_when_not_a_terminal_names_each_event() -> None:
         )
     text = console.export_text()
     assert "[candidate] iteration=0 candidate=1 state=done fitness=0.3564\n" in text
+
+
+def test_a_budget_note_is_shown_live_and_in_plain_output() -> None:
+    from autoreward.ui import LiveRunView
+
+    note = "PPO rollouts of 2,048 steps (4 envs × n_steps 512): n_steps 2048 shrunk to n_steps 512"
+    view = RunView(env_id="CartPole-v1", task="balance", model="m", iterations=1)
+    view.update({"event": "run_start", "budget": 8192, "budget_note": note})
+    assert f"budget: {note}" in " ".join(render(view).split())
+    console = Console(width=60, record=True, force_terminal=False)
+    with LiveRunView(RunView(env_id="CartPole-v1", task="b", model="m", iterations=1), console) as live:
+        live({"event": "run_start", "budget": 8192, "budget_note": note})
+    assert f"budget: {note}" in console.export_text()  # one line, not wrapped

@@ -49,6 +49,10 @@ class SuiteDefaults(_Model):
     steps: int | None = Field(default=None, gt=0, description="Training steps per candidate.")
     algo: Algo | None = Field(default=None, description="SB3 algorithm; default from the schema.")
     n_envs: int | None = Field(default=None, gt=0, description="Parallel envs per candidate.")
+    hyperparams: dict[str, Any] = Field(
+        default_factory=dict,
+        description="SB3 hyperparameters (plus policy, normalize) over the schema's, for every task.",
+    )
     eval_episodes: int | None = Field(default=None, ge=1, description="Evaluation episodes.")
     final_seeds: int | None = Field(
         default=None, ge=0, description="Seeds the best is retrained on."
@@ -88,6 +92,10 @@ class SuiteTask(_Model):
     samples: int | None = Field(default=None, ge=1)
     algo: Algo | None = None
     n_envs: int | None = Field(default=None, gt=0)
+    hyperparams: dict[str, Any] = Field(
+        default_factory=dict,
+        description="SB3 hyperparameters over the suite defaults' (key by key) and the schema's.",
+    )
 
 
 class Suite(_Model):
@@ -315,7 +323,7 @@ def suite_problems(
             except AutorewardError as err:
                 out[task.name] = error_line(err)
                 continue
-            problems = field_problems(task, schema)
+            problems = field_problems(task, schema) + hyperparam_problems(suite, task, schema)
             if not problems and dry_run:
                 try:
                     dry_run_fitness(schema, n=32)
@@ -324,6 +332,27 @@ def suite_problems(
         if problems:
             out[task.name] = "; ".join(problems)
     return out
+
+
+def task_hyperparams(suite: Suite, task: SuiteTask) -> dict[str, Any]:
+    """The task's hyperparameters: the suite defaults' with the task's over them, key by key."""
+    return {**suite.defaults.hyperparams, **task.hyperparams}
+
+
+def hyperparam_problems(suite: Suite, task: SuiteTask, schema: EnvSchema) -> list[str]:
+    """Why the task cannot train with its algorithm and hyperparameters (an algorithm for the
+    other kind of action, unknown names, bad values, a policy that does not fit the
+    observation space)."""
+    from autoreward.train.hyperparams import check_training_options, effective_hyperparams
+
+    overrides = task_hyperparams(suite, task)
+    algo = task.algo or suite.defaults.algo or schema.train.algo
+    merged = effective_hyperparams(schema.train.hyperparams, schema.train.algo, algo, overrides)
+    try:
+        check_training_options(algo, merged, schema)
+    except AutorewardError as err:
+        return [error_line(err)]
+    return []
 
 
 def error_line(err: BaseException) -> str:
@@ -348,9 +377,13 @@ def task_run_config(
     """The RunConfig of one task: RunConfig defaults < suite defaults < task < `overrides`."""
     data: dict[str, Any] = {
         k: v
-        for k, v in suite.defaults.model_dump(exclude={"random_episodes", "baseline"}).items()
+        for k, v in suite.defaults.model_dump(
+            exclude={"random_episodes", "baseline", "hyperparams"}
+        ).items()
         if v is not None
     }
+    if task_hyperparams(suite, task):
+        data["hyperparams"] = task_hyperparams(suite, task)
     for key in ("steps", "iterations", "samples", "algo", "n_envs"):
         value = getattr(task, key)
         if value is not None:

@@ -12,63 +12,26 @@ shows to the LLM. The target is the env spec's `reward_threshold` where it has o
 
 from __future__ import annotations
 
-import math
 import re
 
 import gymnasium as gym
 import numpy as np
 
+from autoreward.envs.docstring import clean_text, doc_section, doc_table, tile_legend
 from autoreward.envs.extract import make_base_env
 from autoreward.envs.recipes import model_names
 from autoreward.envs.schema import ActionSpec, EnvSchema, FitnessSpec, StateField, TrainDefaults
 from autoreward.errors import ConfigError
 
 DEFAULT_EPISODE_LENGTH = 1000
+"""The time limit given to a `module:Class` env, which has no registered one."""
 ENV_REWARD_FIELD = "env_reward"
-_MAX_TEXT = 1200
+_MAX_RUNS = 32
+
+__all__ = ["build_auto_schema", "doc_section", "doc_table"]
 
 
-# --------------------------------------------------------------------------- docstrings
-
-
-def doc_section(doc: str, title: str) -> str:
-    """The text of a `## title` section of a docstring (whitespace collapsed), or ''."""
-    m = re.search(rf"^\s*#+\s*{re.escape(title)}\s*$(.*?)(?=^\s*#+\s|\Z)", doc, re.M | re.S | re.I)
-    if not m:
-        return ""
-    text = re.sub(r"\s+", " ", m.group(1)).strip()
-    return text[:_MAX_TEXT].rsplit(" ", 1)[0] + " ..." if len(text) > _MAX_TEXT else text
-
-
-def _strip_markup(text: str) -> str:
-    """Drop markdown images and links' targets, which mean nothing to the LLM."""
-    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)
-    return re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text).strip()
-
-
-def doc_table(doc: str, column: str) -> list[dict[str, str]]:
-    """Rows of the first markdown table whose header has 'Num' and `column` ('Observation')."""
-    lines = doc.splitlines()
-    for i, line in enumerate(lines):
-        cells = _cells(line)
-        if cells and cells[0] == "Num" and column in cells:
-            rows = []
-            for row_line in lines[i + 1 :]:
-                row = _cells(row_line)
-                if not row:
-                    break
-                if all(set(c) <= set("-: ") for c in row):
-                    continue
-                rows.append(dict(zip(cells, row + [""] * (len(cells) - len(row)), strict=False)))
-            return rows
-    return []
-
-
-def _cells(line: str) -> list[str]:
-    s = line.strip()
-    if not (s.startswith("|") and s.endswith("|")):
-        return []
-    return [c.strip() for c in s[1:-1].split("|")]
+# --------------------------------------------------------------------------- helpers
 
 
 def _slug(text: str, limit: int = 40) -> str:
@@ -108,22 +71,17 @@ class _Names:
         return name
 
 
-def _box_fields(space: gym.spaces.Box, doc: str, names: _Names) -> list[StateField]:
-    """Fields of a flat Box observation: documented indices one by one, the rest as a block."""
+def _box_fields(space: gym.spaces.Box, doc: str, names: _Names, about: str) -> list[StateField]:
+    """Fields of a flat Box observation: documented indices one by one, the rest as a block.
+    `about` is the docstring's Observation Space text, for a Box it has no table for."""
     dim = int(np.prod(space.shape))
     if len(space.shape) != 1:
-        return [_block_field(names.take("observation"), space, "obs", "The raw observation array.")]
+        return [_block_field(names.take("observation"), space, "obs", about or "The raw observation array.")]
     rows = [r for r in doc_table(doc, "Observation") if r.get("Num", "").isdigit()]
     by_index = {int(r["Num"]): r for r in rows if int(r["Num"]) < dim}
     if not by_index:
-        return [
-            _block_field(
-                names.take("observation"),
-                space,
-                "obs",
-                "The raw observation vector (no documentation found).",
-            )
-        ]
+        return [_block_field(names.take("observation"), space, "obs",
+                             about or "The raw observation vector (the env documents no meaning per index).")]
     fields: list[StateField] = []
     undocumented: list[int] = []
     for i in range(dim):
@@ -136,22 +94,19 @@ def _box_fields(space: gym.spaces.Box, doc: str, names: _Names) -> list[StateFie
         unit = unit or row.get("Unit", "") or "unspecified"
         base = _row_name(what, kind, row.get("Name (in corresponding XML file)", ""))
         desc = f"{what[:1].upper()}{what[1:]}{_range_text(row)} (observation[{i}])."
-        fields.append(
-            StateField(
-                name=names.take(base), shape=[], unit=unit, description=desc, source=f"obs[{i}]"
-            )
-        )
+        fields.append(StateField(name=names.take(base), shape=[], unit=unit, description=desc,
+                                 source=f"obs[{i}]"))
     for start, stop in _runs(undocumented):
         size = stop - start
-        fields.append(
-            StateField(
-                name=names.take(f"obs_{start}_{stop - 1}" if size > 1 else f"obs_{start}"),
-                shape=[size] if size > 1 else [],
-                unit="unspecified",
-                description=f"Observation entries {start}..{stop - 1} (not documented in a table).",
-                source=f"obs[{start}:{stop}]" if size > 1 else f"obs[{start}]",
-            )
-        )
+        part = gym.spaces.Box(space.low[start:stop], space.high[start:stop])
+        fields.append(StateField(
+            name=names.take(f"obs_{start}_{stop - 1}" if size > 1 else f"obs_{start}"),
+            shape=[size] if size > 1 else [],
+            unit="unspecified",
+            description=f"Observation entries {start}..{stop - 1} (not documented in a table)."
+            + _bounds_text(part, offset=start),
+            source=f"obs[{start}:{stop}]" if size > 1 else f"obs[{start}]",
+        ))
     return fields
 
 
@@ -177,47 +132,94 @@ def _runs(indices: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
+def is_image(space: gym.Space) -> bool:
+    """stable-baselines3's `is_image_space` rule: a uint8 Box of 3 dimensions, bounds 0..255."""
+    return (isinstance(space, gym.spaces.Box) and space.dtype == np.uint8
+            and len(space.shape) == 3 and bool(np.all(space.low == 0))
+            and bool(np.all(space.high == 255)))  # fmt: skip
+
+
+def _image_text(shape: tuple[int, ...]) -> str:
+    if shape[-1] in (1, 3, 4):
+        layout, channels = "height × width × channels", shape[-1]
+    else:
+        layout, channels = "channels × height × width", shape[0]
+    kind = {1: "grey-scale", 3: "RGB", 4: "RGBA"}.get(channels, f"{channels}-channel")
+    article = "An" if kind[0] in "AEIOUR" else "A"  # "An RGB", "A grey-scale"
+    return (f"{article} {kind} image {tuple(shape)} ({layout}; row 0 is the top), pixel values 0..255 "
+            "(given as float64).")  # fmt: skip
+
+
 def _block_field(name: str, space: gym.Space, source: str, what: str) -> StateField:
     shape = list(space.shape) if space.shape else []
-    desc = what
-    if isinstance(space, gym.spaces.Box):
-        lo, hi = float(np.min(space.low)), float(np.max(space.high))
-        if math.isfinite(lo) and math.isfinite(hi):
-            desc += f" Values in [{lo:g}, {hi:g}]."
+    desc = what.strip()
+    if desc and not desc.endswith((".", ":")):
+        desc += "."
+    if is_image(space):
+        desc = f"{desc} {_image_text(tuple(shape))}".strip()
+    elif isinstance(space, gym.spaces.Box):
+        desc += _bounds_text(space)
     elif isinstance(space, gym.spaces.Discrete):
         desc += f" An integer in {int(space.start)}..{int(space.start + space.n - 1)}."
-    return StateField(name=name, shape=shape, unit="unspecified", description=desc, source=source)
+    elif isinstance(space, gym.spaces.MultiBinary):
+        desc += " Each entry 0 or 1."
+    elif isinstance(space, gym.spaces.MultiDiscrete):
+        desc += f" Integers, entry i in 0..nvec[i]-1 with nvec = {np.asarray(space.nvec).tolist()}."
+    return StateField(name=name, shape=shape, unit="unspecified", description=desc.strip(),
+                      source=source)
+
+
+def _bounds_text(space: gym.spaces.Box, offset: int = 0) -> str:
+    """' Values in [lo, hi].' when every entry shares its bounds; else the bounds per index,
+    runs of equal bounds grouped (`[1..3] in [-5, 5]`)."""
+    low = np.asarray(space.low, dtype=np.float64).reshape(-1)
+    high = np.asarray(space.high, dtype=np.float64).reshape(-1)
+    if not low.size:
+        return ""
+    if np.all(low == low[0]) and np.all(high == high[0]):
+        return f" Values in {_interval(low[0], high[0])}." if np.isfinite([low[0], high[0]]).any() else ""
+    runs: list[tuple[int, int]] = []
+    for i in range(low.size):
+        if runs and low[i] == low[runs[-1][0]] and high[i] == high[runs[-1][0]]:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    parts = [
+        (f"[{a + offset}]" if a == b else f"[{a + offset}..{b + offset}]") + f" in {_interval(low[a], high[a])}"
+        for a, b in runs[:_MAX_RUNS]
+    ]
+    more = f"; ... ({len(runs) - _MAX_RUNS} more runs)" if len(runs) > _MAX_RUNS else ""
+    return " Bounds per index: " + "; ".join(parts) + more + "."
+
+
+def _interval(lo: float, hi: float) -> str:
+    def num(x: float) -> str:
+        return "inf" if x == np.inf else "-inf" if x == -np.inf else f"{x + 0.0:.4g}"
+
+    return f"[{num(lo)}, {num(hi)}]"
 
 
 def _observation_fields(space: gym.Space, doc: str, names: _Names) -> list[StateField]:
+    about = doc_section(doc, "Observation Space")
     if isinstance(space, gym.spaces.Box):
-        return _box_fields(space, doc, names)
+        return _box_fields(space, doc, names, about)
     if isinstance(space, gym.spaces.Dict):
+        kinds = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)
         fields = []
         for key, sub in space.spaces.items():
-            if isinstance(sub, (gym.spaces.Box, gym.spaces.Discrete)) and re.fullmatch(r"\w+", key):
-                sub_shape = tuple(sub.shape or ())
-                shape = [int(np.prod(sub_shape))] if len(sub_shape) > 1 else list(sub_shape)
-                block = _block_field(
-                    names.take(_slug(key)), sub, f"obs:{key}", f"Observation entry '{key}'."
-                )
-                fields.append(block.model_copy(update={"shape": shape}))
+            if isinstance(sub, kinds) and re.fullmatch(r"\w+", key):
+                fields.append(_block_field(names.take(_slug(key)), sub, f"obs:{key}",
+                                           f"Observation entry '{key}'."))
         return fields
-    if isinstance(space, gym.spaces.Discrete):
-        return [_block_field(names.take("observation"), space, "obs", "The discrete observation.")]
+    if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)):
+        return [_block_field(names.take("observation"), space, "obs", about or "The discrete observation.")]
     try:  # e.g. a Tuple of Discrete spaces: read the whole observation as one array
         shape = list(np.asarray(space.sample(), dtype=np.float64).shape)
     except (TypeError, ValueError):
         return []
-    return [
-        StateField(
-            name=names.take("observation"),
-            shape=shape,
-            unit="unspecified",
-            description=f"The raw observation, from space {space}.",
-            source="obs",
-        )
-    ]
+    what = about or "The raw observation."
+    return [StateField(name=names.take("observation"), shape=shape, unit="unspecified",
+                       description=f"{what} As one array, from space {space}.", source="obs")]
 
 
 def _mujoco_fields(env: gym.Env, names: _Names) -> list[StateField]:
@@ -230,46 +232,27 @@ def _mujoco_fields(env: gym.Env, names: _Names) -> list[StateField]:
     fields: list[StateField] = []
     bodies = model_names(model, "body")
     if bodies:
-        fields.append(
-            StateField(
-                name=names.take("body_pos"),
-                shape=[len(bodies), 3],
-                unit="m",
-                description="World positions (x, y, z) of the bodies "
-                + ", ".join(bodies)
-                + " (rows in that order); z is up.",
-                source="xpos:" + ",".join(bodies),
-            )
-        )
-        fields.append(
-            StateField(
-                name=names.take(_slug(f"{bodies[0]}_velocity")),
-                shape=[3],
-                unit="m/s",
-                description=f"Velocity (x, y, z) of body '{bodies[0]}' over the last step; 0 at "
-                "episode start.",
-                source=f"fdvel:xpos:{bodies[0]}",
-            )
-        )
-        fields.append(
-            StateField(
-                name=names.take(_slug(f"{bodies[0]}_up")),
-                shape=[3],
-                unit="dimensionless",
-                description=f"Up axis of body '{bodies[0]}' in world coordinates (unit vector; z "
-                "component 1 when upright).",
-                source=f"xmat:{bodies[0]}[2::3]",
-            )
-        )
-    fields.append(
-        StateField(
-            name=names.take("com_pos"),
-            shape=[3],
-            unit="m",
-            description="Centre of mass of the whole model (x, y, z).",
-            source="com",
-        )
-    )
+        fields.append(StateField(
+            name=names.take("body_pos"), shape=[len(bodies), 3], unit="m",
+            description="World positions (x, y, z) of the bodies " + ", ".join(bodies)
+            + " (rows in that order); z is up.",
+            source="xpos:" + ",".join(bodies),
+        ))
+        fields.append(StateField(
+            name=names.take(_slug(f"{bodies[0]}_velocity")), shape=[3], unit="m/s",
+            description=f"Velocity (x, y, z) of body '{bodies[0]}' over the last step; 0 at "
+            "episode start.",
+            source=f"fdvel:xpos:{bodies[0]}",
+        ))
+        fields.append(StateField(
+            name=names.take(_slug(f"{bodies[0]}_up")), shape=[3], unit="dimensionless",
+            description=f"Up axis of body '{bodies[0]}' in world coordinates (unit vector; z "
+            "component 1 when upright).",
+            source=f"xmat:{bodies[0]}[2::3]",
+        ))
+    fields.append(StateField(name=names.take("com_pos"), shape=[3], unit="m",
+                             description="Centre of mass of the whole model (x, y, z).",
+                             source="com"))
     hinge_slide = [
         (mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j), int(model.jnt_type[j]))
         for j in range(model.njnt)
@@ -282,51 +265,31 @@ def _mujoco_fields(env: gym.Env, names: _Names) -> list[StateField]:
             for n, t in joints
         )
         joined = ",".join(n for n, _ in joints)
-        fields.append(
-            StateField(
-                name=names.take("joint_pos"),
-                shape=[len(joints)],
-                unit="m or rad",
-                description=f"Joint positions: {listing}.",
-                source=f"qpos:{joined}",
-            )
-        )
-        fields.append(
-            StateField(
-                name=names.take("joint_vel"),
-                shape=[len(joints)],
-                unit="m/s or rad/s",
-                description="Joint velocities, same order as joint_pos.",
-                source=f"qvel:{joined}",
-            )
-        )
+        fields.append(StateField(name=names.take("joint_pos"), shape=[len(joints)],
+                                 unit="m or rad", description=f"Joint positions: {listing}.",
+                                 source=f"qpos:{joined}"))
+        fields.append(StateField(name=names.take("joint_vel"), shape=[len(joints)],
+                                 unit="m/s or rad/s",
+                                 description="Joint velocities, same order as joint_pos.",
+                                 source=f"qvel:{joined}"))
     floor = next(
-        (
-            mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
-            for g in range(model.ngeom)
-            if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_PLANE
-            and mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
-        ),
+        (mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in range(model.ngeom)
+         if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_PLANE
+         and mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)),
         None,
     )
     if floor:
         geoms = [
-            mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
-            for g in range(model.ngeom)
+            mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in range(model.ngeom)
             if model.geom_bodyid[g] != 0 and mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
         ]
         if geoms:
-            fields.append(
-                StateField(
-                    name=names.take("floor_contacts"),
-                    shape=[len(geoms)],
-                    unit="bool",
-                    description=f"Per geom, 1.0 while it touches the '{floor}' plane, else 0.0: "
-                    + ", ".join(geoms)
-                    + ".",
-                    source="contact:" + ",".join(geoms) + f"/{floor}",
-                )
-            )
+            fields.append(StateField(
+                name=names.take("floor_contacts"), shape=[len(geoms)], unit="bool",
+                description=f"Per geom, 1.0 while it touches the '{floor}' plane, else 0.0: "
+                + ", ".join(geoms) + ".",
+                source="contact:" + ",".join(geoms) + f"/{floor}",
+            ))
     return fields
 
 
@@ -339,34 +302,58 @@ def _action_spec(space: gym.Space, doc: str) -> ActionSpec:
         parts = []
         for r in rows:
             extra = ", ".join(
-                v
-                for v in (
-                    r.get("Name (in corresponding XML file)", ""),
-                    r.get("Type (Unit)", "") or r.get("Unit", ""),
-                )
-                if v
+                v for v in (r.get("Name (in corresponding XML file)", ""), r.get("Type (Unit)", "")
+                            or r.get("Unit", "")) if v
             )
-            parts.append(
-                f"action[{r['Num']}]: {r.get('Action', '')}" + (f" ({extra})" if extra else "")
-            )
+            parts.append(f"action[{r['Num']}]: {r.get('Action', '')}" + (f" ({extra})" if extra else ""))
         text = "; ".join(parts) + "."
     else:
         text = doc_section(doc, "Action Space") or f"Action space {space}."
     if isinstance(space, gym.spaces.Discrete):
         return ActionSpec(shape=[], n=int(space.n), description=text)
     if isinstance(space, gym.spaces.Box):
-        return ActionSpec(
-            shape=list(space.shape),
-            low=_bound(space.low),
-            high=_bound(space.high),
-            description=text,
-        )
+        return ActionSpec(shape=list(space.shape), low=_bound(space.low), high=_bound(space.high),
+                          description=text)
     return ActionSpec(shape=list(space.shape or []), description=text)
 
 
 def _bound(values: np.ndarray) -> float | list[float]:
     flat = np.asarray(values, dtype=np.float64).reshape(-1)
     return float(flat[0]) if np.all(flat == flat[0]) else flat.tolist()
+
+
+# --------------------------------------------------------------------------- env-wide text
+
+
+def time_limit(env: gym.Env) -> int | None:
+    """The `max_episode_steps` of the env's `TimeLimit` wrapper, or None when it has none."""
+    layer: object = env
+    while isinstance(layer, gym.Wrapper):
+        if isinstance(layer, gym.wrappers.TimeLimit):
+            return int(layer._max_episode_steps)
+        layer = layer.env
+    return None
+
+
+def _description(doc: str, class_name: str) -> str:
+    text = doc_section(doc, "Description", inline=False)
+    if not text and doc.strip():  # no sections: the docstring's first paragraph
+        first = doc.strip().split("\n\n")[0]
+        text = clean_text(first.splitlines(), inline=False)
+    return text or f"The {class_name} environment."
+
+
+def _grid_text(env: gym.Env, doc: str) -> str:
+    """A grid world's map (toy-text envs keep it as `desc`, rows of single characters), with
+    the tile letters where the docstring explains them."""
+    desc = getattr(env.unwrapped, "desc", None)
+    if not isinstance(desc, np.ndarray) or desc.ndim != 2 or desc.dtype.kind not in "SU":
+        return ""
+    rows = ["".join(c.decode() if isinstance(c, bytes) else str(c) for c in row) for row in desc]
+    size = f"{len(rows)} rows × {len(rows[0])} columns, row 0 at the top"
+    legend = {k: v for k, v in tile_legend(doc).items() if any(k in r for r in rows)}
+    key = ("; " + ", ".join(f"{k}: {v}" for k, v in legend.items())) if legend else ""
+    return f"\n\nMap ({size}{key}):\n\n" + "\n".join(f"    {r}" for r in rows)
 
 
 # --------------------------------------------------------------------------- schema
@@ -387,31 +374,19 @@ def build_auto_schema(env_id: str) -> EnvSchema:
                 hint="write a YAML schema for it (see the files in envs/)",
             )
         fields += _mujoco_fields(env, names)
-        fields.append(
-            StateField(
-                name=ENV_REWARD_FIELD,
-                shape=[],
-                unit="reward",
-                hidden=True,
-                description="The env's own step reward (0 at reset); used by the default fitness.",
-                source="reward",
-            )
-        )
+        fields.append(StateField(
+            name=ENV_REWARD_FIELD, shape=[], unit="reward", hidden=True,
+            description="The env's own step reward (0 at reset); used by the default fitness.",
+            source="reward",
+        ))
         spec = env.spec
-        episode_length = (
-            spec.max_episode_steps if spec and spec.max_episode_steps else DEFAULT_EPISODE_LENGTH
-        )
-        description = (
-            _strip_markup(doc_section(doc, "Description"))
-            or (doc.strip().split("\n\n")[0].strip() if doc.strip() else "")
-            or f"The {cls.__name__} environment."
-        )
+        description = _description(doc, cls.__name__) + _grid_text(env, doc)
         return EnvSchema(
             env_id=env_id,
-            description=re.sub(r"\s+", " ", description),
+            description=description,
             fields=fields,
             action=_action_spec(env.action_space, doc),
-            episode_length=int(episode_length),
+            episode_length=time_limit(env),
             fitness=FitnessSpec(
                 kind="score",
                 expression=f'next_state["{ENV_REWARD_FIELD}"]',
@@ -425,3 +400,4 @@ def build_auto_schema(env_id: str) -> EnvSchema:
         )
     finally:
         env.close()
+

@@ -75,6 +75,14 @@ def make_base_env(
         return gym.make(env_id, **kwargs)
     except TypeError as err:
         raise ConfigError(f"{env_id}: bad make_kwargs {kwargs}: {err}") from err
+    except (ImportError, gym.error.Error) as err:  # registered, but not buildable here
+        from autoreward.envs.registry import close_env_ids
+
+        others = close_env_ids(env_id)
+        raise UnknownEnvError(
+            f"cannot make '{env_id}' here: {' '.join(str(err).split())}",
+            hint="ids that can be made here: " + ", ".join(others) if others else None,
+        ) from err
 
 
 def load_entry_point(entry: str) -> type:
@@ -110,7 +118,16 @@ def make_env(schema: EnvSchema, render_mode: str | None = None, seed: int | None
     wrapped = SchemaStateWrapper(env, schema, seed=seed)
     if seed is not None:
         wrapped.action_space.seed(seed)
-    return wrapped
+    return policy_view(wrapped)
+
+
+def policy_view(env: gym.Env) -> gym.Env:
+    """The env as a policy sees it. stable-baselines3 takes no Tuple observation, so a Tuple
+    (e.g. Blackjack's three Discretes) is flattened, one-hot for its Discrete parts; the schema
+    state is read below this wrapper, from the env's own observation."""
+    if isinstance(env.observation_space, gym.spaces.Tuple):
+        return gym.wrappers.FlattenObservation(env)
+    return env
 
 
 def stack_states(states: list[dict[str, Any]]) -> State:

@@ -1,8 +1,10 @@
 """Finding a schema for an env id, and rendering it as the text the LLM reads.
 
-Shipped YAML schemas live in the top-level `envs/` folder, one `<env id>.yaml` per env
-(override the folder with `AUTOREWARD_ENVS_DIR`). Any other registered gymnasium id, or a
-`module:Class` entry point, gets an auto-schema (`autoschema.py`).
+Shipped YAML schemas live in the top-level `envs/` folder, one `<env id>.yaml` per env.
+`AUTOREWARD_ENVS_DIR` names folders of the user's own schemas (several separated by
+`os.pathsep`, first wins) that add to the shipped ones; a user schema with the id of a shipped
+one takes its place (`envs list` and `envs show` say so). Any other registered gymnasium id,
+or a `module:Class` entry point, gets an auto-schema (`autoschema.py`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +22,55 @@ from pydantic import ValidationError
 from autoreward.envs.schema import EnvSchema
 from autoreward.errors import ConfigError, UnknownEnvError
 
+ENVS_DIR_VAR = "AUTOREWARD_ENVS_DIR"
+
 
 def schema_dir() -> Path:
-    """The folder holding shipped `<env id>.yaml` schemas."""
-    override = os.environ.get("AUTOREWARD_ENVS_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "envs"
+    """The folder holding the shipped `<env id>.yaml` schemas (and `suites/`)."""
+    return Path(__file__).resolve().parents[2] / "envs"
+
+
+def user_schema_dirs() -> list[Path]:
+    """The user's schema folders from `AUTOREWARD_ENVS_DIR`, in order; a missing one is an error."""
+    value = os.environ.get(ENVS_DIR_VAR, "")
+    folders = [Path(part).expanduser() for part in value.split(os.pathsep) if part.strip()]
+    for folder in folders:
+        if not folder.is_dir():
+            raise ConfigError(f"{ENVS_DIR_VAR}: {folder} is not a folder",
+                              hint=f"point {ENVS_DIR_VAR} at a folder of <env id>.yaml schemas, or unset it")  # fmt: skip
+    return folders
+
+
+def schema_dirs() -> list[Path]:
+    """Where schemas are looked up, first match wins: the user's folders, then the shipped one."""
+    return [*user_schema_dirs(), schema_dir()]
+
+
+def schema_file(env_id: str) -> Path | None:
+    """The YAML file that defines `env_id` (the first folder that has one), or None."""
+    for folder in schema_dirs():
+        path = folder / f"{env_id.strip()}.yaml"
+        if path.is_file():
+            return path
+    return None
+
+
+def is_shipped(env_id: str) -> bool:
+    """Whether `env_id` is defined by a shipped schema file (one a worker can load by id)."""
+    path = schema_file(env_id)
+    return path is not None and path.parent == schema_dir()
 
 
 def list_schemas() -> list[str]:
-    """Env ids with a shipped YAML schema, sorted."""
-    folder = schema_dir()
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    """Env ids with a YAML schema (shipped or the user's), sorted."""
+    return sorted({p.stem for folder in schema_dirs() for p in folder.glob("*.yaml")})
+
+
+def overridden_schemas() -> dict[str, Path]:
+    """Shipped env ids a user schema takes the place of, with the user's file."""
+    shipped = {p.stem for p in schema_dir().glob("*.yaml")}
+    return {env_id: path for env_id in sorted(shipped)
+            if (path := schema_file(env_id)) is not None and path.parent != schema_dir()}  # fmt: skip
 
 
 def load_schema_file(path: Path) -> EnvSchema:
@@ -51,13 +92,13 @@ def load_schema_file(path: Path) -> EnvSchema:
 
 def load_schema(env_id: str) -> EnvSchema:
     """The shipped schema for `env_id`, else an auto-schema; unknown ids name close matches."""
-    return _load_cached(env_id.strip(), schema_dir()).model_copy(deep=True)
+    return _load_cached(env_id.strip(), tuple(schema_dirs())).model_copy(deep=True)
 
 
 @functools.lru_cache(maxsize=64)
-def _load_cached(env_id: str, folder: Path) -> EnvSchema:
-    path = folder / f"{env_id}.yaml"
-    if path.is_file():
+def _load_cached(env_id: str, folders: tuple[Path, ...]) -> EnvSchema:
+    path = next((f / f"{env_id}.yaml" for f in folders if (f / f"{env_id}.yaml").is_file()), None)
+    if path is not None:
         schema = load_schema_file(path)
         if schema.env_id != env_id:
             raise ConfigError(f"{path}: env_id is '{schema.env_id}', expected '{env_id}'")
@@ -72,18 +113,54 @@ def _load_cached(env_id: str, folder: Path) -> EnvSchema:
 
 
 def unknown_env_error(env_id: str) -> UnknownEnvError:
-    """An UnknownEnvError naming the closest shipped or registered ids."""
+    """An UnknownEnvError naming a deprecated id's successor, or the closest ids that can be
+    made here (registered ids whose env cannot be built, e.g. mujoco-py's `Hopper-v2`, are not
+    offered)."""
     import gymnasium as gym
 
-    candidates = sorted(set(list_schemas()) | set(gym.registry))
-    by_lower = {c.lower(): c for c in candidates}
-    close = difflib.get_close_matches(env_id.lower(), list(by_lower), n=4, cutoff=0.6)
-    matches = [by_lower[c] for c in close]
+    try:
+        gym.spec(env_id)
+    except gym.error.DeprecatedEnv as err:
+        newer = re.search(r"use `([^`]+)`", str(err))
+        return UnknownEnvError(
+            f"'{env_id}' is deprecated in gymnasium {gym.__version__}: {err}",
+            hint=f"use {newer.group(1)}" if newer else "see 'autoreward envs list'",
+        )
+    except gym.error.Error:
+        pass
+    matches = close_env_ids(env_id)
     if matches:
         hint = "did you mean " + ", ".join(matches) + "?"
     else:
         hint = "run 'autoreward envs list' for shipped schemas, or pass 'module:Class'"
     return UnknownEnvError(f"unknown environment '{env_id}'", hint=hint)
+
+
+def close_env_ids(env_id: str, n: int = 4) -> list[str]:
+    """Up to `n` schema or registered ids close to `env_id` that can be made here."""
+    import gymnasium as gym
+
+    own = set(list_schemas())
+    by_lower = {c.lower(): c for c in sorted(own | set(gym.registry))}
+    close = difflib.get_close_matches(env_id.lower(), list(by_lower), n=12, cutoff=0.6)
+    ids = (by_lower[c] for c in close if by_lower[c] != env_id)
+    return [m for m in ids if m in own or _can_make(m)][:n]
+
+
+@functools.lru_cache(maxsize=256)
+def _can_make(env_id: str) -> bool:
+    """Whether `gym.make(env_id)` works here (its dependencies are installed)."""
+    import warnings
+
+    import gymnasium as gym
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gym.make(env_id).close()
+    except Exception:  # any failure to build means: do not suggest it
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- rendering
@@ -130,7 +207,11 @@ def render_schema(schema: EnvSchema) -> str:
     else:
         kind = f"float array, shape {_shape_text(a.shape)}{_bounds_text(a.low, a.high)}"
     lines += ["", "## Action", f"`action`: {kind}.", " ".join(a.description.split()), ""]
-    lines += ["## Episode", f"At most {schema.episode_length} steps per episode.", ""]
+    if schema.episode_length is None:
+        limit = "No time limit: an episode lasts until the environment ends it."
+    else:
+        limit = f"At most {schema.episode_length} steps per episode."
+    lines += ["## Episode", limit, ""]
     lines += ["## How success is judged", " ".join(schema.fitness.description.split()), ""]
     if schema.reward_hints:
         lines += ["## Notes for reward design"]

@@ -88,7 +88,9 @@ class EnvSchema(_Model):
     make_kwargs: dict[str, Any] = Field(default_factory=dict)
     fields: list[StateField] = Field(min_length=1)
     action: ActionSpec
-    episode_length: int = Field(gt=0)
+    episode_length: int | None = Field(
+        gt=0, description="The env's time limit in steps; null when it has none."
+    )
     fitness: FitnessSpec
     train: TrainDefaults
     reward_hints: list[str] = Field(default_factory=list)

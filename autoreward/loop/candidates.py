@@ -20,7 +20,7 @@ from autoreward.config import RunConfig
 from autoreward.envs.schema import EnvSchema
 from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.store.records import CandidateRecord
-from autoreward.train.halving import successive_halving
+from autoreward.train.halving import rung_steps, successive_halving
 from autoreward.train.job import Algo, TrainJob, TrainResult
 
 EventFn = Callable[..., None]
@@ -41,16 +41,40 @@ class TrainPlan(BaseModel):
     halving: bool
     rung_fraction: float
     keep_fraction: float
+    hyperparams: dict[str, Any] = {}
+    budget_note: str = ""
+    tensorboard: bool = True
 
     @classmethod
     def from_config(cls, cfg: RunConfig, schema: EnvSchema) -> TrainPlan:
+        from autoreward.train.budget import fit_rollout
+        from autoreward.train.hyperparams import effective_hyperparams
+
         # The schema travels with every job: the worker's container holds no envs/ folder.
+        algo = cfg.algo if cfg.algo is not None else schema.train.algo
+        total, n_envs = cfg.steps or schema.train.total_steps, cfg.n_envs or schema.train.n_envs
+        hyperparams = effective_hyperparams(
+            schema.train.hyperparams, schema.train.algo, algo, cfg.hyperparams,
+            use_schema=cfg.hyperparams_file is None,
+        )  # fmt: skip
+        # one rollout for every job of the run, fitted to the smallest budget one gets
+        smallest = (
+            rung_steps(total, cfg.rung_fraction) if cfg.halving and cfg.samples > 1 else total
+        )
+        label = f"the first halving rung ({smallest:,} steps)" if smallest < total else ""
+        hyperparams, fit = fit_rollout(algo, hyperparams, n_envs, smallest, label)
+        note = fit.note if fit.notable or fit.trained_steps(total) != total else ""
+        if note and smallest < total and fit.rollout:
+            note += f"; the full budget of {total:,} trains {fit.trained_steps(total):,}"
         return cls(
             env_id=cfg.env_id,
             schema_data=schema.model_dump(mode="json"),
-            algo=cfg.algo if cfg.algo is not None else schema.train.algo,
-            total_steps=cfg.steps or schema.train.total_steps,
-            n_envs=cfg.n_envs or schema.train.n_envs,
+            algo=algo,
+            total_steps=total,
+            n_envs=n_envs,
+            hyperparams=hyperparams,
+            budget_note=note,
+            tensorboard=cfg.tensorboard,
             seed=cfg.seed,
             eval_episodes=cfg.eval_episodes,
             video=cfg.video,
@@ -67,7 +91,8 @@ class TrainPlan(BaseModel):
             env_id=self.env_id, out_dir=str(out_dir), reward_code=code, schema_data=self.schema_data,
             algo=self.algo, total_steps=self.total_steps, n_envs=self.n_envs,
             seed=self.seed if seed is None else seed, eval_episodes=self.eval_episodes,
-            video=self.video, device=self.device, label=label,
+            video=self.video, device=self.device, label=label, hyperparams=self.hyperparams,
+            schema_hyperparams=False, tensorboard=self.tensorboard, budget_note=self.budget_note,
         )  # fmt: skip
 
 

@@ -11,9 +11,15 @@ from rich.console import Console
 from autoreward.config import RunConfig, load_run_config, load_run_config_file
 from autoreward.errors import ConfigError
 from autoreward.store.rundir import RunDir
+from autoreward.train.zoo import apply_zoo_file
 
 # CLI option name -> RunConfig field, where they differ.
-_OPTION_TO_FIELD = {"env": "env_id", "target": "target_fitness"}
+_OPTION_TO_FIELD = {
+    "env": "env_id",
+    "target": "target_fitness",
+    "policy": "hyperparams",
+    "wandb": "wandb_project",
+}
 _FIELD_TO_OPTION = {f: o for o, f in _OPTION_TO_FIELD.items()}
 # What may change when a run is resumed (more iterations, a new feedback text, where to record).
 _RESUMABLE = {
@@ -25,6 +31,7 @@ _RESUMABLE = {
     "ray_address",
     "final_seeds",
     "sandbox",
+    "wandb_project",
 }
 
 
@@ -42,14 +49,16 @@ def build_config(
             )
         base = load_run_config_file(config).model_dump(mode="json", exclude_unset=True)
         merged = {**base, **{f: v for f, v in options.items() if f in fields}}
-        return load_run_config(merged, str(config)), None
+        if "hyperparams" in fields:  # command-line hyperparameters over the file's, key by key
+            merged["hyperparams"] = {**base.get("hyperparams", {}), **options["hyperparams"]}
+        return load_run_config(apply_zoo_file(merged), str(config)), None
     if resume is None:
         if not options.get("env_id") or not options.get("task"):
             raise ConfigError(
                 "both --env and --task are needed for a new run",
                 hint='autoreward run --env CartPole-v1 --task "balance the pole" (or --resume DIR)',
             )
-        return load_run_config(options, "options"), None
+        return load_run_config(apply_zoo_file(options), "options"), None
     run = RunDir.open(resume)
     saved = run.load_config()
     changed = {f for f in fields if f in RunConfig.model_fields and options.get(f) != saved.get(f)}
@@ -71,8 +80,17 @@ def preflight(cfg: RunConfig) -> None:
     from autoreward.envs.fitness import compile_fitness
     from autoreward.envs.registry import load_schema
     from autoreward.llm.client import LLMClient
+    from autoreward.train.hyperparams import check_training_options, effective_hyperparams
 
-    load_schema(cfg.env_id)
+    schema = load_schema(cfg.env_id)
+    algo = cfg.algo or schema.train.algo
+    hyperparams = effective_hyperparams(schema.train.hyperparams, schema.train.algo, algo,
+                                        cfg.hyperparams, cfg.hyperparams_file is None)  # fmt: skip
+    check_training_options(algo, hyperparams, schema)
+    if cfg.wandb_project:
+        from autoreward.train.tblog import require_wandb
+
+        require_wandb()
     if cfg.fitness is not None:
         compile_fitness(cfg.fitness.expression, "the run's fitness")
     if cfg.sandbox == "strict":
@@ -106,7 +124,9 @@ def run_command(
         from autoreward.store.atomic import atomic_write_text
 
         atomic_write_text(run.config_path, yaml.safe_dump(cfg.dump(), sort_keys=False))
-    console.print(f"run directory: [bold]{run.path}[/]")
+    console.print(f"run directory: [bold]{run.path}[/]", soft_wrap=True)
+    if cfg.tensorboard:
+        console.print(f"TensorBoard: tensorboard --logdir {run.path}", highlight=False, soft_wrap=True)
     view = RunView(env_id=cfg.env_id, task=cfg.task, model=cfg.model, iterations=cfg.iterations)
     with LiveRunView(view, console) as live:
         try:
@@ -118,6 +138,11 @@ def run_command(
             )
             raise
     print_run_summary(console, str(run.path), result)
+    if cfg.wandb_project:
+        from autoreward.train.tblog import upload_to_wandb
+
+        n = upload_to_wandb(run.path, cfg.wandb_project)
+        console.print(f"W&B: {n} job(s) uploaded to project {cfg.wandb_project}", highlight=False)
     if report:
         from autoreward.report import write_run_report
 

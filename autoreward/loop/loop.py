@@ -48,6 +48,8 @@ class LoopResult(BaseModel):
     wall_s: float
     replayed: dict[str, int] | None = None
     """For a `replay:` model: answers found by exact prompt and by position (see llm/replay.py)."""
+    budget_note: str = ""
+    """How the step budget meets the algorithm's rollout, when that is worth saying (budget.py)."""
 
 
 def run_loop(
@@ -82,7 +84,8 @@ def run_loop(
     analyzer = Analyzer(client, schema, cfg.task)
     plan = TrainPlan.from_config(cfg, schema)
     target = cfg.target_fitness if cfg.target_fitness is not None else schema.fitness.target
-    emit("run_start", env_id=cfg.env_id, task=cfg.task, model=cfg.model, budget=plan.total_steps)
+    emit("run_start", env_id=cfg.env_id, task=cfg.task, model=cfg.model, budget=plan.total_steps,
+         budget_note=plan.budget_note)  # fmt: skip
 
     history = run.candidate_records()
     best_so_far = _best(history)
@@ -183,6 +186,7 @@ def run_loop(
         cost=client.usage.cost,
         wall_s=time.time() - started,
         replayed=client.replay_counts,
+        budget_note=plan.budget_note,
     )
     atomic_write_json(run.path / "result.json", result.model_dump(mode="json"))
     emit("run_end", best_fitness=None if best is None else best.fitness, wall_s=result.wall_s,

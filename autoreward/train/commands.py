@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -35,6 +35,10 @@ def train_command(
     video: bool = True,
     eval_episodes: int = 10,
     device: str = "cpu",
+    hyperparams: dict[str, Any] | None = None,
+    hyperparams_file: Path | None = None,
+    tensorboard: bool = True,
+    wandb_project: str | None = None,
 ) -> int:
     """Returns the exit code: 0 when every job trained, 1 when one failed."""
     from autoreward.envs.registry import load_schema
@@ -51,16 +55,25 @@ def train_command(
     # runs only inside the training and evaluation containers.
     reject_invalid(code)
     schema = load_schema(env_id)
+    setup = training_setup(schema, algo, steps, n_envs, hyperparams or {}, hyperparams_file)
+    if wandb_project:
+        from autoreward.train.tblog import require_wandb
+
+        require_wandb()
     out_dir = out or Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}-{_slug(env_id)}"
     common: dict[str, Any] = dict(
         env_id=env_id,
-        total_steps=steps,
-        n_envs=n_envs,
+        total_steps=setup.total_steps,
+        n_envs=setup.n_envs,
+        hyperparams=setup.hyperparams,
+        schema_hyperparams=False,
+        tensorboard=tensorboard,
+        budget_note=setup.budget_note,
         seed=seed,
         eval_episodes=eval_episodes,
         video=video,
         device=device,
-        algo=algo.upper() if algo else None,
+        algo=setup.algo,
         schema_data=schema.model_dump(mode="json"),
     )
     try:
@@ -85,13 +98,23 @@ def train_command(
             hint="algo is one of PPO, SAC, TD3, A2C, DQN",
         ) from None
 
-    total = steps or schema.train.total_steps
+    total = setup.total_steps
+    policy = setup.hyperparams.get("policy", "policy from the observation space")
     console.print(
         f"training [bold]{escape(str(reward_file))}[/] on {escape(env_id)} for {total:,} steps "
-        f"({common['algo'] or schema.train.algo}) → {out_dir}",
+        f"({setup.algo}, {escape(str(policy))}) → {escape(str(out_dir))}",
         highlight=False,
+        soft_wrap=True,
     )
-    results = _run_with_progress(console, LocalExecutor(workers=len(jobs)), jobs, total)
+    if setup.budget_note:
+        console.print(f"[yellow]budget:[/] {setup.budget_note}", highlight=False, soft_wrap=True)
+    if tensorboard:
+        console.print(
+            f"TensorBoard: tensorboard --logdir {out_dir}", highlight=False, soft_wrap=True
+        )
+    results = _run_with_progress(
+        console, LocalExecutor(workers=len(jobs)), jobs, setup.trained_steps
+    )
     console.print(evaluation_table(jobs, results))
     for result in results:
         if result.status == "failed":
@@ -105,7 +128,61 @@ def train_command(
                 f"{escape(result.hacking_reason or '')}",
                 highlight=False,
             )
+    if wandb_project:
+        from autoreward.train.tblog import upload_to_wandb
+
+        n = upload_to_wandb(out_dir, wandb_project)
+        console.print(f"W&B: {n} job(s) uploaded to project {wandb_project}", highlight=False)
     return 0 if all(r.status == "ok" for r in results) else 1
+
+
+class TrainingSetup(BaseModel):
+    """What `autoreward train` trains with, resolved and checked before any worker starts."""
+
+    algo: str
+    total_steps: int
+    trained_steps: int
+    n_envs: int
+    hyperparams: dict[str, Any]
+    budget_note: str = ""
+
+
+def training_setup(
+    schema: Any,
+    algo: str | None,
+    steps: int | None,
+    n_envs: int | None,
+    hyperparams: dict[str, Any],
+    hyperparams_file: Path | None = None,
+) -> TrainingSetup:
+    """Precedence: the schema's defaults (or an RL Zoo file's entry, which replaces them) <
+    `hyperparams` (the command line); explicit `steps`/`n_envs` over the file's and schema's."""
+    from autoreward.train.budget import fit_rollout
+    from autoreward.train.hyperparams import (
+        ALGO_NAMES,
+        algo_class,
+        check_training_options,
+        effective_hyperparams,
+    )
+    from autoreward.train.zoo import load_zoo_entry
+
+    if algo and algo.upper() not in ALGO_NAMES:
+        raise ConfigError(f"bad option algo: {algo!r} is not one of {', '.join(ALGO_NAMES)}",
+                          hint="algo is one of " + ", ".join(ALGO_NAMES))  # fmt: skip
+    zoo = load_zoo_entry(hyperparams_file, schema.env_id) if hyperparams_file else None
+    name = algo_class(algo).__name__ if algo else schema.train.algo
+    merged = effective_hyperparams(
+        schema.train.hyperparams, schema.train.algo, name,
+        {**(zoo.hyperparams if zoo else {}), **hyperparams}, use_schema=zoo is None,
+    )  # fmt: skip
+    check_training_options(name, merged, schema)
+    total = steps or (zoo.steps if zoo else None) or schema.train.total_steps
+    envs = n_envs or (zoo.n_envs if zoo else None) or schema.train.n_envs
+    merged, fit = fit_rollout(name, merged, envs, total)
+    return TrainingSetup(
+        algo=name, total_steps=total, trained_steps=fit.trained_steps(), n_envs=envs,
+        hyperparams=merged, budget_note=fit.note if fit.notable else "",
+    )  # fmt: skip
 
 
 def _run_with_progress(

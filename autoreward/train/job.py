@@ -50,7 +50,19 @@ class TrainJob(BaseModel):
         default=0, description="Seeds the policy, the training envs and the evaluation."
     )
     hyperparams: dict[str, Any] = Field(
-        default_factory=dict, description="Merged over the schema's default hyperparameters."
+        default_factory=dict,
+        description="SB3 constructor arguments (plus policy, normalize), merged over the "
+        "schema's defaults when `schema_hyperparams`.",
+    )
+    schema_hyperparams: bool = Field(
+        default=True,
+        description="Merge the schema's default hyperparameters (for its default algorithm) "
+        "under `hyperparams`; False when `hyperparams` is already the complete set.",
+    )
+    tensorboard: bool = Field(default=True, description="Write TensorBoard logs to <out_dir>/tb.")
+    budget_note: str = Field(
+        default="",
+        description="How the caller fitted the rollout to the budget (budget.py); train.json repeats it.",
     )
     eval_episodes: int = Field(
         default=5, gt=0, description="Final deterministic evaluation episodes."
@@ -210,3 +222,6 @@ class TrainOutcome(BaseModel):
     final_policy: bool = Field(default=False, description="policy/final.npz was written.")
     checkpoint: bool = Field(default=False, description="checkpoint/ is resumable.")
     device: str = "cpu"
+    setup: dict[str, Any] = Field(
+        default_factory=dict, description="Policy, hyperparameters and budget, for train.json."
+    )

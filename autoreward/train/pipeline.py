@@ -262,6 +262,8 @@ def _publish(
     if final_policy.is_file() and not final_policy.is_symlink():
         shutil.copyfile(final_policy, out / "policy.npz")
     video_path, video_status = _publish_video(job, out, evaluated)
+    if job.tensorboard:
+        _tensorboard_fitness(out, evaluated, outcome.steps)
 
     curve = [
         CurvePoint(
@@ -284,6 +286,21 @@ def _publish(
     )  # fmt: skip
     _write_train_json(out, result, outcome, note)
     return result
+
+
+def _tensorboard_fitness(out: Path, evaluated: EvalOutcome, final_step: int) -> None:
+    """The measured fitness as TensorBoard scalars, beside the training container's own log
+    (`<out>/train/tb`): `<out>/tb`, written by this process (only the new points)."""
+    from autoreward.train.tblog import TB_DIR, write_scalars
+
+    scalars: dict[int, dict[str, float]] = {c.step: {"checkpoint/fitness": c.fitness}
+                                            for c in evaluated.curve}  # fmt: skip
+    if evaluated.evaluation is not None:
+        scalars.setdefault(final_step, {})["eval/fitness"] = evaluated.evaluation.fitness
+    try:
+        write_scalars(out / TB_DIR, scalars)
+    except Exception:  # noqa: BLE001 (a missing TensorBoard must never fail a trained job)
+        pass
 
 
 def _publish_video(job: TrainJob, out: Path, evaluated: EvalOutcome) -> tuple[str | None, str]:
@@ -357,6 +374,7 @@ def _write_train_json(
     extra: dict[str, Any] = {}
     if outcome is not None:
         extra = {
+            **_plain(outcome.setup),
             "learn_s": outcome.learn_s,
             "learn_cpu_s": outcome.learn_cpu_s,
             "checkpoint_overhead_s": outcome.checkpoint_overhead_s,
@@ -367,6 +385,19 @@ def _write_train_json(
     if note:
         extra["note"] = note
     atomic_write_json(out / "train.json", {**result.model_dump(mode="json"), **extra})
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """Worker-reported settings as plain JSON values (strings cleaned, depth bounded)."""
+    if depth > 4:
+        return None
+    if isinstance(value, dict):
+        return {clean_text(k, 80): _plain(v, depth + 1) for k, v in list(value.items())[:200]}
+    if isinstance(value, list):
+        return [_plain(v, depth + 1) for v in value[:200]]
+    if isinstance(value, str):
+        return clean_text(value, 500)
+    return value if isinstance(value, (int, float, bool, type(None))) else clean_text(value, 200)
 
 
 def _progress_steps(out: Path) -> int:

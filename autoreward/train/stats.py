@@ -76,6 +76,10 @@ class StatsCallback(BaseCallback):
         if self.callback_on_checkpoint is not None:
             self.callback_on_checkpoint.init_callback(self.model)
 
+    def _on_training_end(self) -> None:
+        if self.callback_on_checkpoint is not None:
+            self.callback_on_checkpoint.on_training_end()
+
     def _on_step(self) -> bool:
         if self.thresholds and self.num_timesteps >= self.thresholds[0]:
             while self.thresholds and self.num_timesteps >= self.thresholds[0]:
@@ -144,6 +148,32 @@ class SaveCheckpointCallback(BaseCallback):
     def _on_step(self) -> bool:
         self.save()
         return True
+
+
+class TensorBoardCheckpointCallback(BaseCallback):
+    """Adds each statistics checkpoint to the job's TensorBoard log (`tblog.ScalarLog`); a
+    child of `StatsCallback`, reading the point it just recorded through `latest`."""
+
+    def __init__(self, log_dir: Path, latest: Callable[[], dict[str, Any] | None]) -> None:
+        super().__init__()
+        self.log_dir = log_dir
+        self.latest = latest
+        self._log: Any = None
+
+    def _on_step(self) -> bool:
+        from autoreward.train.tblog import ScalarLog, checkpoint_scalars
+
+        point = self.latest()
+        if point is not None:
+            if self._log is None:
+                self._log = ScalarLog(self.log_dir)
+            self._log.write(int(point["step"]), checkpoint_scalars(point))
+        return True
+
+    def _on_training_end(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
 class ProgressCallback(BaseCallback):

@@ -30,6 +30,7 @@ from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.train.job import CurvePoint, TrainJob, TrainOutcome
 from autoreward.train.policy_io import FINAL, POLICY_DIR, checkpoint_name, save_policy
 from autoreward.train.replay import load_filled_replay, save_filled_replay
+from autoreward.train.tblog import TB_DIR
 
 __all__ = ["CheckpointState", "TrainJob", "TrainOutcome", "run_train_job", "train"]
 
@@ -111,17 +112,19 @@ class _Run:
         self.total_steps = job.total_steps or 0
         self.policies: list[int] = []
         self.final_policy = False
+        self.setup: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ the run, top to bottom
 
     def execute(self) -> TrainOutcome:
-        from stable_baselines3.common.callbacks import CallbackList
+        from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
         from autoreward.train.stats import (
             NanGuardCallback,
             ProgressCallback,
             SaveCheckpointCallback,
             StatsCallback,
+            TensorBoardCheckpointCallback,
         )
 
         job = self.job
@@ -138,7 +141,7 @@ class _Run:
 
         # ---- environments and model
         seed = job.seed + self.start_step  # a continuation sees fresh episodes
-        self.venv, self.wrapper, self.normalizer, self.model = build_training(
+        self.venv, self.wrapper, self.normalizer, self.model, self.setup = build_training(
             job, schema, self.algo, n_envs, seed, reward_fn, resume
         )
         model, normalizer = self.model, self.normalizer
@@ -156,6 +159,12 @@ class _Run:
             if step not in self.policies:
                 self.policies.append(step)
 
+        on_checkpoint: BaseCallback = SaveCheckpointCallback(save)
+        if job.tensorboard:
+            tb_points = TensorBoardCheckpointCallback(
+                self.out / TB_DIR, lambda: self.stats_cb.latest
+            )
+            on_checkpoint = CallbackList([on_checkpoint, tb_points])
         self.stats_cb = StatsCallback(
             self.wrapper,
             lambda: None,  # the fitness is measured by the evaluation container
@@ -163,7 +172,7 @@ class _Run:
             start_step=self.start_step,
             n_checkpoints=job.n_checkpoints,
             history=resume.history if resume else None,
-            callback_on_checkpoint=SaveCheckpointCallback(save),
+            callback_on_checkpoint=on_checkpoint,
         )
         progress = ProgressCallback(
             self.out / "progress.json",
@@ -233,6 +242,7 @@ class _Run:
             final_policy=self.final_policy,
             checkpoint=(self.out / CHECKPOINT_DIR / "state.json").exists(),
             device=self.job.device,
+            setup=self.setup,
             **fields,
         )
 
@@ -281,11 +291,13 @@ def build_training(
     seed: int,
     reward_fn: Any,
     resume: CheckpointState | None,
-) -> tuple[Any, Any, Any, Any]:
-    """(venv, reward wrapper, VecNormalize or None, model): the model's env is the outermost."""
+) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+    """(venv, reward wrapper, VecNormalize or None, model, what was set up): the model's env
+    is the outermost; the last is recorded in train.json (policy, hyperparams, budget)."""
     from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import VecNormalize
 
+    from autoreward.train.budget import describe_rollout
     from autoreward.train.hyperparams import algo_class, job_hyperparams, resolve_hyperparams
     from autoreward.train.vec_env import make_training_venv
     from autoreward.train.wrapper import RewardVecEnvWrapper
@@ -295,7 +307,9 @@ def build_training(
     wrapper = RewardVecEnvWrapper(base, reward_fn)
 
     raw = job_hyperparams(job, schema, algo)
-    policy, kwargs, norm_kwargs = resolve_hyperparams(algo, raw, wrapper.action_space)
+    policy, kwargs, norm_kwargs = resolve_hyperparams(
+        algo, raw, wrapper.action_space, wrapper.observation_space
+    )
     cls = algo_class(algo)
     normalizer = None
     venv: Any = wrapper
@@ -309,19 +323,38 @@ def build_training(
         replay = getattr(model, "replay_buffer", None)
         if resume.replay_buffer and replay is not None and (ckpt / REPLAY_FILE).exists():
             load_filled_replay(replay, ckpt / REPLAY_FILE)
-        return base, wrapper, normalizer, model
-    if norm_kwargs is not None:
-        norm_kwargs.setdefault("gamma", kwargs.get("gamma", 0.99))
-        normalizer = VecNormalize(wrapper, **norm_kwargs)
-        venv = normalizer
-    try:
-        model = cls(policy, venv, seed=seed, device=job.device, verbose=0, **kwargs)
-    except TypeError as err:
-        raise ConfigError(
-            f"bad {algo} hyperparameters {sorted(kwargs)}: {err}",
-            hint="hyperparams are stable-baselines3 constructor arguments of the chosen algorithm",
-        ) from err
-    return base, wrapper, normalizer, model
+    else:
+        if norm_kwargs is not None:
+            norm_kwargs.setdefault("gamma", kwargs.get("gamma", 0.99))
+            normalizer = VecNormalize(wrapper, **norm_kwargs)
+            venv = normalizer
+        try:
+            model = cls(policy, venv, seed=seed, device=job.device, verbose=0, **kwargs)
+        except TypeError as err:
+            raise ConfigError(
+                f"bad {algo} hyperparameters {sorted(kwargs)}: {err}",
+                hint="hyperparams are stable-baselines3 constructor arguments of the chosen algorithm",
+            ) from err
+    if job.tensorboard:
+        from stable_baselines3.common.logger import configure
+
+        model.set_logger(configure(str(job.path / TB_DIR), ["tensorboard"]))
+    budget = (job.total_steps or schema.train.total_steps) - (resume.steps if resume else 0)
+    actual = {k: getattr(model, k) for k in ("n_steps", "batch_size") if hasattr(model, k)}
+    setup = {
+        "policy": _policy_alias(cls, model),
+        "hyperparams": raw,
+        "budget": describe_rollout(algo, {**raw, **actual}, n_envs, budget).model_dump()
+        | ({"note": job.budget_note} if job.budget_note else {}),
+    }
+    return base, wrapper, normalizer, model, setup
+
+
+def _policy_alias(cls: Any, model: Any) -> str:
+    for alias, policy_cls in cls.policy_aliases.items():
+        if type(model.policy) is policy_cls:
+            return str(alias)
+    return type(model.policy).__name__
 
 
 def save_checkpoint(

@@ -249,12 +249,14 @@ def _episode_events(
     trace: EpisodeTrace, schema: EnvSchema, term_sums: dict[str, float], discrete: bool
 ) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
-    if trace.terminated and trace.length < schema.episode_length:
+    if trace.terminated and (schema.episode_length is None or trace.length < schema.episode_length):
         events.append(
             {
                 "kind": "terminated_early",
                 "step": trace.length,
-                "detail": f"terminated at step {trace.length} of {schema.episode_length} (fell or failed)",
+                "detail": f"terminated at step {trace.length}"
+                + (f" of {schema.episode_length}" if schema.episode_length else "")
+                + " (fell or failed)",
             }
         )
     stuck_from = _stuck_from(trace)

@@ -17,7 +17,7 @@ from typing import Any, Literal, SupportsFloat
 import gymnasium as gym
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from autoreward.envs.extract import STATE_KEY, make_base_env, make_env
+from autoreward.envs.extract import STATE_KEY, make_base_env, make_env, policy_view
 from autoreward.envs.schema import EnvSchema
 
 
@@ -50,7 +50,7 @@ def _schema_env(schema: EnvSchema, seed: int) -> gym.Env:
 
 
 def _bare_env(schema: EnvSchema, seed: int) -> gym.Env:
-    env = make_base_env(schema.env_id, schema.make_kwargs, None, schema.episode_length)
+    env = policy_view(make_base_env(schema.env_id, schema.make_kwargs, None, schema.episode_length))
     env.action_space.seed(seed)
     return env
 

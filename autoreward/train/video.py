@@ -63,7 +63,8 @@ def render_episode(
     except Exception as err:  # a renderer that cannot even be created
         return VideoResult(ok=False, backend=backend, reason=f"{type(err).__name__}: {err}")
     frames = 0
-    stride = max(1, math.ceil(schema.episode_length / max(1, max_frames)))
+    length = schema.episode_length or 1000  # no time limit: assume a long episode
+    stride = max(1, math.ceil(length / max(1, max_frames)))
     try:
         rate = max(1, round(float(env.metadata.get("render_fps") or 30) / stride))
         obs, _ = env.reset(seed=seed)
@@ -84,11 +85,9 @@ def render_episode(
                 if t % stride == 0:
                     grab()
                     frames += 1
-                batch = (
-                    obs_normalizer.normalize_obs(obs[None])
-                    if obs_normalizer is not None
-                    else obs[None]
-                )
+                batch = _one(obs)
+                if obs_normalizer is not None:
+                    batch = obs_normalizer.normalize_obs(batch)
                 action, _ = model.predict(batch, deterministic=True)
                 obs, _, terminated, truncated, _ = env.step(action[0])
                 done, t = terminated or truncated, t + 1
@@ -190,6 +189,13 @@ def _render_in_subprocess(
         tail = (proc.stderr or "").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
         return VideoResult(ok=False, backend=backend, reason=tail[0])
     return VideoResult.model_validate_json(lines[-1])
+
+
+def _one(obs: Any) -> Any:
+    """A batch of one observation (a Dict observation batches per key)."""
+    if isinstance(obs, dict):
+        return {key: np.asarray(value)[None] for key, value in obs.items()}
+    return np.asarray(obs)[None]
 
 
 def _main() -> None:

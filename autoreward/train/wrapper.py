@@ -231,6 +231,8 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         info["episode_terms"] = terms
         info["episode_generated_return"] = record.generated_return
         info["episode_env_return"] = record.env_return
+        # what SB3's Monitor reports: the logger's rollout/ep_rew_mean is the trained reward's
+        info["episode"] = {"r": record.generated_return, "l": record.length}
         self.episode_log.append(record)
         self._episode_sums[:, i] = 0.0
         self._episode_lengths[i] = 0

@@ -51,7 +51,10 @@ class SuiteDefaults(_Model):
     n_envs: int | None = Field(default=None, gt=0, description="Parallel envs per candidate.")
     eval_episodes: int | None = Field(default=None, ge=1, description="Evaluation episodes.")
     final_seeds: int | None = Field(
-        default=None, ge=0, description="Seeds the best is retrained on."
+        default=None, ge=0, description="Seeds the best are retrained on."
+    )
+    final_candidates: int | None = Field(
+        default=None, ge=1, description="Top candidates retrained on the final seeds."
     )
     halving: bool | None = Field(default=None, description="Successive halving across candidates.")
     critic: bool | None = Field(default=None, description="Ask the critic before training.")
@@ -67,7 +70,12 @@ class SuiteDefaults(_Model):
     )
     baseline: bool = Field(
         default=True,
-        description="Train on the env's own reward with the same budget (the normalization's 1).",
+        description="Train on the env's own reward with the same budget (env-reward baseline).",
+    )
+    sparse_baseline: bool = Field(
+        default=True,
+        description="Train on the task fitness itself as a sparse reward, same budget "
+        "(sparse-fitness baseline: defined where the env's reward scores like random).",
     )
 
 
@@ -348,7 +356,9 @@ def task_run_config(
     """The RunConfig of one task: RunConfig defaults < suite defaults < task < `overrides`."""
     data: dict[str, Any] = {
         k: v
-        for k, v in suite.defaults.model_dump(exclude={"random_episodes", "baseline"}).items()
+        for k, v in suite.defaults.model_dump(
+            exclude={"random_episodes", "baseline", "sparse_baseline"}
+        ).items()
         if v is not None
     }
     for key in ("steps", "iterations", "samples", "algo", "n_envs"):

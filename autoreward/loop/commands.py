@@ -24,6 +24,7 @@ _RESUMABLE = {
     "executor",
     "ray_address",
     "final_seeds",
+    "final_candidates",
 }
 
 

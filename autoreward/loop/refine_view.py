@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from autoreward.report.data import CandidateView, IterationView, RunView, finite_float
-from autoreward.report.notes import REPLAY_NOTE, best_fitness_text, curve_caption
+from autoreward.report.notes import REPLAY_NOTE, best_fitness_text, curve_caption, final_for
 
 SPARK = "▁▂▃▄▅▆▇█"
 ANALYSIS_LINES = 24
@@ -69,7 +69,7 @@ def _eval_episodes(c: CandidateView, view: RunView) -> int | None:
 
 
 def _best_panel(view: RunView, best: CandidateView) -> Panel:
-    final = view.final if _same(view.final, best) else None
+    final = final_for(view.final, best.iteration, best.index)
     head = Text.assemble(
         ("fitness ", "bold"),
         f"{best_fitness_text(best.fitness, final)}  ",
@@ -93,10 +93,6 @@ def _best_panel(view: RunView, best: CandidateView) -> Panel:
         )
     title = f"best reward so far: iteration {best.iteration}, candidate {best.index}"
     return Panel(Group(*lines), title=title, title_align="left")
-
-
-def _same(final: dict[str, Any] | None, c: CandidateView) -> bool:
-    return bool(final) and (final.get("iteration"), final.get("index")) == (c.iteration, c.index)  # type: ignore[union-attr]
 
 
 def statistics_table(c: CandidateView, eval_episodes: int | None = None) -> Table | None:

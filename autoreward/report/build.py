@@ -35,7 +35,7 @@ from autoreward.report.fragments import (
 from autoreward.report.fragments import (
     fmt as _fmt,
 )
-from autoreward.report.notes import REPLAY_NOTE, best_fitness_text, final_text
+from autoreward.report.notes import REPLAY_NOTE, best_fitness_text, final_for, final_text
 from autoreward.store.atomic import atomic_write_text
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -122,7 +122,7 @@ def _summary(run: RunView) -> list[_Row]:
     if run.best is not None:
         b = run.best
         rows.append(_Row("best fitness", Markup(
-            f"<strong>{html.escape(best_fitness_text(b.fitness, run.final))}</strong> — "
+            f"<strong>{html.escape(best_fitness_text(b.fitness, final_for(run.final, b.iteration, b.index)))}</strong> — "
             f'<a href="#{b.anchor}">iteration {b.iteration}, candidate {b.index}</a> ({b.steps:,} steps)'
         )))
     else:

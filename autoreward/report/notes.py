@@ -112,6 +112,14 @@ def final_text(final: dict[str, Any] | None) -> str | None:
     return f"{final['mean']:.4g} ± {std:.3g} over {n} seed{'' if n == 1 else 's'}"
 
 
+def final_for(final: dict[str, Any] | None, iteration: int, index: int) -> dict[str, Any] | None:
+    """`final` when it estimates that candidate (an old document without a place counts)."""
+    if not final:
+        return None
+    where = (final.get("iteration"), final.get("index"))
+    return final if where == (None, None) or where == (iteration, index) else None
+
+
 def best_fitness_text(single: float | None, final: dict[str, Any] | None) -> str:
     """The best fitness with its spread: the multi-seed estimate when there is one (with the
     single-seed screening value it was selected on), else the single-seed value, said so."""

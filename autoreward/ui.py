@@ -12,6 +12,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from autoreward.report.notes import CHECKPOINT_EPISODES
+
 _STATE_STYLE = {
     "designing": "cyan",
     "checked": "cyan",
@@ -23,6 +25,12 @@ _STATE_STYLE = {
     "duplicate": "dim",
     "pruned": "dim",
 }
+
+
+FITNESS_NOTE = (
+    f"fitness while training: the last checkpoint ({CHECKPOINT_EPISODES} deterministic "
+    "episodes); once done: the final evaluation; best: one training seed until the final seeds"
+)
 
 
 @dataclass
@@ -122,7 +130,8 @@ class RunView:
             f"{elapsed:,.0f}s",
         )
         title = f"autoreward · {self.env_id} · {self.model}"
-        return Panel(Group(Text(self.task, style="italic"), head, table), title=title)
+        note = Text(FITNESS_NOTE, style="dim")
+        return Panel(Group(Text(self.task, style="italic"), head, table, note), title=title)
 
 
 class LiveRunView:

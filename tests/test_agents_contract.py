@@ -52,7 +52,9 @@ def test_the_continuous_example_is_wrong_for_discrete_actions_and_is_not_shown_t
 
 def test_continuous_examples_reduce_each_envs_own_axes() -> None:
     def effort(shape: list[int]) -> str:
-        [ex] = EXAMPLE.findall(contract(ActionSpec(shape=shape, low=-1, high=1, description="a")).text)
+        [ex] = EXAMPLE.findall(
+            contract(ActionSpec(shape=shape, low=-1, high=1, description="a")).text
+        )
         return ex
 
     assert effort([3]) == "-0.001 * np.sum(action ** 2, axis=-1)"
@@ -63,7 +65,9 @@ def test_continuous_examples_reduce_each_envs_own_axes() -> None:
 
 def test_the_designer_shows_the_contract_of_its_schema() -> None:
     client = ScriptedClient({("designer", 0): [answer("designer_cartpole_1")]})
-    Designer(client, load_schema("CartPole-v1"), "balance", check=cartpole_check).propose(1, iteration=0)
+    Designer(client, load_schema("CartPole-v1"), "balance", check=cartpole_check).propose(
+        1, iteration=0
+    )
     [call] = client.calls
     assert "integer array of shape `(N,)`" in call.user
     assert {"reward_contract_v2", "action_discrete_v1"} <= call.templates

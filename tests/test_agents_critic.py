@@ -27,9 +27,18 @@ def test_ok_verdict() -> None:
     [call] = client.calls
     assert call.role == "critic" and call.temperature == 0.0 and call.sample_index == 0
     assert call.position == {
-        "iteration": 1, "candidate": 3, "stage": "critic", "attempt": 0, "prompt_version": "critic_v2"
+        "iteration": 1,
+        "candidate": 3,
+        "stage": "critic",
+        "attempt": 0,
+        "prompt_version": "critic_v2",
     }
-    assert call.templates == {"critic_v2", "system_critic_v1", "reward_contract_v2", "action_continuous_v1"}
+    assert call.templates == {
+        "critic_v2",
+        "system_critic_v1",
+        "reward_contract_v2",
+        "action_continuous_v1",
+    }
     assert CODE.strip() in call.user and TASK in call.user
     assert '"verdict": "ok"' in call.user, "the expected JSON shape is shown"
     assert "You do not rewrite the code" in call.messages[0]["content"]

@@ -99,7 +99,9 @@ def test_a_fitness_on_hidden_fields_has_no_sparse_baseline() -> None:
     assert code is None and "reward code never sees" in why
 
 
-def test_novel_goal_is_normalized_by_the_sparse_baseline_when_the_env_reward_scores_like_random() -> None:
+def test_novel_goal_is_normalized_by_the_sparse_baseline_when_the_env_reward_scores_like_random() -> (
+    None
+):
     row = TaskRow(task="t", env_id="Hopper-v5", status="done", best_fitness=0.4, random_fitness=0.0)
     score_row(row, {"env": {"fitness": 0.0}, "sparse": {"fitness": 0.2, "rule": "r"}})
     assert row.normalized is None
@@ -110,7 +112,36 @@ def test_novel_goal_is_normalized_by_the_sparse_baseline_when_the_env_reward_sco
 
 
 def test_the_note_names_the_baseline() -> None:
-    assert normalized_score(0.5, None, 0.1, name="sparse-fitness baseline")[1] == "no sparse-fitness baseline"
-    assert "sparse-fitness baseline scores below random" in normalized_score(
-        0.5, 0.0, 0.1, name="sparse-fitness baseline"
-    )[1]
+    assert (
+        normalized_score(0.5, None, 0.1, name="sparse-fitness baseline")[1]
+        == "no sparse-fitness baseline"
+    )
+    assert (
+        "sparse-fitness baseline scores below random"
+        in normalized_score(0.5, 0.0, 0.1, name="sparse-fitness baseline")[1]
+    )
+
+
+def test_the_batch_views_show_both_baselines_and_the_spread() -> None:
+    from rich.console import Console
+
+    from autoreward.batch.commands import BatchView, _Task, print_batch_summary
+    from autoreward.batch.results import BatchResult
+
+    view = BatchView(suite="s", tasks={"t": _Task(env="Hopper-v5")})
+    view.update({"event": "task_baseline", "task": "t", "baseline": "env", "fitness": 0.01})
+    view.update(
+        {"event": "task_baseline", "task": "t", "baseline": "sparse", "steps": 5, "total_steps": 10}
+    )
+    console = Console(width=220, record=True)
+    console.print(view.render())
+    text = console.export_text()
+    assert "norm. sparse" in text and "0.010" in text and "50%" in text
+
+    row = TaskRow(task="t", env_id="Hopper-v5", status="done", best_fitness=0.9, final_fitness=0.6,
+                  final_std=0.2, baseline_fitness=0.0, sparse_fitness=0.3, random_fitness=0.0,
+                  normalized_sparse=2.0)  # fmt: skip
+    console = Console(width=220, record=True)
+    print_batch_summary(console, BatchResult(batch_dir="/tmp/b", suite="s", rows=[row], wall_s=1.0))
+    text = console.export_text()
+    assert "0.600 ± 0.200" in text and "norm. vs sparse" in text and "2.00" in text

@@ -27,7 +27,9 @@ class RungExecutor:
     def __init__(self) -> None:
         self.batches: list[list[TrainJob]] = []
 
-    def map(self, jobs: Sequence[TrainJob], on_result: Any = None, on_progress: Any = None) -> list[TrainResult]:
+    def map(
+        self, jobs: Sequence[TrainJob], on_result: Any = None, on_progress: Any = None
+    ) -> list[TrainResult]:
         self.batches.append(list(jobs))
         out = []
         for i, job in enumerate(jobs):
@@ -47,7 +49,9 @@ def test_pruned_records_carry_the_rung_and_the_rivals(tmp_path: Path) -> None:
     plan = TrainPlan.from_config(cfg, load_schema("CartPole-v1"))
     dirs = {j: tmp_path / f"cand_{j}" for j in range(3)}
     for j, d in dirs.items():
-        atomic_write_json(d / "screen.json", CandidateRecord(iteration=0, index=j, status="screened").model_dump())
+        atomic_write_json(
+            d / "screen.json", CandidateRecord(iteration=0, index=j, status="screened").model_dump()
+        )
     events: list[tuple[str, dict[str, Any]]] = []
     records = train_candidates(RungExecutor(), plan, dirs, {0: "a", 1: "b", 2: "c"}, 0,
                                on_event=lambda kind, **data: events.append((kind, data)))  # fmt: skip
@@ -57,7 +61,10 @@ def test_pruned_records_carry_the_rung_and_the_rivals(tmp_path: Path) -> None:
     assert by[0].status == "pruned" and by[1].status == "pruned"
     b = by[1]
     assert b.rung is not None and b.rung.fitness == 0.008 and b.rung.steps == 1000
-    assert [(o.index, o.fitness, o.kept) for o in b.rung.rivals] == [(2, 0.025, True), (0, 0.0136, False)]
+    assert [(o.index, o.fitness, o.kept) for o in b.rung.rivals] == [
+        (2, 0.025, True),
+        (0, 0.0136, False),
+    ]
     assert b.reason.startswith("successive halving: stopped at rung 1 (1,000 steps): ")
     assert "below cand 2" in b.reason
     [(_, halving)] = [(k, d) for k, d in events if k == "halving"]

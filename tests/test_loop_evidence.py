@@ -28,13 +28,17 @@ def _prune(run: RunDir, i: int, j: int) -> None:
     rec.save(run.cand_dir(i, j))
 
 
-def test_the_brief_of_a_candidate_has_its_spread_components_and_episode_ends(tmp_path: Path) -> None:
+def test_the_brief_of_a_candidate_has_its_spread_components_and_episode_ends(
+    tmp_path: Path,
+) -> None:
     run = RunDir(make_run(tmp_path))
     brief = evidence.candidate_brief(run.cand_dir(1, 0))
     lines = brief.splitlines()
     assert lines[0] == ("- iter 1 cand 0 · trained · 4,000 steps · fitness 480 ± 5.8 (standard error "
                         "over 3 episodes) · env return 480")  # fmt: skip
-    assert "components (sum per training episode, first → last checkpoint): alive 1 → 10" in lines[1]
+    assert (
+        "components (sum per training episode, first → last checkpoint): alive 1 → 10" in lines[1]
+    )
     assert "evaluation: 0 of 3 episodes terminated early, 3 ran into the time limit" in lines[2]
 
 
@@ -57,7 +61,9 @@ def test_best_and_worst_are_never_the_same_candidate(tmp_path: Path) -> None:
     assert (best.index, worst.index) == (0, 1)  # type: ignore[union-attr]
 
 
-def test_the_analyzer_sees_every_trained_candidate_and_the_best_and_worst_once(tmp_path: Path) -> None:
+def test_the_analyzer_sees_every_trained_candidate_and_the_best_and_worst_once(
+    tmp_path: Path,
+) -> None:
     run = RunDir(make_run(tmp_path))
     client = ScriptedClient({("analyzer", 0): [answer("analyzer_cartpole_balance")] * 2})
     analyzer = Analyzer(client, "# Environment: CartPole-v1", "balance")
@@ -74,7 +80,9 @@ def test_the_analyzer_sees_every_trained_candidate_and_the_best_and_worst_once(t
     best = two.split("# The best candidate, in full")[1].split("# The worst candidate, in full")[0]
     worst = two.split("# The worst candidate, in full")[1]
     assert "candidate 0: status trained" in best and "candidate 1: status trained" in worst
-    assert (run.iter_dir(1) / "analysis.md").read_text() == answer("analyzer_cartpole_balance").strip() + "\n"
+    assert (run.iter_dir(1) / "analysis.md").read_text() == answer(
+        "analyzer_cartpole_balance"
+    ).strip() + "\n"
 
 
 def test_done_json_records_a_deferred_analysis(tmp_path: Path) -> None:

@@ -49,7 +49,11 @@ class SlowCritic:
             if role == "critic":
                 time.sleep(self.delay)
                 first = self.always or (meta or {}).get("attempt") == 0
-                text = "critic_revise" if first and any(m in user for m in self.revise_first) else "critic_ok"
+                text = (
+                    "critic_revise"
+                    if first and any(m in user for m in self.revise_first)
+                    else "critic_ok"
+                )
             else:
                 text = "revise_cartpole"
             return Completion(text=answer(text), model="fake", role=role, prompt_tokens=1,
@@ -63,7 +67,9 @@ def _proposals(*codes: str) -> list[Proposal]:
     return [Proposal(index=j, code=c, ok=True) for j, c in enumerate(codes)]
 
 
-def test_reviews_overlap_a_revision_is_reviewed_again_and_duplicates_keep_the_first(tmp_path: Path) -> None:
+def test_reviews_overlap_a_revision_is_reviewed_again_and_duplicates_keep_the_first(
+    tmp_path: Path,
+) -> None:
     run = RunDir(tmp_path)
     client = SlowCritic(revise_first={"alive = 2.0 * np.ones_like(theta)"})
     designer = Designer(client, SCHEMA, TASK, check=cartpole_check)

@@ -24,25 +24,37 @@ class SeedExecutor:
         self.by_code = by_code
         self.batches: list[list[TrainJob]] = []
 
-    def map(self, jobs: Sequence[TrainJob], on_result: Any = None, on_progress: Any = None) -> list[TrainResult]:
+    def map(
+        self, jobs: Sequence[TrainJob], on_result: Any = None, on_progress: Any = None
+    ) -> list[TrainResult]:
         self.batches.append(list(jobs))
         out = []
         for job in jobs:
             values = self.by_code[job.reward_code or ""]
             k = (job.seed // 1000) - 1
-            out.append(TrainResult(status="ok", fitness=values[k], steps=10, seed=job.seed, out_dir=job.out_dir))
+            out.append(
+                TrainResult(
+                    status="ok", fitness=values[k], steps=10, seed=job.seed, out_dir=job.out_dir
+                )
+            )
         return out
 
 
 def _history(run: RunDir) -> list[CandidateRecord]:
     recs = [
-        CandidateRecord(iteration=0, index=0, status="trained", fitness=0.96, steps=100),  # lucky seed
+        CandidateRecord(
+            iteration=0, index=0, status="trained", fitness=0.96, steps=100
+        ),  # lucky seed
         CandidateRecord(iteration=1, index=1, status="trained", fitness=0.80, steps=100),
         CandidateRecord(iteration=1, index=0, status="trained", fitness=0.50, steps=100),
-        CandidateRecord(iteration=0, index=1, status="pruned", fitness=0.99, steps=25),  # not full budget
+        CandidateRecord(
+            iteration=0, index=1, status="pruned", fitness=0.99, steps=25
+        ),  # not full budget
     ]
     for r in recs:
-        atomic_write_text(run.cand_dir(r.iteration, r.index) / "reward.py", f"# reward {r.iteration}{r.index}\n")
+        atomic_write_text(
+            run.cand_dir(r.iteration, r.index) / "reward.py", f"# reward {r.iteration}{r.index}\n"
+        )
     return recs
 
 
@@ -60,10 +72,14 @@ def test_the_best_mean_over_fresh_seeds_wins_and_the_estimates_are_kept(tmp_path
     run = RunDir(tmp_path)
     history = _history(run)
     executor = SeedExecutor({"# reward 00\n": [0.3, 0.9, 0.6], "# reward 11\n": [0.7, 0.8, 0.75]})
-    picked = select_best(executor, _plan(), run, history, n_candidates=2, n_seeds=3, on_event=lambda *a, **k: None)
+    picked = select_best(
+        executor, _plan(), run, history, n_candidates=2, n_seeds=3, on_event=lambda *a, **k: None
+    )
     assert picked is not None
     rec, final = picked
-    assert (rec.iteration, rec.index) == (1, 1), "0.75 ± 0.04 beats the lucky 0.96 that averages 0.6"
+    assert (rec.iteration, rec.index) == (1, 1), (
+        "0.75 ± 0.04 beats the lucky 0.96 that averages 0.6"
+    )
     assert final["mean"] == 0.75 and final["n_seeds"] == 3 and final["changed_best"] is True
     assert [c["mean"] for c in final["candidates"]] == [0.6, 0.75]
     assert [c["screening_fitness"] for c in final["candidates"]] == [0.96, 0.80]

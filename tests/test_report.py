@@ -355,3 +355,19 @@ def test_curves_say_what_their_fitness_measures(run_dir: Path) -> None:
     text = " ".join(parse(html).plain().split())
     assert "deterministic evaluation over 3 episodes at each checkpoint" in text
     assert "over 3 episodes, so the last point can differ from it" in text
+
+
+def test_a_pruned_candidate_shows_its_rivals_at_the_rung(run_dir: Path) -> None:
+    from autoreward.store.records import CandidateRecord, RungOutcome, RungRival
+
+    d = run_dir / "iter_1" / "cand_1"
+    rec = CandidateRecord.load(d)
+    assert rec is not None
+    rec.status, rec.reason = "pruned", "successive halving: stopped at rung 1 (1,000 steps)"
+    rec.rung = RungOutcome(steps=1000, fitness=0.008, fitness_se=0.002, kept=False,
+                           why="pruned: 0.008 ± 0.002, below cand 0 (0.0136 ± 0.003) by 0.0056, more than the noise band 0.0036",
+                           rivals=[RungRival(index=0, fitness=0.0136, fitness_se=0.003, kept=True)])  # fmt: skip
+    rec.save(d)
+    text = " ".join(parse(write_run_report(run_dir).read_text()).plain().split())
+    assert "halving rung 1 (1,000 steps): 0.008 ± 0.002, pruned — pruned: 0.008 ± 0.002, below cand 0" in text
+    assert "rivals: cand 0 0.0136 ± 0.003 (kept)" in text

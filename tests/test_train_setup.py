@@ -24,7 +24,11 @@ def test_schema_hyperparameters_apply_to_their_own_algorithm_only() -> None:
 def test_normalize_and_job_overrides() -> None:
     schema = load_schema("CartPole-v1")
     setup = resolve_setup(
-        schema, algo="PPO", total_steps=1000, n_envs=1, hyperparams={"gamma": 0.9, "normalize": True}
+        schema,
+        algo="PPO",
+        total_steps=1000,
+        n_envs=1,
+        hyperparams={"gamma": 0.9, "normalize": True},
     )
     assert setup.gamma == 0.9 and setup.obs_normalized and setup.reward_normalized
     only_obs = resolve_setup(schema, algo="PPO", total_steps=1000, n_envs=1,
@@ -36,13 +40,22 @@ def test_the_run_setup_reaches_the_prompt_text() -> None:
     cfg = RunConfig(env_id="CartPole-v1", task="balance", steps=40_000, samples=4)
     inputs = build_agents_inputs(cfg)
     setup = inputs.setup
-    assert (setup.algo, setup.total_steps, setup.n_envs, setup.episode_length) == ("PPO", 40_000, 8, 500)
+    assert (setup.algo, setup.total_steps, setup.n_envs, setup.episode_length) == (
+        "PPO",
+        40_000,
+        8,
+        500,
+    )
     assert (setup.rung_steps, setup.keep, setup.candidates) == (10_000, 2, 4)
     assert setup.control_dt == pytest.approx(0.02)  # CartPole's declared time step
     text = inputs.training.text
-    assert "with PPO (stable-baselines3) for\n40,000 environment steps in all, over 8 parallel" in text
+    assert (
+        "with PPO (stable-baselines3) for\n40,000 environment steps in all, over 8 parallel" in text
+    )
     assert "about\n80 episodes of the maximum length" in text
-    assert "- gamma = 0.98 (discount)" in text and "- n_steps = 32 (steps per env per rollout)" in text
+    assert (
+        "- gamma = 0.98 (discount)" in text and "- n_steps = 32 (steps per env per rollout)" in text
+    )
     assert "effective horizon of about 50 steps (1 s of simulated time)" in text
     assert "all 4 candidates of an iteration first train 10,000\nsteps" in text
     assert "normalises" not in text

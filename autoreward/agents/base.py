@@ -116,7 +116,12 @@ def training_prompt(setup: TrainingSetup) -> RenderedPrompt:
         hyperparams="\n".join(lines),
         horizon=horizon,
         normalization=" and ".join(
-            n for n, on in (("observations", setup.obs_normalized), ("rewards", setup.reward_normalized)) if on
+            n
+            for n, on in (
+                ("observations", setup.obs_normalized),
+                ("rewards", setup.reward_normalized),
+            )
+            if on
         )
         or None,
         rung_steps=f"{setup.rung_steps:,}" if setup.rung_steps else None,

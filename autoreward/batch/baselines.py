@@ -98,7 +98,12 @@ def sparse_fitness_reward(schema: EnvSchema) -> tuple[str | None, str]:
     if spec.aggregate == "sum":
         body = f"    reward = {float(length)!r} * value\n"
         rule = f"{length} x per-step value (the episode sum, times the episode length)"
-    elif spec.aggregate == "final" and _names(spec.expression) <= {"next_state", "np", "numpy", "math"}:
+    elif spec.aggregate == "final" and _names(spec.expression) <= {
+        "next_state",
+        "np",
+        "numpy",
+        "math",
+    }:
         before = _on_state(spec.expression)
         body = f"    before = np.broadcast_to(np.asarray({before}, dtype=np.float64), (n,))\n"
         if spec.kind == "success" and thr is not None:
@@ -110,7 +115,9 @@ def sparse_fitness_reward(schema: EnvSchema) -> tuple[str | None, str]:
     elif spec.aggregate in ("max", "min") and spec.kind == "success" and thr is not None:
         body = f"    reward = (value >= {thr!r}).astype(np.float64)\n"
         rule = f"1 per step with value >= {thr:g}"
-    return _SPARSE_MODULE.format(rule=f"{spec.kind}/{spec.aggregate}: {rule}", now=expr, body=body), rule
+    return _SPARSE_MODULE.format(
+        rule=f"{spec.kind}/{spec.aggregate}: {rule}", now=expr, body=body
+    ), rule
 
 
 def _state_keys(expr: str) -> set[str]:
@@ -143,9 +150,6 @@ def _is_hidden(schema: EnvSchema, key: str) -> bool:
         return schema.field(key).hidden
     except KeyError:
         return False
-
-
-
 
 
 class _RandomPolicy:

@@ -51,7 +51,8 @@ class TaskRow(BaseModel):
         default=None, description="Env-reward baseline: the env's own reward, same budget."
     )
     sparse_fitness: float | None = Field(
-        default=None, description="Sparse-fitness baseline: the task fitness as reward, same budget."
+        default=None,
+        description="Sparse-fitness baseline: the task fitness as reward, same budget.",
     )
     sparse_rule: str = Field(default="", description="How the fitness was turned into a reward.")
     random_fitness: float | None = Field(default=None, description="A uniformly random policy.")
@@ -166,7 +167,10 @@ def results_markdown(suite: Suite, rows: Sequence[TaskRow], batch_path: Path | N
         )
     for label, values in (
         ("env-reward baseline", [r.normalized for r in rows if r.normalized is not None]),
-        ("sparse-fitness baseline", [r.normalized_sparse for r in rows if r.normalized_sparse is not None]),
+        (
+            "sparse-fitness baseline",
+            [r.normalized_sparse for r in rows if r.normalized_sparse is not None],
+        ),
     ):
         if values:
             lines += ["", f"Mean normalized score against the {label} over {len(values)} task(s): "

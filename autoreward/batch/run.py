@@ -371,7 +371,9 @@ class _TaskRunner:
             data = schema.model_dump(mode="json")
             jobs, kinds = [], []
             if self.suite.defaults.baseline:
-                jobs.append(plan.job(ref / "baseline", None, label=f"{task.name} env-reward baseline"))
+                jobs.append(
+                    plan.job(ref / "baseline", None, label=f"{task.name} env-reward baseline")
+                )
                 kinds.append("env")
             code, rule = sparse_fitness_reward(schema)
             if self.suite.defaults.sparse_baseline:
@@ -380,7 +382,9 @@ class _TaskRunner:
                 out["sparse"]["note"] = f"no sparse-fitness baseline: {rule}"
             elif self.suite.defaults.sparse_baseline and code is not None:
                 atomic_write_text(ref / "sparse_reward.py", code)
-                jobs.append(plan.job(ref / "sparse", code, label=f"{task.name} sparse-fitness baseline"))
+                jobs.append(
+                    plan.job(ref / "sparse", code, label=f"{task.name} sparse-fitness baseline")
+                )
                 kinds.append("sparse")
             jobs = [j.model_copy(update={"schema_data": data}) for j in jobs]
 
@@ -388,7 +392,9 @@ class _TaskRunner:
                 self.emit("task_baseline", task=task.name, baseline=kinds[i], steps=info.get("steps", 0),
                           total_steps=info.get("total_steps", 0))  # fmt: skip
 
-            results = ResumableExecutor(self.pool.for_task(task.name)).map(jobs, on_progress=progress)
+            results = ResumableExecutor(self.pool.for_task(task.name)).map(
+                jobs, on_progress=progress
+            )
             for kind, result in zip(kinds, results, strict=True):
                 if result.status == "ok" and result.fitness is not None:
                     out[kind]["fitness"] = result.fitness
@@ -413,7 +419,11 @@ class _TaskRunner:
 
 def kinds_of(suite: Suite) -> list[str]:
     """The baselines a suite trains."""
-    return [k for k, on in (("env", suite.defaults.baseline), ("sparse", suite.defaults.sparse_baseline)) if on]
+    return [
+        k
+        for k, on in (("env", suite.defaults.baseline), ("sparse", suite.defaults.sparse_baseline))
+        if on
+    ]
 
 
 def score_row(row: TaskRow, baselines: dict[str, Any]) -> None:
@@ -432,7 +442,10 @@ def score_row(row: TaskRow, baselines: dict[str, Any]) -> None:
         if row.ours is not None and row.random_fitness is not None:
             row.over_random = row.ours - row.random_fitness
         notes += [x for x in (env_note, sparse_note) if x]
-        if row.final_fitness is not None and (row.normalized, row.normalized_sparse) != (None, None):
+        if row.final_fitness is not None and (row.normalized, row.normalized_sparse) != (
+            None,
+            None,
+        ):
             notes.append("ours = final-seed mean")
     notes += [x for x in (env.get("note", ""), sparse.get("note", "")) if x and x not in notes]
     row.note = "; ".join(notes)

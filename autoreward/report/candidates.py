@@ -15,7 +15,13 @@ from autoreward.report.fragments import fmt as _fmt
 from autoreward.report.notes import REPLAY_NOTE, curve_caption
 
 
-def candidate_context(run: RunView, c: CandidateView, it: IterationView, best: CandidateView | None, embed: VideoEmbedder) -> dict[str, Any]:
+def candidate_context(
+    run: RunView,
+    c: CandidateView,
+    it: IterationView,
+    best: CandidateView | None,
+    embed: VideoEmbedder,
+) -> dict[str, Any]:
     prev = it.previous_best
     diff_note: str | None
     if c.code is None:
@@ -23,8 +29,17 @@ def candidate_context(run: RunView, c: CandidateView, it: IterationView, best: C
     elif prev is None or prev.code is None:
         diff, diff_note = None, "first iteration: there is no previous best to compare with"
     else:
-        diff = diff_block(prev.code, c.code, f"best so far (iter {prev.iteration} cand {prev.index})", f"iter {c.iteration} cand {c.index}")
-        diff_note = None if diff is not None else f"identical to the previous best (iter {prev.iteration} cand {prev.index})"
+        diff = diff_block(
+            prev.code,
+            c.code,
+            f"best so far (iter {prev.iteration} cand {prev.index})",
+            f"iter {c.iteration} cand {c.index}",
+        )
+        diff_note = (
+            None
+            if diff is not None
+            else f"identical to the previous best (iter {prev.iteration} cand {prev.index})"
+        )
     curve = plots.learning_curve(c.curve()) if c.curve() else None
     components = plots.component_plot(c.stats) if c.stats else None
     return {
@@ -40,7 +55,9 @@ def candidate_context(run: RunView, c: CandidateView, it: IterationView, best: C
         "code": code_block(c.code) if c.code else None,
         "diff": diff,
         "diff_note": diff_note,
-        "diff_against": None if prev is None else f"iteration {prev.iteration}, candidate {prev.index}",
+        "diff_against": None
+        if prev is None
+        else f"iteration {prev.iteration}, candidate {prev.index}",
         "curve": curve,
         "curve_caption": curve_caption(_eval_episodes(c, run)),
         "curve_note": None if curve else _missing_training(c, "no learning curve"),
@@ -51,6 +68,7 @@ def candidate_context(run: RunView, c: CandidateView, it: IterationView, best: C
         "critic": _critic(c, run.replays.critic(c.iteration, c.index)),
         "design_replayed": REPLAY_NOTE if run.replays.design(c.iteration, c.index) else None,
         "training": _training_line(c),
+        "rung": _rung_line(c),
         "evaluation": _eval_line(c),
         "problems": c.problems,
     }
@@ -117,6 +135,25 @@ def _eval_episodes(c: CandidateView, run: RunView) -> int | None:
         return len(episodes)
     value = run.config.get("eval_episodes")
     return int(value) if isinstance(value, int) else None
+
+
+def _rung_line(c: CandidateView) -> str | None:
+    """The first successive-halving rung: the candidate's score against its rivals there."""
+    rung = c.record.rung if c.record is not None else None
+    if rung is None:
+        return None
+
+    def pm(value: float | None, se: float | None) -> str:
+        return (
+            "failed" if value is None else f"{value:.3g}" + ("" if se is None else f" ± {se:.2g}")
+        )
+
+    rivals = ", ".join(
+        f"cand {o.index} {pm(o.fitness, o.fitness_se)} ({'kept' if o.kept else 'pruned'})"
+        for o in rung.rivals
+    )
+    return (f"halving rung 1 ({rung.steps:,} steps): {pm(rung.fitness, rung.fitness_se)}, "
+            f"{'kept' if rung.kept else 'pruned'} — {rung.why}; rivals: {rivals or 'none'}")  # fmt: skip
 
 
 def _training_line(c: CandidateView) -> str | None:

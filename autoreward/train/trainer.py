@@ -221,7 +221,10 @@ class _Run:
             "ok",
             steps=steps,
             fitness=evaluation.fitness,
-            fitness_episodes=[e.fitness_value if e.success is None else float(e.success) for e in evaluation.episodes],
+            fitness_episodes=[
+                e.fitness_value if e.success is None else float(e.success)
+                for e in evaluation.episodes
+            ],
             fitness_kind=evaluation.fitness_kind,
             env_return=evaluation.env_return_mean,
             generated_return=evaluation.generated_return_mean,

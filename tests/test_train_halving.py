@@ -161,7 +161,7 @@ def test_a_candidate_inside_the_noise_band_of_the_weakest_survivor_is_kept() -> 
     kept = {d.index: d for d in decisions}
     assert [d.index for d in decisions] == [2, 0, 1]
     assert kept[2].kept and kept[0].kept
-    # 0.0136 - 0.008 = 0.0056 <= hypot(0.004, 0.003) = 0.005? No: 0.0056 > 0.005 -> pruned
+    # 0.0136 - 0.008 = 0.0056 lies outside the band hypot(0.004, 0.003) = 0.005: pruned
     assert not kept[1].kept
     assert "more than the noise band 0.005" in kept[1].why
     # with a wider spread the same gap is inside the band: kept, and said so

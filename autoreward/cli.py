@@ -184,8 +184,11 @@ def run(
     halving: Annotated[bool, typer.Option(help="Successive halving across candidates.")] = True,
     critic: Annotated[bool, typer.Option(help="Ask the critic before training.")] = True,
     final_seeds: Annotated[
-        int, typer.Option(help="Seeds to retrain the best reward on (0 = skip).")
+        int, typer.Option(help="Seeds to retrain the best rewards on (0 = skip).")
     ] = 3,
+    final_candidates: Annotated[
+        int, typer.Option(help="Top candidates retrained on the final seeds; the best mean wins.")
+    ] = 2,
     target: Annotated[
         float | None, typer.Option(help="Stop early at this fitness (default: schema).")
     ] = None,
@@ -228,7 +231,8 @@ def run(
             env_id=env, task=task, model=model, api_base=api_base, iterations=iterations,
             samples=samples, steps=steps, algo=algo, n_envs=n_envs, workers=workers,
             executor=executor, ray_address=ray_address, seed=seed, eval_episodes=eval_episodes,
-            halving=halving, critic=critic, final_seeds=final_seeds, target_fitness=target,
+            halving=halving, critic=critic, final_seeds=final_seeds,
+            final_candidates=final_candidates, target_fitness=target,
             video=video, feedback=feedback, record=record, device=device,
             hyperparams=parse_assignments(hyperparams or [], policy),
             hyperparams_file=hyperparams_file, tensorboard=tensorboard, wandb_project=wandb,

@@ -61,7 +61,13 @@ class RunConfig(BaseModel):
     )
     critic: bool = Field(default=True, description="Ask the critic before training.")
     final_seeds: int = Field(
-        default=3, ge=0, description="Seeds the final best reward is retrained on (0 = skip)."
+        default=3, ge=0, description="Seeds the final best rewards are retrained on (0 = skip)."
+    )
+    final_candidates: int = Field(
+        default=2,
+        ge=1,
+        description="Top candidates (by single-seed fitness) retrained on the final seeds; the "
+        "best mean over those seeds is the run's best.",
     )
     target_fitness: float | None = Field(
         default=None, description="Stop early at this fitness; default from the schema."

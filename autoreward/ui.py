@@ -12,6 +12,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from autoreward.report.notes import CHECKPOINT_EPISODES
+
 _STATE_STYLE = {
     "designing": "cyan",
     "checked": "cyan",
@@ -23,6 +25,12 @@ _STATE_STYLE = {
     "duplicate": "dim",
     "pruned": "dim",
 }
+
+
+FITNESS_NOTE = (
+    f"fitness while training: the last checkpoint ({CHECKPOINT_EPISODES} deterministic "
+    "episodes); once done: the final evaluation; best: one training seed until the final seeds"
+)
 
 
 @dataclass
@@ -46,6 +54,7 @@ class RunView:
     phase: str = "starting"
     best_fitness: float | None = None
     best_where: str = ""
+    best_seeds: str = "1 seed"
     tokens: int = 0
     cost: float = 0.0
     started: float = field(default_factory=time.time)
@@ -71,6 +80,11 @@ class RunView:
         elif kind == "best":
             self.best_fitness = ev.get("fitness")
             self.best_where = f"iter {ev.get('iteration')} cand {ev.get('candidate')}"
+            self.best_seeds = "1 seed"
+        elif kind == "final" and ev.get("mean") is not None:
+            self.best_fitness = ev["mean"]
+            self.best_where = f"iter {ev.get('iteration')} cand {ev.get('index')}"
+            self.best_seeds = f"± {ev.get('std') or 0.0:.3g} over {ev.get('n_seeds')} seeds"
         elif j is not None:
             c = self.cands.setdefault(str(j), _Cand())
             if kind == "candidate":
@@ -100,7 +114,11 @@ class RunView:
             fit = "" if c.fitness is None else f"{c.fitness:.3g}"
             style = _STATE_STYLE.get(c.state, "")
             table.add_row(j, Text(c.state, style=style), steps, fit, Text(c.note))
-        best = "—" if self.best_fitness is None else f"{self.best_fitness:.4g} ({self.best_where})"
+        best = (
+            "—"
+            if self.best_fitness is None
+            else f"{self.best_fitness:.4g} ({self.best_where}, {self.best_seeds})"
+        )
         elapsed = time.time() - self.started
         head = Text.assemble(
             ("iteration ", "bold"),
@@ -118,7 +136,8 @@ class RunView:
         lines = [Text(self.task, style="italic"), head]
         if self.budget_note:
             lines.append(Text(f"budget: {self.budget_note}", style="yellow"))
-        return Panel(Group(*lines, table), title=title)
+        note = Text(FITNESS_NOTE, style="dim")
+        return Panel(Group(*lines, table, note), title=title)
 
 
 class LiveRunView:
@@ -152,6 +171,10 @@ class LiveRunView:
             self.console.print(_plain_line(ev), highlight=False, markup=False)
 
 
+def _num(x: Any) -> str:
+    return "?" if not isinstance(x, (int, float)) else f"{x:.4g}"
+
+
 def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -167,11 +190,17 @@ def _plain_line(ev: dict[str, Any]) -> str:
 
 
 def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
-    """The closing table of `autoreward run`: every candidate, the best, the final seeds, cost."""
+    """The closing table of `autoreward run`: every candidate, the best with its spread over
+    the final seeds, the texts replayed by position, cost."""
+    from autoreward.report.notes import best_fitness_text, final_text, replay_marks
     from autoreward.store.rundir import RunDir
 
     run = RunDir(run_dir)
-    table = Table(title="candidates", expand=False)
+    table = Table(
+        title="candidates",
+        caption="fitness: one training seed each, deterministic evaluation (pruned: at the halving rung)",
+        expand=False,
+    )
     for col in ("iter", "cand", "status", "fitness", "env return", "steps", "note"):
         table.add_column(
             col,
@@ -210,14 +239,22 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
             "[red]no candidate trained successfully[/]; see events.jsonl and the check.json files"
         )
     else:
-        console.print(
-            f"best: iteration {best.iteration} candidate {best.index}, fitness {best.fitness:.4g}"
-        )
         final = getattr(result, "final", None)
-        if final and final.get("mean") is not None:
-            console.print(
-                f"final: fitness {final['mean']:.4g} ± {final.get('std', 0.0):.3g} over {final.get('n_seeds')} seeds"
-            )
+        console.print(
+            f"best: iteration {best.iteration} candidate {best.index}, fitness "
+            f"{best_fitness_text(best.fitness, final)}",
+            highlight=False,
+        )
+        estimates = (final or {}).get("candidates") or []
+        if len(estimates) > 1:
+            for e in estimates:
+                console.print(
+                    f"  iter {e.get('iteration')} cand {e.get('index')}: "
+                    f"{final_text(e) or 'no successful seed'} (single seed "
+                    f"{_num(e.get('screening_fitness'))})",
+                    highlight=False,
+                )
+            console.print(f"  chosen by: {(final or {}).get('rule', '')}", highlight=False)
         console.print(f"best reward: [bold]{run.best_dir / 'reward.py'}[/]")
     if getattr(result, "budget_note", ""):
         console.print(f"budget: {result.budget_note}", highlight=False, soft_wrap=True)
@@ -229,6 +266,9 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
             "numbers)",
             highlight=False,
         )
+    marks = replay_marks(run.path).summary()
+    if marks:
+        console.print(f"[yellow]note[/]: {marks}", highlight=False)
     console.print(
         f"LLM: {getattr(result, 'tokens', 0):,} tokens, ${getattr(result, 'cost', 0.0):.4f}; "
         f"wall time {getattr(result, 'wall_s', 0.0):,.0f}s; run directory {run.path}"

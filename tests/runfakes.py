@@ -41,6 +41,23 @@ ANALYSIS = (
 ).read_text() + "\n<script>alert('x')</script>\n"
 
 
+def _final() -> dict[str, Any]:
+    """best/final.json as the loop writes it (loop/selection.py): the top two by single-seed
+    fitness retrained on two seeds; the top one has the best mean."""
+
+    def est(i: int, j: int, screening: float, values: list[float]) -> dict[str, Any]:
+        mean = float(np.mean(values))
+        return {"n_seeds": 2, "mean": mean, "std": float(np.std(values)), "iteration": i, "index": j,
+                "screening_fitness": screening,
+                "per_seed": [{"seed": 1000 * (k + 1), "status": "ok", "fitness": v, "env_return": v,
+                              "reason": None} for k, v in enumerate(values)]}  # fmt: skip
+
+    chosen, other = est(1, 0, 480.0, [457.5, 482.5]), est(1, 1, 300.0, [280.0, 290.0])
+    return {**chosen, "candidates": [chosen, other], "changed_best": False,
+            "rule": "the top 2 candidates by single-seed fitness, each retrained on the same 2 "
+                    "fresh seeds; the highest mean wins (ties: the higher single-seed fitness)"}  # fmt: skip
+
+
 def make_run(root: Path, *, video: bytes | None = None, with_result: bool = True) -> Path:
     """Two iterations of CartPole: iteration 0 has a trained, a failed-check and a failed-train
     candidate; iteration 1 a better trained candidate and a duplicate. Returns the run dir."""
@@ -106,10 +123,7 @@ def make_run(root: Path, *, video: bytes | None = None, with_result: bool = True
     assert best is not None
     atomic_write_text(run / "best" / "reward.py", DENSE)
     atomic_write_json(run / "best" / "candidate.json", best.model_dump(mode="json"))
-    atomic_write_json(
-        run / "best" / "final.json",
-        {"mean": 470.0, "std": 12.5, "n_seeds": 2, "fitnesses": [457.5, 482.5]},
-    )
+    atomic_write_json(run / "best" / "final.json", _final())
     _llm_log(run)
     append_jsonl(run / "events.jsonl", {"t": t0 + 110, "event": "run_end", "best_fitness": 480.0})
     if with_result:
@@ -169,58 +183,24 @@ def _trained(
 
     atomic_write_json(d / "stats.json", build_stats(history, components, 500.0))
     result = TrainResult(
-        status="ok",
-        label=f"iter {i} cand {j}",
-        env_id=ENV_ID,
-        algo="PPO",
-        out_dir=str(d),
-        steps=4000,
-        steps_this_run=4000,
-        total_steps=4000,
-        wall_s=12.0,
-        steps_per_s=333.0,
-        fitness=fitness,
-        fitness_kind="score",
-        env_return=env_return,
-        generated_return=2 * fitness,
-        episode_length=env_return,
-        curve=[
-            CurvePoint(
-                step=p["step"],
-                fitness=p["fitness"],
-                generated_return=p["generated_return"],
-                env_return=p["env_return"],
-                episodes=p["episodes"],
-            )
-            for p in history
-        ],
+        status="ok", label=f"iter {i} cand {j}", env_id=ENV_ID, algo="PPO", out_dir=str(d),
+        steps=4000, steps_this_run=4000, total_steps=4000, wall_s=12.0, steps_per_s=333.0,
+        fitness=fitness, fitness_episodes=[fitness - 10.0, fitness, fitness + 10.0],
+        fitness_kind="score", env_return=env_return,
+        generated_return=2 * fitness, episode_length=env_return,
+        curve=[CurvePoint(step=p["step"], fitness=p["fitness"], generated_return=p["generated_return"],
+                          env_return=p["env_return"], episodes=p["episodes"]) for p in history],
         video=str(d / "video.mp4") if video else None,
         video_status="ok (10 frames, rgb_array)" if video else "not requested",
     )
     atomic_write_json(d / "train.json", result.model_dump(mode="json"))
-    episodes = [
-        EpisodeEval(
-            index=k,
-            seed=100_000 + k,
-            fitness_value=fitness,
-            env_return=env_return,
-            generated_return=2 * fitness,
-            length=int(env_return),
-            ended_by="truncated",
-        )
-        for k in range(3)
-    ]
-    evaluation = EvalResult(
-        fitness=fitness,
-        fitness_kind="score",
-        episodes=episodes,
-        env_return_mean=env_return,
-        env_return_std=0.0,
-        generated_return_mean=2 * fitness,
-        length_mean=env_return,
-        terminated=0,
-        truncated=3,
-    )
+    episodes = [EpisodeEval(index=k, seed=100_000 + k, fitness_value=fitness + 10.0 * (k - 1), env_return=env_return,
+                            generated_return=2 * fitness, length=int(env_return), ended_by="truncated")
+                for k in range(3)]
+    evaluation = EvalResult(fitness=fitness, fitness_kind="score", episodes=episodes,
+                            env_return_mean=env_return, env_return_std=0.0,
+                            generated_return_mean=2 * fitness, length_mean=env_return,
+                            terminated=0, truncated=3)
     atomic_write_json(d / "eval.json", evaluation.model_dump(mode="json"))
     if video:
         (d / "video.mp4").write_bytes(video)
@@ -262,6 +242,21 @@ def _failed_train(run: Path, i: int, j: int, code: str, reason: str) -> None:
         d / "train.json", {"status": "failed", "reason": reason, "steps": 300, "curve": []}
     )
     CandidateRecord(iteration=i, index=j, status="failed_train", reason=reason, steps=300).save(d)
+
+
+def mark_replayed(run: Path, *calls: dict[str, Any]) -> None:
+    """Append calls answered by position in a replay (`"replay": "position"`) to the log."""
+    for c in calls:
+        append_jsonl(run / "llm" / "calls.jsonl", {"n": 99, "model": "fake-model", "cached": False,
+                                                   "prompt_tokens": 0, "completion_tokens": 0,
+                                                   "cost": 0.0, "replay": "position", **c})  # fmt: skip
+
+
+def defer_analysis(run: Path, iteration: int) -> None:
+    """Make `iteration` look like a run's last: no analysis.md, done.json says deferred."""
+    (run / f"iter_{iteration}" / "analysis.md").unlink(missing_ok=True)
+    done = json.loads((run / f"iter_{iteration}" / "done.json").read_text())
+    atomic_write_json(run / f"iter_{iteration}" / "done.json", {**done, "analysis": "deferred"})
 
 
 def _llm_log(run: Path) -> None:

@@ -11,12 +11,13 @@ SCHEMA = "# Environment: CartPole-v1"
 BEST = "## cand_0 (fitness 0.62)\nupright mean 0.91; episodes end at the track edge after 310 steps"
 WORST = "## cand_1 (fitness 0.31)\ncentre mean 0.05; final cart_position 2.41"
 TABLE = "| cand | fitness |\n|---|---|\n| 0 | 0.62 |\n| 1 | 0.31 |"
+OVERVIEW = "- iter 2 cand 0 · trained · fitness 0.62\n- iter 2 cand 1 · trained · fitness 0.31"
 
 
-def analyze(text: str | Exception) -> tuple[Analysis, ScriptedClient]:
+def analyze(text: str | Exception, worst: str | None = WORST) -> tuple[Analysis, ScriptedClient]:
     client = ScriptedClient({("analyzer", 0): [text]})
     result = Analyzer(client, SCHEMA, TASK).analyze(
-        iteration=2, best=BEST, worst=WORST, fitness_table=TABLE
+        iteration=2, best=BEST, worst=worst, fitness_table=TABLE, candidates=OVERVIEW
     )
     return result, client
 
@@ -31,15 +32,22 @@ def test_analysis_sections_are_read_and_the_prompt_holds_the_evidence() -> None:
     assert analysis.changes[1] == (
         "Add a bounded term that rewards moving back towards the centre, e.g. `0.2 * tanh(-x * cart_velocity)`."
     )
-    assert analysis.warning is None and analysis.prompt_version == "analyzer_v1"
+    assert analysis.warning is None and analysis.prompt_version == "analyzer_v2"
     [call] = client.calls
     assert call.role == "analyzer" and call.position == {
         "iteration": 2,
-        "prompt_version": "analyzer_v1",
+        "prompt_version": "analyzer_v2",
     }
-    assert call.templates == {"analyzer_v1", "system_analyzer_v1"}
-    for part in (TASK, SCHEMA, BEST, WORST, TABLE):
+    assert call.templates == {"analyzer_v2", "system_analyzer_v1"}
+    for part in (TASK, SCHEMA, BEST, WORST, TABLE, OVERVIEW):
         assert part in call.user
+
+
+def test_with_one_trained_candidate_the_worst_section_is_left_out() -> None:
+    _, client = analyze(answer("analyzer_cartpole_balance"), worst=None)
+    [call] = client.calls
+    assert "# The best candidate, in full" in call.user
+    assert "# The worst candidate" not in call.user and call.user.count(BEST) == 1
 
 
 def test_headings_in_other_forms_are_accepted() -> None:

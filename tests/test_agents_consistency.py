@@ -9,10 +9,10 @@ import pytest
 
 from autoreward.agents.consistency import (
     RankingCheck,
-    average_ranks,
     inverts_ranking,
     ranking_agreement,
 )
+from autoreward.train.ranks import average_ranks
 
 
 def test_average_ranks_share_ties() -> None:

@@ -15,7 +15,7 @@ CODE = extract_code(answer("designer_cartpole_2"))
 
 
 def review(text: str | Exception) -> tuple[Verdict, ScriptedClient]:
-    client = ScriptedClient({("critic", 3): [text]})
+    client = ScriptedClient({("critic", 0): [text]})
     return Critic(client, SCHEMA, TASK).review(CODE, iteration=1, index=3), client
 
 
@@ -23,11 +23,22 @@ def test_ok_verdict() -> None:
     verdict, client = review(answer("critic_ok"))
     assert verdict.ok and verdict.issues == [] and verdict.warning is None
     assert verdict.raw == answer("critic_ok")
-    assert verdict.prompt_version == "critic_v1" and verdict.tokens == 120
+    assert verdict.prompt_version == "critic_v2" and verdict.tokens == 120
     [call] = client.calls
-    assert call.role == "critic" and call.temperature == 0.0 and call.sample_index == 3
-    assert call.position == {"iteration": 1, "candidate": 3, "prompt_version": "critic_v1"}
-    assert call.templates == {"critic_v1", "system_critic_v1", "reward_contract_v1"}
+    assert call.role == "critic" and call.temperature == 0.0 and call.sample_index == 0
+    assert call.position == {
+        "iteration": 1,
+        "candidate": 3,
+        "stage": "critic",
+        "attempt": 0,
+        "prompt_version": "critic_v2",
+    }
+    assert call.templates == {
+        "critic_v2",
+        "system_critic_v1",
+        "reward_contract_v2",
+        "action_continuous_v1",
+    }
     assert CODE.strip() in call.user and TASK in call.user
     assert '"verdict": "ok"' in call.user, "the expected JSON shape is shown"
     assert "You do not rewrite the code" in call.messages[0]["content"]

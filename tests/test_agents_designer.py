@@ -33,7 +33,7 @@ def test_good_answers_pass_without_repair_and_calls_carry_meta() -> None:
     assert all(p.ok and p.error is None and p.n_repairs == 0 for p in proposals)
     assert proposals[0].code == extract_code(answer("designer_cartpole_1"))
     assert proposals[1].answers == [answer("designer_cartpole_2")]
-    assert proposals[0].prompt_versions == ["designer_initial_v1"]
+    assert proposals[0].prompt_versions == ["designer_initial_v2"]
     assert (proposals[0].tokens, proposals[0].cost, proposals[0].calls) == (
         120,
         pytest.approx(0.002),
@@ -46,12 +46,13 @@ def test_good_answers_pass_without_repair_and_calls_carry_meta() -> None:
         "candidate": 1,
         "stage": "designer",
         "attempt": 0,
-        "prompt_version": "designer_initial_v1",
+        "prompt_version": "designer_initial_v2",
     }
     assert calls[1].templates == {
-        "designer_initial_v1",
+        "designer_initial_v2",
         "system_designer_v1",
-        "reward_contract_v1",
+        "reward_contract_v2",
+        "action_continuous_v1",
     }
     assert calls[0].meta["template_hash"] == calls[1].meta["template_hash"]
     assert calls[0].temperature == 0.7
@@ -72,7 +73,7 @@ def test_broken_code_is_repaired_once_with_the_exact_error() -> None:
     [p] = designer(client).propose(1, iteration=0)
     assert p.ok and p.n_repairs == 1
     assert p.code == extract_code(answer("repair_cartpole"))
-    assert p.prompt_versions == ["designer_initial_v1", "repair_v1"]
+    assert p.prompt_versions == ["designer_initial_v2", "repair_v1"]
     assert len(p.answers) == 2 and p.calls == 2 and p.tokens == 240
     [repair] = client.by_role("repair")
     error = cartpole_check(extract_code(answer("designer_cartpole_syntax_error")))
@@ -97,7 +98,7 @@ def test_still_broken_after_two_repairs_fails_with_the_last_error() -> None:
     assert p.error is not None and "scipy" in p.error and "static check" in p.error
     assert p.code == extract_code(bad), "the last code is kept for the record"
     assert len(p.answers) == 3
-    assert p.prompt_versions == ["designer_initial_v1", "repair_v1", "repair_v1"]
+    assert p.prompt_versions == ["designer_initial_v2", "repair_v1", "repair_v1"]
     assert len(client.by_role("repair")) == 2
 
 
@@ -211,7 +212,7 @@ def test_refine_prompt_carries_best_code_fitness_stats_analysis_and_feedback() -
     )
     client = ScriptedClient({("designer", 0): [answer("designer_cartpole_refine")]})
     [p] = designer(client).propose(1, iteration=1, context=context)
-    assert p.ok and p.prompt_versions == ["designer_refine_v1"]
+    assert p.ok and p.prompt_versions == ["designer_refine_v2"]
     user = client.calls[0].user
     assert best.strip() in user
     assert "Its fitness: **0.6234**." in user
@@ -219,7 +220,7 @@ def test_refine_prompt_carries_best_code_fitness_stats_analysis_and_feedback() -
     assert "## Changes for the next iteration" in user
     assert "## Feedback from the user (give it priority)\n\nThe cart should not drift." in user
     assert "ranking of the candidates" not in user, "no ranking given, no section"
-    assert client.calls[0].meta["prompt_version"] == "designer_refine_v1"
+    assert client.calls[0].meta["prompt_version"] == "designer_refine_v2"
 
 
 def test_first_iteration_feedback_goes_into_the_initial_prompt() -> None:
@@ -248,7 +249,7 @@ def test_critic_revise_path_sends_the_issues_back_once() -> None:
     assert not verdict.ok
     revised = d.revise(p, verdict.reason(), iteration=0, index=0)
     assert revised.ok and revised.n_repairs == 0
-    assert revised.prompt_versions == ["revise_v1"]
+    assert revised.prompt_versions == ["revise_v2"]
     assert "alive = 0.2 * np.ones_like(theta)" in (revised.code or "")
     [call] = client.by_role("revise")
     assert "- scale: `alive` pays a constant 2.0 per step" in call.user
@@ -259,7 +260,7 @@ def test_critic_revise_path_sends_the_issues_back_once() -> None:
         "candidate": 0,
         "stage": "revise",
         "attempt": 0,
-        "prompt_version": "revise_v1",
+        "prompt_version": "revise_v2",
     }
     assert "critic_feedback_v1" in call.templates, "the reason's template is part of the stamp"
 
@@ -276,7 +277,7 @@ def test_a_broken_revision_is_repaired_and_a_code_string_can_be_revised() -> Non
         code, "It ranks stored episodes against fitness.", iteration=1, index=2
     )
     assert revised.ok and revised.n_repairs == 1 and revised.index == 2
-    assert revised.prompt_versions == ["revise_v1", "repair_v1"]
+    assert revised.prompt_versions == ["revise_v2", "repair_v1"]
     assert "It ranks stored episodes against fitness." in client.by_role("revise")[0].user
     repair = client.by_role("repair")[0]
     assert (repair.meta["stage"], repair.meta["attempt"]) == ("revise", 1), (
@@ -324,8 +325,8 @@ def test_through_the_real_llm_client_and_its_cache(fake_llm, tmp_path: Path) -> 
     repaired = next(p.index for p in proposals if p.n_repairs == 1)
     assert metas == sorted(
         [
-            ("designer", 0, "designer_initial_v1"),
-            ("designer", 1, "designer_initial_v1"),
+            ("designer", 0, "designer_initial_v2"),
+            ("designer", 1, "designer_initial_v2"),
             ("repair", repaired, "repair_v1"),
         ]
     )

@@ -145,7 +145,9 @@ def test_shared_pool_caps_jobs_across_tasks(tmp_path: Path) -> None:
 
 ROWS = [
     TaskRow(task="good", env_id="CartPole-v1", status="done", fitness_kind="score", best_fitness=0.9,
-            final_fitness=0.8, baseline_fitness=0.5, random_fitness=0.1, normalized=1.75,
+            final_fitness=0.8, final_std=0.05, final_seeds=3, target_reached=False,
+            baseline_fitness=0.5, sparse_fitness=0.3, random_fitness=0.1, normalized=1.75,
+            normalized_sparse=3.5, over_random=0.7,
             note="ours = final-seed mean", iterations=2, tokens=1234, cost=0.01, wall_s=75, run_dir="x"),
     TaskRow(task="bad", env_id="Nope-v0", status="failed", reason="unknown environment 'Nope-v0'"),
 ]  # fmt: skip
@@ -163,12 +165,14 @@ def test_results_markdown_table_and_notes() -> None:
         Suite(name="demo", tasks=[{"name": "good", "env": "CartPole-v1", "task": "t"}]), ROWS
     )
     assert (
-        "| good | CartPole-v1 | done | 0.900 | 0.800 | 0.500 | 0.100 | 1.75 | 2 | 1,234 | 0.0100 | 1m15s |"
-        in md
+        "| good | CartPole-v1 | done | 0.900 | 0.800 ± 0.050 (3) | no | 0.500 | 0.300 | 0.100 "
+        "| 1.75 | 3.50 | 0.700 | 2 | 1,234 | 0.0100 | 1m15s |" in md
     )
-    assert "| bad | Nope-v0 | failed | – | – | – | – | – |" in md
+    assert "| bad | Nope-v0 | failed | – | – | – | – | – | – | – | – | – |" in md
     assert "- **bad**: unknown environment 'Nope-v0'" in md
-    assert "Mean normalized score over 1 task(s): 1.75" in md
+    assert "against the env-reward baseline over 1 task(s): 1.75" in md
+    assert "against the sparse-fitness baseline over 1 task(s): 3.50" in md
+    assert "| normalized vs env reward | normalized vs sparse fitness | over random |" in md
 
 
 def test_results_go_to_the_sqlite_index(tmp_path: Path) -> None:
@@ -178,11 +182,12 @@ def test_results_go_to_the_sqlite_index(tmp_path: Path) -> None:
     write_results(batch, suite, ROWS)  # idempotent: one row per task
     with sqlite3.connect(batch.path / "index.sqlite") as db:
         got = db.execute(
-            "SELECT task, status, normalized, final_fitness, note FROM batch_results ORDER BY task"
+            "SELECT task, status, normalized, normalized_sparse, final_fitness, final_std, note "
+            "FROM batch_results ORDER BY task"
         ).fetchall()
     assert got == [
-        ("bad", "failed", None, None, None),
-        ("good", "done", 1.75, 0.8, "ours = final-seed mean"),
+        ("bad", "failed", None, None, None, None, None),
+        ("good", "done", 1.75, 3.5, 0.8, 0.05, "ours = final-seed mean"),
     ]
 
 
@@ -240,6 +245,10 @@ def test_batch_end_to_end_reports_a_bad_task_and_resumes(
         assert r.iterations == 1 and r.tokens > 0 and r.wall_s > 0
         expected, _ = normalized_score(r.best_fitness, r.baseline_fitness, r.random_fitness)
         assert r.normalized == expected
+        assert r.sparse_fitness is not None, r.note
+        expected, _ = normalized_score(r.best_fitness, r.sparse_fitness, r.random_fitness)
+        assert r.normalized_sparse == expected
+        assert r.over_random == pytest.approx(r.best_fitness - r.random_fitness)
     # Random CartPole: the "centre" fitness is the mean episode length / 500.
     random_centre = json.loads(
         (Path(result.batch_dir) / "reference" / "centre" / "random.json").read_text()
@@ -262,6 +271,9 @@ def test_batch_end_to_end_reports_a_bad_task_and_resumes(
         assert (batch / "tasks" / name / "result.json").exists()
         baseline = json.loads((batch / "reference" / name / "baseline" / "train.json").read_text())
         assert baseline["status"] == "ok" and baseline["steps"] >= 2048
+        sparse = json.loads((batch / "reference" / name / "sparse" / "train.json").read_text())
+        assert sparse["status"] == "ok" and sparse["fitness"] == rows[name].sparse_fitness
+        assert "compute_reward" in (batch / "reference" / name / "sparse_reward.py").read_text()
     # The baseline and the candidates trained on the task's fitness, not CartPole's own.
     eval_left = json.loads(
         next((batch / "tasks" / "left").glob("iter_0/cand_0/train.json")).read_text()
@@ -307,6 +319,7 @@ def test_a_task_whose_candidates_all_fail_is_reported(
     assert row.status == "failed"
     assert row.reason.startswith("all 1 candidates failed (failed_check: 1)")
     assert row.baseline_fitness is None and row.random_fitness is not None
+    assert row.sparse_fitness is not None, "the sparse-fitness baseline is on by default"
 
 
 def test_missing_api_key_fails_before_any_work(

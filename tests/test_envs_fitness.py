@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from autoreward.batch.suites import load_suite
 from autoreward.envs.extract import make_env
-from autoreward.envs.fitness import FitnessTracker, check_expression, compile_fitness
-from autoreward.envs.registry import list_schemas, load_schema
+from autoreward.envs.fitness import FitnessTracker, check_expression, compile_fitness, vague_phrases
+from autoreward.envs.registry import list_schemas, load_schema, schema_dir
 from autoreward.envs.schema import FitnessSpec
 from autoreward.errors import AutorewardError, RewardCodeError
 
@@ -121,3 +122,30 @@ def test_cartpole_fitness_is_episode_length_over_500() -> None:
             steps = 0
             _, info = env.reset()
     assert tracker.episode_values == pytest.approx([n / 500 for n in lengths])
+
+
+# ---- wording: success words come with their thresholds
+
+
+def test_vague_phrases_need_a_number_soon_after() -> None:
+    assert vague_phrases("Fraction of episodes in which the car ends nearly still.") == [
+        "nearly",
+        "still",
+    ]
+    assert vague_phrases("The car ends nearly still (|velocity| < 0.01).") == []
+    # a number in the next sentence does not count
+    assert vague_phrases("The pole stays up. It has 500 steps.") == ["stays up"]
+    assert vague_phrases("Average forward speed over the full 1000-step episode.") == []
+
+
+def _shipped_fitness() -> list[tuple[str, str]]:
+    out = [(f"envs/{e}.yaml", load_schema(e).fitness.description) for e in list_schemas()]
+    for path in sorted((schema_dir() / "suites").glob("*.yaml")):
+        suite = load_suite(path, check_envs=False)
+        out += [(f"{path.name}:{t.name}", t.fitness.description) for t in suite.tasks if t.fitness]
+    return out
+
+
+@pytest.mark.parametrize(("where", "text"), _shipped_fitness())
+def test_shipped_fitness_descriptions_state_their_thresholds(where: str, text: str) -> None:
+    assert vague_phrases(text) == [], f"{where}: give the threshold in numbers: {text}"

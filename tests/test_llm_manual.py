@@ -88,14 +88,28 @@ def test_samples_get_their_own_files_and_are_cached(tmp_path: Path, person: Pers
 
     by_file = {n: (folder / f"answer_{n}.md").read_text() for n in (1, 2, 3)}
     assert sorted(c.text for c in done) == sorted(by_file.values())
-    assert "sample 2 of the same prompt" in "".join(
-        (folder / f"prompt_{n}.md").read_text() for n in (1, 2, 3)
-    )
+    texts = [(folder / f"prompt_{n}.md").read_text() for n in (1, 2, 3)]
+    assert "The same prompt was written before" not in texts[0]
+    assert "The same prompt was written before as prompt_1.md, prompt_2.md" in texts[2]
     again = LLMClient("manual", manual_dir=folder, console=quiet()).complete_many(
         PROMPT, 3, role="designer"
     )
     assert [c.text for c in again] == [c.text for c in done]
     assert all(c.cached for c in again)
+
+
+def test_different_prompts_with_other_sample_indices_are_not_called_samples(tmp_path: Path) -> None:
+    # The critic reviews a different reward for each candidate: never "another sample".
+    folder = tmp_path / "manual"
+    provider = ManualProvider(folder, poll_interval=0.01, timeout=0.02, console=quiet())
+    for k, index in enumerate((0, 2)):
+        msgs = [PROMPT[0], {"role": "user", "content": f"Review this reward function number {k}"}]
+        with pytest.raises(LLMError, match="no answer"):
+            provider.complete(msgs, role="critic", temperature=0.0, sample_index=index,
+                              prompt_hash=prompt_hash(msgs))  # fmt: skip
+    for n in (1, 2):
+        text = (folder / f"prompt_{n}.md").read_text()
+        assert "same prompt" not in text and "another independent sample" not in text
 
 
 def test_resumed_run_reuses_the_prompt_number_and_a_saved_answer(tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ def test_the_expected_templates_exist() -> None:
     expected = {
         "designer_initial", "designer_refine", "repair", "revise", "critic", "analyzer",
         "system_designer", "system_critic", "system_analyzer", "reward_contract",
-        "critic_feedback", "ranking_evidence",
+        "critic_feedback", "ranking_evidence", "training_setup", "action_continuous",
+        "action_discrete",
     }  # fmt: skip
     assert expected <= set(TEMPLATES)
 
@@ -91,8 +92,8 @@ def test_code_with_braces_and_inserted_placeholders_survive_rendering() -> None:
     assert code.rstrip("\n") in text, "the code is inserted verbatim"
     assert text.count("balance the pole") == 1, "a {{...}} inside a value is not expanded"
     # The contract's own code example keeps its single braces.
-    contract = render("reward_contract").text
-    assert '{"progress": progress, "alive": alive, "ctrl": ctrl}' in contract
+    contract = render("reward_contract", action_shape="(N, 3) float", action_rule="8. x").text
+    assert '{"progress": progress, "alive": alive, "effort": effort}' in contract
 
 
 def test_optional_sections_appear_only_with_a_value() -> None:

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from fakellm import MODEL, FakeLLMServer, load_answer, prompt_text
 from rich.console import Console
-from runfakes import make_run
+from runfakes import defer_analysis, make_run, mark_replayed
 from typer.testing import CliRunner
 
 from autoreward.cli import app
 from autoreward.errors import ConfigError
-from autoreward.loop.refine import parse_ranking, refine_session, show_state, sparkline
+from autoreward.loop.refine import parse_ranking, refine_session
+from autoreward.loop.refine_view import show_state, sparkline
 from autoreward.report.data import load_run
 
 
@@ -93,12 +94,25 @@ def test_show_state_prints_the_best_reward_and_its_statistics(run_dir: Path) -> 
     show_state(console, view, view.iterations[-1])
     text = out.getvalue()
     assert "best reward so far: iteration 1, candidate 0" in text
-    assert "fitness 480  env return 480  steps 4,000" in text
-    assert "final seeds: 470 ± 12.5 over 2 seeds" in text
+    assert "fitness 470 ± 12.5 over 2 seeds (fresh training seeds; single-seed screening run 480)" in text
+    assert "env return 480  steps 4,000" in text
+    # the sparklines' caption says what the checkpoint fitness measures against the headline
+    assert "deterministic evaluation over 3 episodes at each checkpoint" in " ".join(text.split())
     assert 'x = next_state["cart_position"]' in text  # the code
     assert "▁▂▃▃▄▅▆▆▇█" in text and "centred" in text  # component sparklines
     assert "The dense reward works; keep centred." in text  # analyzer summary
     assert "iteration 1: candidates" in text and "trained ★" in text and "duplicate" in text
+
+
+def test_a_replayed_analysis_is_marked_every_time_it_is_shown(run_dir: Path) -> None:
+    mark_replayed(run_dir, {"role": "analyzer", "meta": {"iteration": 1}})
+    view = load_run(run_dir)
+    console, out = _console()
+    show_state(console, view, view.iterations[-1])
+    text = " ".join(out.getvalue().split())
+    assert "analyzer, iteration 1 (replayed by position)" in text
+    assert "note: this analysis was replayed by position from a recorded session" in text
+    assert "1 LLM text(s) replayed by position" in text and "analysis of iteration 1" in text
 
 
 # --------------------------------------------------------------------------- sessions (no LLM)
@@ -180,6 +194,44 @@ def test_a_loop_that_runs_nothing_ends_the_session(run_dir: Path) -> None:
     ask, _ = _asker("more", "")
     turns = refine_session(console, run_dir, ask=ask, run_next=lambda path, n: None)
     assert len(turns) == 1 and "the loop ran no new iteration" in out.getvalue()
+
+
+def test_a_deferred_analysis_is_written_for_the_person_first(run_dir: Path) -> None:
+    defer_analysis(run_dir, 1)
+    written: list[int] = []
+
+    def analyze(path: Path, iteration: int) -> bool:
+        written.append(iteration)
+        (path / f"iter_{iteration}" / "analysis.md").write_text("## Failure causes\n\n- late analysis\n")
+        return True
+
+    console, out = _console()
+    refine_session(console, run_dir, feedback="go left", run_next=_FakeResume(), analyze=analyze)
+    assert written == [1] and "late analysis" in out.getvalue()
+
+
+@pytest.mark.expensive
+def test_the_default_deferred_analysis_asks_the_runs_own_model(
+    fake_llm: FakeLLMServer, run_dir: Path
+) -> None:
+    import yaml
+
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({**cfg, "api_base": fake_llm.url + "/v1"}))
+    defer_analysis(run_dir, 1)
+    fake_llm.add_rule("# Your analysis", load_answer("analyzer_cartpole_balance"), repeat_last=True)
+    console, out = _console()
+    refine_session(console, run_dir, feedback="go left", run_next=_FakeResume())
+    assert "analyzing iteration 1" in out.getvalue()
+    analysis = (run_dir / "iter_1" / "analysis.md").read_text()
+    assert analysis == load_answer("analyzer_cartpole_balance").strip() + "\n"
+    [prompt] = [prompt_text(r.body) for r in fake_llm.chat_requests]
+    assert "# Every trained candidate, compactly" in prompt and "# The worst candidate, in full" in prompt
+    assert prompt.count("iteration 1, candidate 0: status trained") == 1
+    events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert {"event": "analysis", "iteration": 1, "deferred": True, "written": True, "by": "refine"}.items() <= {
+        k: v for e in events if e["event"] == "analysis" for k, v in e.items()
+    }.items()
 
 
 def test_unfinished_runs_are_refused(run_dir: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fakellm import MODEL, FakeLLMServer, load_answer
-from runfakes import make_run, tiny_mp4
+from runfakes import make_run, mark_replayed, tiny_mp4
 from typer.testing import CliRunner
 
 from autoreward.cli import app
@@ -87,8 +87,12 @@ def test_summary_header_reads_the_run(run_dir: Path) -> None:
     summary = parse(_section(html, "summary")).plain()
     assert "CartPole-v1" in summary and "balance the pole near the centre" in summary
     assert "openai/fake-model" in summary
-    assert "480 — iteration 1, candidate 0 (4,000 steps)" in summary
-    assert "470 ± 12.5 over 2 seeds" in summary
+    assert (
+        "470 ± 12.5 over 2 seeds (fresh training seeds; single-seed screening run 480) — "
+        "iteration 1, candidate 0 (4,000 steps)" in summary
+    )
+    assert "iter 1 cand 1: 285 ± 5 over 2 seeds (single seed 300)" in summary
+    assert "the highest mean wins" in summary
     assert "5,400 tokens, $0.0123 (6 calls, 1 from cache)" in summary
     assert "1 min 50 s" in summary  # run_start → run_end in events.jsonl
     assert "2 finished of 2 started" in summary and "3 trained of 6" in summary
@@ -356,11 +360,50 @@ def test_report_of_a_real_tiny_run(fake_llm: FakeLLMServer, tmp_path: Path) -> N
     assert dom.count("article", "candidate") == 2 and dom.count("div", "analysis") == 1
     assert html.count("data:image/png;base64,") == 4  # a curve and a component plot each
     assert html.count('src="data:video/mp4;base64,') == 2
-    cost = parse(html[html.index('id="llm-cost"') :]).plain()
-    assert "iteration 0" in cost and "designer" in cost and "critic" in cost and "analyzer" in cost
+    cost = parse(html[html.index('id="llm-cost"'):]).plain()
+    assert "iteration 0" in cost and "designer" in cost and "critic" in cost
+    # one iteration: no analyzer call (no designer reads it); the report says why
+    assert "analyzer" not in cost
+    assert "this was the run's last iteration, where no designer reads one" in parse(html).plain()
     if CHROMIUM is not None:
         done = _chromium(tmp_path, "--dump-dom", (run.path / "report.html").resolve().as_uri())
         assert done.returncode == 0, done.stderr[-2000:]
         rendered = parse(done.stdout)
         assert {"summary", "llm-cost", "iter-0"} <= rendered.ids()
         assert rendered.count("video", "video") == 2
+
+
+def test_texts_replayed_by_position_are_marked_in_the_report(run_dir: Path) -> None:
+    mark_replayed(run_dir, {"role": "analyzer", "meta": {"iteration": 1}},
+                  {"role": "critic", "meta": {"iteration": 1, "candidate": 0}},
+                  {"role": "designer", "meta": {"iteration": 1, "candidate": 1}})  # fmt: skip
+    html = write_run_report(run_dir).read_text()
+    text = " ".join(parse(html).plain().split())
+    assert "3 LLM text(s) replayed by position" in parse(_section(html, "summary")).plain()
+    assert "Note: this analysis was replayed by position from a recorded session" in text
+    assert "Note: the critic's text was replayed by position" in text
+    assert "This reward's designer answer was replayed by position" in text
+    assert text.count("written for the recorded run's numbers, not this run's") == 4
+
+
+def test_curves_say_what_their_fitness_measures(run_dir: Path) -> None:
+    html = write_run_report(run_dir).read_text()
+    text = " ".join(parse(html).plain().split())
+    assert "deterministic evaluation over 3 episodes at each checkpoint" in text
+    assert "over 3 episodes, so the last point can differ from it" in text
+
+
+def test_a_pruned_candidate_shows_its_rivals_at_the_rung(run_dir: Path) -> None:
+    from autoreward.store.records import CandidateRecord, RungOutcome, RungRival
+
+    d = run_dir / "iter_1" / "cand_1"
+    rec = CandidateRecord.load(d)
+    assert rec is not None
+    rec.status, rec.reason = "pruned", "successive halving: stopped at rung 1 (1,000 steps)"
+    rec.rung = RungOutcome(steps=1000, fitness=0.008, fitness_se=0.002, kept=False,
+                           why="pruned: 0.008 ± 0.002, below cand 0 (0.0136 ± 0.003) by 0.0056, more than the noise band 0.0036",
+                           rivals=[RungRival(index=0, fitness=0.0136, fitness_se=0.003, kept=True)])  # fmt: skip
+    rec.save(d)
+    text = " ".join(parse(write_run_report(run_dir).read_text()).plain().split())
+    assert "halving rung 1 (1,000 steps): 0.008 ± 0.002, pruned — pruned: 0.008 ± 0.002, below cand 0" in text
+    assert "rivals: cand 0 0.0136 ± 0.003 (kept)" in text

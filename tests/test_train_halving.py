@@ -10,10 +10,12 @@ import pytest
 from autoreward.errors import ConfigError
 from autoreward.train.halving import (
     RungScore,
+    decide_survivors,
     learning_progress,
     n_survivors,
     rank_candidates,
     select_survivors,
+    standard_error,
     successive_halving,
 )
 from autoreward.train.job import CurvePoint, TrainJob, TrainResult
@@ -143,3 +145,71 @@ def test_halving_needs_a_budget() -> None:
     job = TrainJob(env_id="CartPole-v1", out_dir="/runs/x", label="x")
     with pytest.raises(ConfigError, match="needs total_steps on every job; missing on x"):
         successive_halving(FakeExecutor({}), [job, job])
+
+
+# ---- decisions on noise (issue: pruned 0.008 against 0.0136 and 0.025; pruned the best env
+# return when all three scored 0.0)
+
+
+def test_a_candidate_inside_the_noise_band_of_the_weakest_survivor_is_kept() -> None:
+    scores = [
+        RungScore(index=0, fitness=0.0136, fitness_se=0.004),
+        RungScore(index=1, fitness=0.008, fitness_se=0.003),
+        RungScore(index=2, fitness=0.025, fitness_se=0.005),
+    ]
+    decisions = decide_survivors(scores, keep_fraction=0.5)
+    kept = {d.index: d for d in decisions}
+    assert [d.index for d in decisions] == [2, 0, 1]
+    assert kept[2].kept and kept[0].kept
+    # 0.0136 - 0.008 = 0.0056 lies outside the band hypot(0.004, 0.003) = 0.005: pruned
+    assert not kept[1].kept
+    assert "more than the noise band 0.005" in kept[1].why
+    # with a wider spread the same gap is inside the band: kept, and said so
+    wider = [s.model_copy(update={"fitness_se": 0.006}) if s.index == 1 else s for s in scores]
+    d1 = {d.index: d for d in decide_survivors(wider, keep_fraction=0.5)}[1]
+    assert d1.kept and "within the noise band of cand 0" in d1.why
+
+
+def test_exact_ties_are_broken_by_progress_then_env_return_never_by_position_alone() -> None:
+    scores = [
+        RungScore(index=0, fitness=0.0, env_return=12.0),
+        RungScore(index=1, fitness=0.0, env_return=35.0),
+        RungScore(index=2, fitness=0.0, env_return=20.0),
+    ]
+    decisions = decide_survivors(scores, keep_fraction=0.5)
+    assert [d.index for d in decisions if d.kept] == [1, 2]
+    pruned = next(d for d in decisions if not d.kept)
+    assert pruned.index == 0
+    assert (
+        "tied on fitness with cand 2" in pruned.why
+        and "ahead on env return (20 vs 12)" in pruned.why
+    )
+    # learning progress comes before env return
+    scores[0] = scores[0].model_copy(update={"progress": 0.5})
+    assert select_survivors(scores, keep_fraction=0.5) == [0, 1]
+
+
+def test_the_noise_band_admits_at_most_as_many_extra_as_the_rule_keeps() -> None:
+    scores = [RungScore(index=i, fitness=0.5 - 0.001 * i, fitness_se=0.1) for i in range(6)]
+    decisions = decide_survivors(scores, keep_fraction=0.34)  # keeps 3, band admits 3 more
+    assert [d.kept for d in decisions] == [True] * 6
+    scores.append(RungScore(index=6, fitness=0.49, fitness_se=0.1))
+    scores.append(RungScore(index=7, fitness=0.488, fitness_se=0.1))
+    decisions = decide_survivors(scores, keep_fraction=0.25)  # keeps 2, at most 2 extra
+    assert sum(d.kept for d in decisions) == 4
+    assert any("already admitted 2 extra" in d.why for d in decisions)
+
+
+def test_standard_error_of_episode_values() -> None:
+    assert standard_error([1.0, 0.0, 1.0, 0.0]) == pytest.approx(0.5 / 2 * (4 / 3) ** 0.5)
+    assert standard_error([0.3]) is None
+    assert standard_error([]) is None
+
+
+def test_halving_result_carries_the_decisions_and_the_rule() -> None:
+    executor = FakeExecutor({"a": 0.2, "b": 0.9, "c": 0.5})
+    result = successive_halving(executor, _jobs(["a", "b", "c"]), keep_fraction=0.34)
+    assert result.rung_steps == 400
+    assert [d.index for d in result.decisions] == [1, 2, 0]
+    assert result.decisions[0].kept and result.decisions[0].why.startswith("rank 1 of 3")
+    assert "noise band" in result.rule

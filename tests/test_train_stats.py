@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from autoreward.train.stats import (
     StatsCallback,
     build_stats,
@@ -50,6 +52,47 @@ def test_consistent_learning_is_not_flagged() -> None:
         _history([10, 20, 40, 80, 120, 160], [0.1, 0.2, 0.4, 0.6, 0.8, 0.9])
     )
     assert not verdict.flagged and "consistent" in verdict.reason
+
+
+def test_negative_returns_rising_are_measured_against_their_range_not_their_sign() -> None:
+    # A negative first third once read as "+138%"; now the rise is a fraction of the range.
+    verdict = detect_reward_hacking(
+        _history([-50, -30, -10, 5, 10, 15], [0.2, 0.21, 0.2, 0.19, 0.2, 0.2])
+    )
+    assert verdict.flagged
+    assert verdict.generated_change == pytest.approx((12.5 - -40.0) / 65.0)
+    assert "81% of its observed range" in verdict.reason
+    assert "-40 → last third 12.5" in verdict.reason
+    assert verdict.generated_trend == pytest.approx(1.0)
+
+
+def test_verdict_does_not_depend_on_the_offset_or_sign_of_the_generated_return() -> None:
+    fitness = [0.3, 0.31, 0.3, 0.29, 0.3, 0.3]
+    base = detect_reward_hacking(_history([10, 20, 40, 80, 120, 160], fitness))
+    for offset in (-1000.0, -85.0, 0.0, 500.0):
+        shifted = detect_reward_hacking(
+            _history([g + offset for g in [10, 20, 40, 80, 120, 160]], fitness)
+        )
+        assert shifted.flagged == base.flagged
+        assert shifted.generated_change == pytest.approx(base.generated_change)
+        assert shifted.generated_trend == pytest.approx(base.generated_trend)
+
+
+def test_generated_return_without_a_trend_is_not_flagged() -> None:
+    # Up and down around a level: large swings, but no rise over training.
+    verdict = detect_reward_hacking(
+        _history([-5, 40, -8, 35, -6, 30], [0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
+    )
+    assert not verdict.flagged and "consistent" in verdict.reason
+
+
+def test_rising_fitness_with_rising_return_reports_their_coupling() -> None:
+    verdict = detect_reward_hacking(
+        _history([-100, -80, -60, -40, -20, -10], [0.0, 0.1, 0.2, 0.3, 0.35, 0.4])
+    )
+    assert not verdict.flagged
+    assert verdict.coupling == pytest.approx(1.0)
+    assert "their rank correlation +1.00" in verdict.reason
 
 
 def test_fitness_at_target_is_not_flagged() -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+import json
+from pathlib import Path
 
-from autoreward.ui import RunView
+from rich.console import Console
+from runfakes import make_run, mark_replayed
+
+from autoreward.loop.loop import LoopResult
+from autoreward.ui import RunView, print_run_summary
 
 
 def render(view: RunView) -> str:
@@ -32,12 +37,14 @@ def test_view_follows_candidates_progress_best_and_seeds() -> None:
     view.update({"event": "llm_usage", "tokens": 1234, "cost": 0.01})
     text = render(view)
     assert "512/4,096" in text and "line 3: NaN" in text
-    assert "0.75 (iter 0 cand 1)" in text and "1,234 tokens" in text
+    assert "0.75 (iter 0 cand 1, 1 seed)" in text and "1,234 tokens" in text
 
     view.update({"event": "phase", "phase": "final seeds"})
     view.update({"event": "progress", "candidate": "seed 1000", "steps": 10, "total_steps": 20})
     text = render(view)
     assert "seed 1000" in text and "10/20" in text
+    view.update({"event": "final", "iteration": 0, "index": 1, "mean": 0.6, "std": 0.1, "n_seeds": 3})
+    assert "0.6 (iter 0 cand 1, ± 0.1 over 3 seeds)" in render(view)
     assert "line 3: NaN" not in text  # the iteration's candidates are gone from the final phase
 
 
@@ -71,3 +78,21 @@ def test_a_budget_note_is_shown_live_and_in_plain_output() -> None:
     with LiveRunView(RunView(env_id="CartPole-v1", task="b", model="m", iterations=1), console) as live:
         live({"event": "run_start", "budget": 8192, "budget_note": note})
     assert f"budget: {note}" in console.export_text()  # one line, not wrapped
+def test_the_run_summary_shows_the_spread_the_estimates_and_replayed_texts(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    mark_replayed(run, {"role": "analyzer", "meta": {"iteration": 0}},
+                  {"role": "critic", "meta": {"iteration": 1, "candidate": 0}})  # fmt: skip
+    result = LoopResult.model_validate(json.loads((run / "result.json").read_text()) | {
+        "final": json.loads((run / "best" / "final.json").read_text())
+    })  # fmt: skip
+    console = Console(width=200, record=True)
+    print_run_summary(console, str(run), result)
+    text = " ".join(console.export_text().split())
+    assert ("best: iteration 1 candidate 0, fitness 470 ± 12.5 over 2 seeds (fresh training seeds; "
+            "single-seed screening run 480)") in text  # fmt: skip
+    assert "iter 1 cand 1: 285 ± 5 over 2 seeds (single seed 300)" in text
+    assert "chosen by: the top 2 candidates by single-seed fitness" in text
+    assert ("note: 2 LLM text(s) replayed by position from a recorded session: written for the "
+            "recorded run's numbers, not this run's: analysis of iteration 0, critic review of "
+            "iteration 1 candidate 0") in text  # fmt: skip
+    assert "fitness: one training seed each" in text

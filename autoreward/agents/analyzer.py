@@ -58,11 +58,23 @@ def parse_analysis(text: str) -> tuple[list[str], list[str]]:
 
 
 class Analyzer(Reviewer):
-    def analyze(self, *, iteration: int, best: str, worst: str, fitness_table: str) -> Analysis:
+    def analyze(
+        self,
+        *,
+        iteration: int,
+        best: str,
+        worst: str | None,
+        fitness_table: str,
+        candidates: str,
+    ) -> Analysis:
+        """`candidates`: every trained candidate compactly; `best` and `worst` in full
+        (`worst` None when only one candidate trained: never the same candidate twice)."""
         prompt = load_template("analyzer").render(
             task=self.task,
             schema=self.schema_text,
+            training=self.training,
             fitness_table=fitness_table,
+            candidates=candidates,
             best=best,
             worst=worst,
         )

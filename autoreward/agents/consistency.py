@@ -14,23 +14,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from autoreward.agents.prompts import RenderedPrompt, render
+from autoreward.train.ranks import spearman
 
 DEFAULT_INVERSION_THRESHOLD = -0.3
-
-
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties getting the mean of the ranks they span."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_vals = values[order]
-    ranks = np.empty(len(values), dtype=float)
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and sorted_vals[j + 1] == sorted_vals[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return ranks
 
 
 def ranking_agreement(new_returns: Sequence[float], fitness: Sequence[float]) -> float:
@@ -39,23 +25,13 @@ def ranking_agreement(new_returns: Sequence[float], fitness: Sequence[float]) ->
     Pairs where either value is NaN or infinite are dropped. Returns NaN when fewer than three
     pairs are left or either side has no variance (no ranking to agree with).
     """
-    x = np.asarray(new_returns, dtype=float)
-    y = np.asarray(fitness, dtype=float)
-    if x.shape != y.shape or x.ndim != 1:
+    try:
+        return spearman(new_returns, fitness)
+    except ValueError:
         raise ValueError(
-            f"new_returns and fitness must be 1-D and of equal length, got shapes {x.shape} and {y.shape}"
-        )
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(x) < 3:
-        return math.nan
-    rx, ry = average_ranks(x), average_ranks(y)
-    rx -= rx.mean()
-    ry -= ry.mean()
-    denom = math.sqrt(float(np.sum(rx * rx)) * float(np.sum(ry * ry)))
-    if denom == 0.0:
-        return math.nan
-    return float(np.sum(rx * ry) / denom)
+            "new_returns and fitness must be 1-D and of equal length, got shapes "
+            f"{np.shape(new_returns)} and {np.shape(fitness)}"
+        ) from None
 
 
 def inverts_ranking(rho: float, threshold: float = DEFAULT_INVERSION_THRESHOLD) -> bool:

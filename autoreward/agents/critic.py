@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from autoreward.agents.base import Reviewer, Spend, call_meta, contract, messages
+from autoreward.agents.base import Reviewer, Spend, call_meta, messages
 from autoreward.agents.parsing import extract_json
 from autoreward.agents.prompts import RenderedPrompt, load_template, render
 from autoreward.errors import AutorewardError, LLMError
@@ -86,20 +86,32 @@ def _issue(item: Any) -> Issue:
 class Critic(Reviewer):
     """Reviews reward code against the task and schema; see `critic_vN.md` for what it checks."""
 
-    def review(self, code: str, *, iteration: int, index: int) -> Verdict:
+    def review(self, code: str, *, iteration: int, index: int, review: int = 0) -> Verdict:
+        """One review of `code`. `review` counts earlier reviews of the same candidate (0 for
+        the first, 1 for the review of its revision), to place the call in the run.
+
+        Every candidate's prompt holds its own code, so each call is sample 0 of its prompt:
+        the candidate index goes into the call's site, not into the sample index."""
         prompt = load_template("critic").render(
-            task=self.task, schema=self.schema_text, contract=contract(), code=code.strip("\n")
-        )
+            task=self.task, schema=self.schema_text, training=self.training,
+            contract=self.contract, code=code.strip("\n"),
+        )  # fmt: skip
         spend = Spend()
         try:
             completion = self.client.complete(
                 messages(SYSTEM, prompt),
                 role="critic",
                 temperature=self.temperature,
-                sample_index=index,
+                sample_index=0,
                 meta=call_meta(
-                    SYSTEM, prompt, inputs=self.inputs, iteration=iteration, candidate=index
-                ),
+                    SYSTEM,
+                    prompt,
+                    inputs=self.inputs,
+                    iteration=iteration,
+                    candidate=index,
+                    stage="critic",
+                    attempt=review,
+                ),  # fmt: skip
             )
         except LLMError as err:
             return Verdict(

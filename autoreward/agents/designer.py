@@ -46,11 +46,21 @@ class DesignContext(BaseModel):
 
     best_code: str | None = None
     best_fitness: float | None = None
+    best_fitness_text: str | None = Field(
+        default=None,
+        description="The best fitness with its spread, e.g. '0.62 ± 0.05 (5 episodes)'.",
+    )
     fitness_summary: str | None = Field(
         default=None, description="Fitness of earlier candidates (text table)."
     )
+    candidates_overview: str | None = Field(
+        default=None, description="Every trained candidate of the last iteration, compactly."
+    )
     stats_text: str | None = Field(
         default=None, description="Component statistics of the best reward at checkpoints."
+    )
+    worst_text: str | None = Field(
+        default=None, description="The last iteration's worst trained candidate, in full."
     )
     analysis_text: str | None = Field(
         default=None, description="The analyzer's findings (markdown)."
@@ -92,13 +102,16 @@ class Designer:
         check: CheckFn,
         max_repairs: int = 2,
         temperature: float = 1.0,
+        training: RenderedPrompt | None = None,
     ) -> None:
         if max_repairs < 0:
             raise ValueError(f"max_repairs must be >= 0, got {max_repairs}")
         self.client = client
         self.schema_text = schema_text(schema)
         self.task = task
-        self.inputs = inputs_hash(task, self.schema_text)
+        self.training = training
+        self.contract = contract(None if isinstance(schema, str) else schema.action)
+        self.inputs = inputs_hash(task, self.schema_text, training)
         self.check = check
         self.max_repairs = max_repairs
         self.temperature = temperature
@@ -106,16 +119,23 @@ class Designer:
     # ------------------------------------------------------------------ prompts
     def design_prompt(self, context: DesignContext | None = None) -> RenderedPrompt:
         """The first-iteration prompt, or the refine prompt once there is a best reward."""
-        common = {"task": self.task, "schema": self.schema_text, "contract": contract()}
+        common = {
+            "task": self.task,
+            "schema": self.schema_text,
+            "contract": self.contract,
+            "training": self.training,
+        }
         if context is None or not context.best_code:
             feedback = context.human_feedback if context else None
             return load_template("designer_initial").render(**common, human_feedback=feedback)
         return load_template("designer_refine").render(
             **common,
             best_code=context.best_code.strip("\n"),
-            best_fitness=_fmt_fitness(context.best_fitness),
+            best_fitness=context.best_fitness_text or _fmt_fitness(context.best_fitness),
             fitness_summary=context.fitness_summary,
+            candidates_overview=context.candidates_overview,
             stats_text=context.stats_text,
+            worst=context.worst_text,
             analysis_text=context.analysis_text,
             human_feedback=context.human_feedback,
             human_ranking=context.human_ranking,
@@ -173,7 +193,8 @@ class Designer:
         prompt = load_template("revise").render(
             task=self.task,
             schema=self.schema_text,
-            contract=contract(),
+            training=self.training,
+            contract=self.contract,
             code=code.strip("\n"),
             reason=reason,
         )
@@ -210,7 +231,7 @@ class Designer:
             repair = load_template("repair").render(
                 task=self.task,
                 schema=self.schema_text,
-                contract=contract(),
+                contract=self.contract,
                 code=_cut(code if code is not None else text, MAX_ANSWER_CHARS),
                 error=_cut(error, MAX_ERROR_CHARS),
             )

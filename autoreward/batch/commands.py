@@ -30,8 +30,11 @@ class _Task:
     best: float | None = None
     baseline: float | None = None
     baseline_progress: str = ""
+    sparse: float | None = None
+    sparse_progress: str = ""
     random: float | None = None
     normalized: float | None = None
+    normalized_sparse: float | None = None
     tokens: int = 0
     cost: float = 0.0
     started: float | None = None
@@ -67,7 +70,8 @@ class BatchView:
             if t.status == "running" and t.started is None:
                 t.started = time.time()
             for key, attr in [("best_fitness", "best"), ("baseline_fitness", "baseline"),
-                              ("random_fitness", "random"), ("normalized", "normalized"),
+                              ("sparse_fitness", "sparse"), ("random_fitness", "random"),
+                              ("normalized", "normalized"), ("normalized_sparse", "normalized_sparse"),
                               ("tokens", "tokens"), ("cost", "cost"), ("wall_s", "wall_s")]:  # fmt: skip
                 if ev.get(key) is not None:
                     setattr(t, attr, ev[key])
@@ -78,12 +82,15 @@ class BatchView:
         elif kind == "task_phase":
             t.phase = ev.get("phase", t.phase)
         elif kind == "task_baseline":
+            value, progress = ("sparse", "sparse_progress") if ev.get("baseline") == "sparse" else (
+                "baseline", "baseline_progress")  # fmt: skip
             if ev.get("total_steps"):
-                t.baseline_progress = f"{100 * ev.get('steps', 0) / ev['total_steps']:.0f}%"
+                setattr(t, progress, f"{100 * ev.get('steps', 0) / ev['total_steps']:.0f}%")
             if ev.get("fitness") is not None:
-                t.baseline, t.baseline_progress = ev["fitness"], ""
+                setattr(t, value, ev["fitness"])
+                setattr(t, progress, "")
             elif ev.get("note"):
-                t.baseline_progress = "failed"
+                setattr(t, progress, "failed")
         elif kind == "task_error":
             t.reason = ev.get("error", "")
         elif kind == "task_loop":
@@ -113,7 +120,8 @@ class BatchView:
         )  # fmt: skip
         for col, justify in [("task", "left"), ("env", "left"), ("state", "left"), ("iter", "right"),
                              ("phase", "left"), ("best", "right"), ("env reward", "right"),
-                             ("random", "right"), ("norm.", "right"), ("tokens", "right"),
+                             ("sparse", "right"), ("random", "right"), ("norm. env", "right"),
+                             ("norm. sparse", "right"), ("tokens", "right"),
                              ("cost $", "right"), ("wall", "right")]:  # fmt: skip
             table.add_column(col, justify=justify, no_wrap=col in ("task", "env"))  # type: ignore[arg-type]
         for name, t in self.tasks.items():
@@ -124,11 +132,13 @@ class BatchView:
             )
             total = self.iterations.get(name)
             baseline = _fmt(t.baseline) if t.baseline is not None else (t.baseline_progress or "–")
+            sparse = _fmt(t.sparse) if t.sparse is not None else (t.sparse_progress or "–")
             table.add_row(
                 name, t.env, Text(t.status, style=_STATUS_STYLE.get(t.status, "")),
                 f"{t.iteration}/{total}" if t.iteration and total else t.iteration,
                 Text(t.reason if t.status == "failed" else t.phase, overflow="ellipsis", no_wrap=True),
-                _fmt(t.best), baseline, _fmt(t.random), _fmt(t.normalized, 2), f"{t.tokens:,}",
+                _fmt(t.best), baseline, sparse, _fmt(t.random), _fmt(t.normalized, 2),
+                _fmt(t.normalized_sparse, 2), f"{t.tokens:,}",
                 f"{t.cost:.3f}", _clock(wall) if wall is not None else "",
             )  # fmt: skip
         return table
@@ -260,14 +270,18 @@ def _dry_run(
 
 def print_batch_summary(console: Console, result: BatchResult) -> None:
     table = Table(title=f"results: {result.suite}", title_justify="left")
-    for col in ["task", "status", "best", "final seeds", "env reward", "random", "normalized",
-                "iters", "tokens", "cost $", "wall"]:  # fmt: skip
+    for col in ["task", "status", "best (1 seed)", "final seeds", "env reward", "sparse fitness",
+                "random", "norm. vs env", "norm. vs sparse", "iters", "tokens", "cost $", "wall"]:  # fmt: skip
         table.add_column(col, no_wrap=col == "task")
     for r in result.rows:
+        final = (
+            "–" if r.final_fitness is None else f"{r.final_fitness:.3f} ± {r.final_std or 0.0:.3f}"
+        )
         table.add_row(
             r.task, Text(r.status, style=_STATUS_STYLE.get(r.status, "")), _fmt(r.best_fitness),
-            _fmt(r.final_fitness), _fmt(r.baseline_fitness), _fmt(r.random_fitness),
-            _fmt(r.normalized, 2), str(r.iterations), f"{r.tokens:,}", f"{r.cost:.4f}", _clock(r.wall_s),
+            final, _fmt(r.baseline_fitness), _fmt(r.sparse_fitness), _fmt(r.random_fitness),
+            _fmt(r.normalized, 2), _fmt(r.normalized_sparse, 2), str(r.iterations), f"{r.tokens:,}",
+            f"{r.cost:.4f}", _clock(r.wall_s),
         )  # fmt: skip
     console.print(table)
     for r in result.rows:

@@ -22,8 +22,9 @@ TaskStatus = Literal["pending", "running", "done", "failed"]
 
 
 RESULT_COLUMNS = [
-    "task", "env_id", "status", "fitness_kind", "best_fitness", "final_fitness",
-    "baseline_fitness", "random_fitness", "normalized", "note", "iterations", "tokens", "cost",
+    "task", "env_id", "status", "fitness_kind", "best_fitness", "final_fitness", "final_std",
+    "final_seeds", "target_reached", "baseline_fitness", "sparse_fitness", "random_fitness",
+    "normalized", "normalized_sparse", "over_random", "note", "iterations", "tokens", "cost",
     "wall_s", "reason", "run_dir",
 ]  # fmt: skip
 
@@ -35,17 +36,33 @@ class TaskRow(BaseModel):
     env_id: str
     status: TaskStatus = "pending"
     fitness_kind: str | None = None
-    best_fitness: float | None = Field(default=None, description="The best candidate's fitness.")
+    best_fitness: float | None = Field(
+        default=None, description="The chosen candidate's single-seed (screening) fitness."
+    )
     final_fitness: float | None = Field(
         default=None, description="Mean fitness of the best reward retrained on fresh seeds."
     )
-    baseline_fitness: float | None = Field(
-        default=None, description="A policy trained on the env's own reward, same budget."
+    final_std: float | None = Field(default=None, description="Its standard deviation over seeds.")
+    final_seeds: int | None = Field(default=None, description="How many seeds it is over.")
+    target_reached: bool | None = Field(
+        default=None, description="`ours` >= the target fitness (None without a target)."
     )
+    baseline_fitness: float | None = Field(
+        default=None, description="Env-reward baseline: the env's own reward, same budget."
+    )
+    sparse_fitness: float | None = Field(
+        default=None,
+        description="Sparse-fitness baseline: the task fitness as reward, same budget.",
+    )
+    sparse_rule: str = Field(default="", description="How the fitness was turned into a reward.")
     random_fitness: float | None = Field(default=None, description="A uniformly random policy.")
     normalized: float | None = Field(
-        default=None, description="(ours - random) / (baseline - random)."
+        default=None, description="(ours - random) / (env-reward baseline - random)."
     )
+    normalized_sparse: float | None = Field(
+        default=None, description="(ours - random) / (sparse-fitness baseline - random)."
+    )
+    over_random: float | None = Field(default=None, description="ours - random, in fitness units.")
     note: str = Field(default="", description="Why `normalized` is missing, or what it used.")
     iterations: int = 0
     tokens: int = 0
@@ -111,6 +128,9 @@ def _index_row(r: TaskRow) -> dict[str, Any]:
         "random_fitness": r.random_fitness, "normalized": r.normalized, "iterations": r.iterations,
         "tokens": r.tokens, "cost": r.cost, "wall_s": r.wall_s, "reason": r.reason or None,
         "fitness_kind": r.fitness_kind, "final_fitness": r.final_fitness, "note": r.note or None,
+        "final_std": r.final_std, "final_seeds": r.final_seeds, "sparse_fitness": r.sparse_fitness,
+        "normalized_sparse": r.normalized_sparse, "over_random": r.over_random,
+        "target_reached": None if r.target_reached is None else int(r.target_reached),
     }  # fmt: skip
 
 
@@ -133,31 +153,53 @@ def results_markdown(suite: Suite, rows: Sequence[TaskRow], batch_path: Path | N
     if batch_path is not None:
         lines += [f"Batch directory: `{batch_path}`", ""]
     lines += [
-        "| task | env | status | best fitness | final seeds | env-reward baseline | random "
-        "| normalized | iterations | tokens | cost ($) | wall |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| task | env | status | best (1 seed) | final seeds (mean ± std) | target | env-reward "
+        "baseline | sparse-fitness baseline | random | normalized vs env reward | normalized vs "
+        "sparse fitness | over random | iterations | tokens | cost ($) | wall |",
+        "|---|---|---|---:|---:|:-:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r.task} | {r.env_id} | {r.status} | {_num(r.best_fitness)} | {_num(r.final_fitness)} "
-            f"| {_num(r.baseline_fitness)} | {_num(r.random_fitness)} | {_num(r.normalized, 2)} "
-            f"| {r.iterations} | {r.tokens:,} | {r.cost:.4f} | {_duration(r.wall_s)} |"
+            f"| {r.task} | {r.env_id} | {r.status} | {_num(r.best_fitness)} | {_spread(r)} "
+            f"| {_reached(r)} | {_num(r.baseline_fitness)} | {_num(r.sparse_fitness)} "
+            f"| {_num(r.random_fitness)} | {_num(r.normalized, 2)} | {_num(r.normalized_sparse, 2)} "
+            f"| {_num(r.over_random)} | {r.iterations} | {r.tokens:,} | {r.cost:.4f} | {_duration(r.wall_s)} |"
         )
-    done = [r.normalized for r in rows if r.normalized is not None]
-    if done:
-        lines += ["", f"Mean normalized score over {len(done)} task(s): {np.mean(done):.2f} "
-                  f"(median {np.median(done):.2f})."]  # fmt: skip
+    for label, values in (
+        ("env-reward baseline", [r.normalized for r in rows if r.normalized is not None]),
+        (
+            "sparse-fitness baseline",
+            [r.normalized_sparse for r in rows if r.normalized_sparse is not None],
+        ),
+    ):
+        if values:
+            lines += ["", f"Mean normalized score against the {label} over {len(values)} task(s): "
+                      f"{np.mean(values):.2f} (median {np.median(values):.2f})."]  # fmt: skip
     lines += [
         "",
-        "normalized = (ours - random) / (env-reward baseline - random): 0 is a uniformly random "
-        "policy, 1 is the same algorithm and budget trained on the env's own reward. `ours` is the "
-        "mean over the final seeds when the best reward was retrained (column 'final seeds'), else "
-        "the best candidate's fitness, which is the best of several evaluations and so biased upward.",
+        "normalized = (ours - random) / (baseline - random), named by its baseline: 0 is a "
+        "uniformly random policy, 1 the same algorithm and budget trained on the env's own reward "
+        "(env-reward baseline) or on the task fitness itself used as a sparse reward "
+        "(sparse-fitness baseline). `over random` is ours - random in fitness units. `ours` is "
+        "the mean over the final seeds when the best rewards were retrained (the best reward is "
+        "chosen by that mean among the top candidates); else the best candidate's single-seed "
+        "fitness, which is the best of several evaluations and so biased upward.",
     ]
     notes = [(r.task, r.reason or r.note) for r in rows if r.reason or r.note]
     if notes:
         lines += ["", "## Notes", ""] + [f"- **{task}**: {text}" for task, text in notes]
     return "\n".join(lines) + "\n"
+
+
+def _spread(r: TaskRow) -> str:
+    if r.final_fitness is None:
+        return "–"
+    n = f" ({r.final_seeds})" if r.final_seeds else ""
+    return f"{r.final_fitness:.3f} ± {r.final_std or 0.0:.3f}{n}"
+
+
+def _reached(r: TaskRow) -> str:
+    return "–" if r.target_reached is None else ("yes" if r.target_reached else "no")
 
 
 def _num(x: float | None, digits: int = 3) -> str:

@@ -28,7 +28,12 @@ from typing import Any, Literal
 
 import yaml
 
-from autoreward.batch.baselines import normalized_score, random_policy_fitness
+from autoreward.batch.baselines import (
+    BASELINES,
+    normalized_score,
+    random_policy_fitness,
+    sparse_fitness_reward,
+)
 from autoreward.batch.batchdir import BatchDir
 from autoreward.batch.pool import SharedPool
 from autoreward.batch.results import BatchResult, TaskRow, llm_usage, write_results
@@ -262,7 +267,7 @@ class _TaskRunner:
             self.emit(
                 "task_state", task=task.name, status="running", random_fitness=row.random_fitness
             )
-            if self.suite.defaults.baseline:
+            if self.suite.defaults.baseline or self.suite.defaults.sparse_baseline:
                 baseline_thread = threading.Thread(
                     target=self._baseline, args=(task, schema, cfg, baseline), daemon=True,
                     name=f"baseline-{task.name}",
@@ -278,6 +283,9 @@ class _TaskRunner:
                 row.best_fitness = result.best.fitness
                 if result.final and result.final.get("mean") is not None:
                     row.final_fitness = float(result.final["mean"])
+                    row.final_std = float(result.final.get("std") or 0.0)
+                    row.final_seeds = int(result.final.get("n_seeds") or 0)
+                row.target_reached = _reached(row.ours, cfg.target_fitness, schema.fitness.target)
                 row.status = "done"
             else:
                 row.status, row.reason = "failed", _no_candidate_reason(run)
@@ -290,22 +298,7 @@ class _TaskRunner:
             if baseline_thread is not None:
                 self.emit("task_phase", task=task.name, phase="waiting for baseline")
                 baseline_thread.join()
-            row.baseline_fitness = baseline.get("fitness")
-            baseline_note = baseline.get("note", "")
-            row.normalized, note = normalized_score(
-                row.ours, row.baseline_fitness, row.random_fitness
-            )
-            if (
-                row.ours is not None
-                and row.final_fitness is not None
-                and row.normalized is not None
-            ):
-                note = "ours = final-seed mean"
-            row.note = (
-                "; ".join(x for x in [note, baseline_note] if x)
-                if row.status == "done"
-                else baseline_note
-            )
+            score_row(row, baseline)
             run_path = self.batch.task_dir(task.name)
             row.run_dir = str(run_path) if run_path.exists() else ""
             if run_path.exists():
@@ -364,36 +357,55 @@ class _TaskRunner:
     def _baseline(
         self, task: SuiteTask, schema: EnvSchema, cfg: RunConfig, out: dict[str, Any]
     ) -> None:
-        """Train on the env's own reward with the candidates' plan (budget, algo, seed) through
-        the shared pool; the job cache in `reference/<task>/baseline/jobs/` makes it resumable."""
+        """Train the two baselines with the candidates' plan (budget, algo, seed) through the
+        shared pool, side by side: the env's own reward (`reference/<task>/baseline/`) and the
+        task fitness as a sparse reward (`reference/<task>/sparse/`, a plain reward module).
+        Their job caches make them resumable. `out[kind]` gets `fitness` or `note`."""
         from autoreward.loop.candidates import ResumableExecutor, TrainPlan
 
+        out.update(env={}, sparse={})
         try:
-            self.emit("task_phase", task=task.name, phase="baseline queued", baseline=True)
+            self.emit("task_phase", task=task.name, phase="baselines queued", baseline=True)
             plan = TrainPlan.from_config(cfg, schema)
-            job = plan.job(
-                self.batch.reference_dir(task.name) / "baseline",
-                None,
-                label=f"{task.name} baseline",
-            )
-            job = job.model_copy(update={"schema_data": schema.model_dump(mode="json")})
+            ref = self.batch.reference_dir(task.name)
+            data = schema.model_dump(mode="json")
+            jobs, kinds = [], []
+            if self.suite.defaults.baseline:
+                jobs.append(
+                    plan.job(ref / "baseline", None, label=f"{task.name} env-reward baseline")
+                )
+                kinds.append("env")
+            code, rule = sparse_fitness_reward(schema)
+            if self.suite.defaults.sparse_baseline:
+                out["sparse"]["rule"] = rule
+            if self.suite.defaults.sparse_baseline and code is None:
+                out["sparse"]["note"] = f"no sparse-fitness baseline: {rule}"
+            elif self.suite.defaults.sparse_baseline and code is not None:
+                atomic_write_text(ref / "sparse_reward.py", code)
+                jobs.append(
+                    plan.job(ref / "sparse", code, label=f"{task.name} sparse-fitness baseline")
+                )
+                kinds.append("sparse")
+            jobs = [j.model_copy(update={"schema_data": data}) for j in jobs]
 
-            def progress(_i: int, info: dict[str, Any]) -> None:
-                self.emit("task_baseline", task=task.name, steps=info.get("steps", 0),
+            def progress(i: int, info: dict[str, Any]) -> None:
+                self.emit("task_baseline", task=task.name, baseline=kinds[i], steps=info.get("steps", 0),
                           total_steps=info.get("total_steps", 0))  # fmt: skip
 
-            result = ResumableExecutor(self.pool.for_task(task.name)).map(
-                [job], on_progress=progress
-            )[0]
-            if result.status == "ok" and result.fitness is not None:
-                out["fitness"] = result.fitness
-            else:
-                out["note"] = f"baseline failed: {result.reason or 'no fitness'}"
-        except Exception as err:  # the baseline must never take the task down
-            out["note"] = f"baseline failed: {error_line(err)}"
-        self.emit(
-            "task_baseline", task=task.name, fitness=out.get("fitness"), note=out.get("note", "")
-        )
+            results = ResumableExecutor(self.pool.for_task(task.name)).map(
+                jobs, on_progress=progress
+            )
+            for kind, result in zip(kinds, results, strict=True):
+                if result.status == "ok" and result.fitness is not None:
+                    out[kind]["fitness"] = result.fitness
+                else:
+                    out[kind]["note"] = f"{BASELINES[kind]} failed: {result.reason or 'no fitness'}"
+        except Exception as err:  # the baselines must never take the task down
+            for kind in ("env", "sparse"):
+                out[kind].setdefault("note", f"{BASELINES[kind]} failed: {error_line(err)}")
+        for kind in kinds_of(self.suite):
+            self.emit("task_baseline", task=task.name, baseline=kind, fitness=out[kind].get("fitness"),
+                      note=out[kind].get("note", ""))  # fmt: skip
 
     def _write_partial_results(self) -> None:
         rows = []
@@ -405,10 +417,50 @@ class _TaskRunner:
             write_results(self.batch, self.suite, rows)
 
 
+def kinds_of(suite: Suite) -> list[str]:
+    """The baselines a suite trains."""
+    return [
+        k
+        for k, on in (("env", suite.defaults.baseline), ("sparse", suite.defaults.sparse_baseline))
+        if on
+    ]
+
+
+def score_row(row: TaskRow, baselines: dict[str, Any]) -> None:
+    """Fill a row's baselines and its normalized score against each (named), with notes."""
+    env, sparse = baselines.get("env") or {}, baselines.get("sparse") or {}
+    row.baseline_fitness, row.sparse_fitness = env.get("fitness"), sparse.get("fitness")
+    row.sparse_rule = sparse.get("rule", "")
+    notes: list[str] = []
+    if row.status == "done":
+        row.normalized, env_note = normalized_score(
+            row.ours, row.baseline_fitness, row.random_fitness, name=BASELINES["env"]
+        )
+        row.normalized_sparse, sparse_note = normalized_score(
+            row.ours, row.sparse_fitness, row.random_fitness, name=BASELINES["sparse"]
+        )
+        if row.ours is not None and row.random_fitness is not None:
+            row.over_random = row.ours - row.random_fitness
+        notes += [x for x in (env_note, sparse_note) if x]
+        if row.final_fitness is not None and (row.normalized, row.normalized_sparse) != (
+            None,
+            None,
+        ):
+            notes.append("ours = final-seed mean")
+    notes += [x for x in (env.get("note", ""), sparse.get("note", "")) if x and x not in notes]
+    row.note = "; ".join(notes)
+
+
+def _reached(ours: float | None, *targets: float | None) -> bool | None:
+    target = next((t for t in targets if t is not None), None)
+    return None if target is None or ours is None else ours >= target
+
+
 def _row_fields(entry: dict[str, Any]) -> dict[str, Any]:
     row = entry.get("row") or {}
-    return {k: row.get(k) for k in ("best_fitness", "final_fitness", "baseline_fitness", "random_fitness",
-                                    "normalized", "iterations", "tokens", "cost", "wall_s", "reason")}  # fmt: skip
+    return {k: row.get(k) for k in ("best_fitness", "final_fitness", "final_std", "baseline_fitness",
+                                    "sparse_fitness", "random_fitness", "normalized", "normalized_sparse",
+                                    "iterations", "tokens", "cost", "wall_s", "reason")}  # fmt: skip
 
 
 def _earlier_wall(prev: dict[str, Any], run_path: Path) -> float:

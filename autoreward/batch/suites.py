@@ -55,7 +55,10 @@ class SuiteDefaults(_Model):
     )
     eval_episodes: int | None = Field(default=None, ge=1, description="Evaluation episodes.")
     final_seeds: int | None = Field(
-        default=None, ge=0, description="Seeds the best is retrained on."
+        default=None, ge=0, description="Seeds the best are retrained on."
+    )
+    final_candidates: int | None = Field(
+        default=None, ge=1, description="Top candidates retrained on the final seeds."
     )
     halving: bool | None = Field(default=None, description="Successive halving across candidates.")
     critic: bool | None = Field(default=None, description="Ask the critic before training.")
@@ -71,7 +74,12 @@ class SuiteDefaults(_Model):
     )
     baseline: bool = Field(
         default=True,
-        description="Train on the env's own reward with the same budget (the normalization's 1).",
+        description="Train on the env's own reward with the same budget (env-reward baseline).",
+    )
+    sparse_baseline: bool = Field(
+        default=True,
+        description="Train on the task fitness itself as a sparse reward, same budget "
+        "(sparse-fitness baseline: defined where the env's reward scores like random).",
     )
 
 
@@ -378,7 +386,7 @@ def task_run_config(
     data: dict[str, Any] = {
         k: v
         for k, v in suite.defaults.model_dump(
-            exclude={"random_episodes", "baseline", "hyperparams"}
+            exclude={"random_episodes", "baseline", "hyperparams", "sparse_baseline"}
         ).items()
         if v is not None
     }

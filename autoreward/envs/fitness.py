@@ -10,6 +10,7 @@ the finished episodes into one number.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -138,3 +139,30 @@ class FitnessTracker:
 
 
 _START = {"sum": 0.0, "mean": 0.0, "final": 0.0, "max": -np.inf, "min": np.inf}
+
+
+# =========================================================================== wording
+
+VAGUE_PHRASES = (
+    "nearly", "almost", "roughly", "approximately", "about", "around", "close to", "near",
+    "still", "slowly", "quickly", "softly", "gently", "steady", "stable", "balanced", "upright",
+    "level", "small", "little", "far", "reaches", "stays up", "on its back", "right side up",
+    "on the pad", "on the track", "at rest", "in place",
+)  # fmt: skip
+"""Words that promise a threshold: a success description using one should give it in numbers."""
+_NUMBER_WINDOW = 90
+
+
+def vague_phrases(description: str) -> list[str]:
+    """Vague success words in a fitness description with no number near them in the same
+    sentence ("stays nearly still" needs "(|velocity| < 0.05 m/s)"; "within 0.3 rad of upright"
+    has its number)."""
+    text = " ".join(description.lower().split())
+    found: list[str] = []
+    for phrase in VAGUE_PHRASES:
+        for m in re.finditer(r"\b" + re.escape(phrase) + r"\b", text):
+            after = re.split(r"\.(?!\d)", text[m.end() : m.end() + _NUMBER_WINDOW])[0]
+            before = re.split(r"\.(?!\d)", text[max(0, m.start() - 30) : m.start()])[-1]
+            if not re.search(r"\d", after + before) and phrase not in found:
+                found.append(phrase)
+    return found

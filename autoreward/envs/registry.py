@@ -179,6 +179,21 @@ def _bounds_text(low: float | list[float] | None, high: float | list[float] | No
     return f", bounds low={lo.tolist()} high={hi.tolist()}"
 
 
+def _fitness_lines(schema: EnvSchema) -> list[str]:
+    """The fitness in words: its description, what the number is, and the target when known."""
+    f = schema.fitness
+    lines = [" ".join(f.description.split())]
+    if f.kind == "success":
+        scale = ("The fitness is the fraction of evaluation episodes that succeed (0 to 1), "
+                 "with the policy acting deterministically.")  # fmt: skip
+    else:
+        scale = ("The fitness is the mean of this per-episode score over the evaluation "
+                 "episodes, with the policy acting deterministically.")  # fmt: skip
+    if f.target is not None:
+        scale += f" Target: {f.target:g} (iterating stops once a candidate reaches it)."
+    return [*lines, scale]
+
+
 def render_schema(schema: EnvSchema) -> str:
     """Exactly the text the LLM sees: never the fitness expression or hidden fields."""
     lines = [f"# Environment: {schema.env_id}", "", schema.description.strip(), ""]
@@ -212,7 +227,12 @@ def render_schema(schema: EnvSchema) -> str:
     else:
         limit = f"At most {schema.episode_length} steps per episode."
     lines += ["## Episode", limit, ""]
-    lines += ["## How success is judged", " ".join(schema.fitness.description.split()), ""]
+    from autoreward.envs.physics import physics_lines
+
+    physics = physics_lines(schema)
+    if physics:
+        lines += ["## Physical parameters", *physics, ""]
+    lines += ["## How success is judged", *_fitness_lines(schema), ""]
     if schema.reward_hints:
         lines += ["## Notes for reward design"]
         lines += [f"- {' '.join(h.split())}" for h in schema.reward_hints]

@@ -71,6 +71,17 @@ class FitnessSpec(_Model):
         return self
 
 
+class PhysicalParameter(_Model):
+    """A physical constant of the env a reward designer may use (mass, length, force, time
+    step); declared in the schema's `physics:` list. MuJoCo envs need none: theirs are read
+    from the model (`autoreward.envs.physics`)."""
+
+    name: str = Field(min_length=1, description="What it is, e.g. 'pole half-length'.")
+    value: float | list[float]
+    unit: str = Field(min_length=1, description="SI unit, or 'dimensionless'.")
+    description: str = Field(default="", description="Where it acts, or how it is used.")
+
+
 class TrainDefaults(_Model):
     """Default training set-up; `hyperparams` are stable-baselines3 constructor kwargs."""
 
@@ -94,6 +105,9 @@ class EnvSchema(_Model):
     fitness: FitnessSpec
     train: TrainDefaults
     reward_hints: list[str] = Field(default_factory=list)
+    physics: list[PhysicalParameter] = Field(
+        default_factory=list, description="Declared physical constants, shown to the LLM."
+    )
     auto: bool = Field(default=False, description="Built by autoschema, not hand-written.")
 
     @field_validator("fields")

@@ -73,17 +73,25 @@ class ManualProvider:
                     known[(header.group(2), int(header.group(3)))] = int(header.group(1))
         return known
 
-    def _number_for(self, prompt_hash: str, sample_index: int) -> tuple[int, bool]:
-        """The prompt's number and whether its file must be written."""
+    def _number_for(self, prompt_hash: str, sample_index: int) -> tuple[int, bool, list[int]]:
+        """The prompt's number, whether its file must be written, and the numbers of other
+        samples of the very same prompt written before it."""
         with self._lock:
             if self._known is None:
                 self._known = self._scan()
             key = (prompt_hash, sample_index)
             if key in self._known:
-                return self._known[key], False
-            self._last += 1
-            self._known[key] = self._last
-            return self._last, True
+                n, fresh = self._known[key], False
+            else:
+                self._last += 1
+                self._known[key] = n = self._last
+                fresh = True
+            twins = sorted(
+                m
+                for (h, s), m in self._known.items()
+                if h == prompt_hash and s != sample_index and m < n
+            )
+            return n, fresh, twins
 
     # ------------------------------------------------------------------ answering
     def complete(
@@ -96,11 +104,11 @@ class ManualProvider:
         prompt_hash: str,
         site: CallSite | None = None,
     ) -> Answer:
-        n, fresh = self._number_for(prompt_hash, sample_index)
+        n, fresh, twins = self._number_for(prompt_hash, sample_index)
         prompt_path = self.dir / f"prompt_{n}.md"
         answer_path = self.dir / f"answer_{n}.md"
         if fresh or not prompt_path.exists():
-            text = self._render(n, messages, role, sample_index, prompt_hash, answer_path)
+            text = self._render(n, messages, role, sample_index, prompt_hash, answer_path, twins)
             atomic_write_text(prompt_path, text)
         existing = _read_answer(answer_path)
         if existing:
@@ -125,11 +133,14 @@ class ManualProvider:
         sample_index: int,
         prompt_hash: str,
         answer_path: Path,
+        twins: list[int],
     ) -> str:
+        # Said only when this exact prompt really was written before as another sample (the
+        # critic and revise prompts of different candidates differ, whatever their index).
         again = (
-            f"This is sample {sample_index + 1} of the same prompt: use a new chat so the answer "
-            "is independent of the earlier ones.\n"
-            if sample_index
+            f"The same prompt was written before as {', '.join(f'prompt_{m}.md' for m in twins)}: "
+            "this is another independent sample, so use a new chat and do not reuse that answer.\n"
+            if twins
             else ""
         )
         return (

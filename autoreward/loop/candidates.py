@@ -1,5 +1,6 @@
 """Training the screened candidates of an iteration: jobs from the run config, successive
-halving through the executor, outcomes written as candidate records; and the final seeds.
+halving through the executor, outcomes written as candidate records (with each candidate's
+first-rung outcome against its rivals); and the summary of a reward's final seeds.
 
 Jobs are made idempotent by `ResumableExecutor`: a job whose result is on disk is not run
 again, so a killed run resumes without retraining anything that finished — whichever rung of
@@ -19,8 +20,8 @@ from pydantic import BaseModel
 from autoreward.config import RunConfig
 from autoreward.envs.schema import EnvSchema
 from autoreward.store.atomic import atomic_write_json, read_json
-from autoreward.store.records import CandidateRecord
-from autoreward.train.halving import rung_steps, successive_halving
+from autoreward.store.records import CandidateRecord, RungOutcome, RungRival
+from autoreward.train.halving import HalvingResult, rung_steps, successive_halving
 from autoreward.train.job import Algo, TrainJob, TrainResult
 
 EventFn = Callable[..., None]
@@ -177,13 +178,17 @@ def train_candidates(
             on_progress=on_progress,
         )
         results, survivors = halving.results, set(halving.survivors)
+        rungs = rung_outcomes(halving, order)
         on_event("halving", iteration=iteration, steps_spent=halving.steps_spent,
-                 steps_if_all_full=halving.steps_if_all_full, saved_fraction=halving.saved_fraction)  # fmt: skip
+                 steps_if_all_full=halving.steps_if_all_full, saved_fraction=halving.saved_fraction,
+                 rung_steps=halving.rung_steps, rule=halving.rule,
+                 decisions=[{**d.model_dump(), "candidate": order[d.index]} for d in halving.decisions])  # fmt: skip
     else:
         results, survivors = (
             runner.map(jobs, on_result=on_result, on_progress=on_progress),
             set(range(len(jobs))),
         )
+        rungs = {}
 
     records = []
     for k, (j, result) in enumerate(zip(order, results, strict=True)):
@@ -195,6 +200,7 @@ def train_candidates(
         }
         rec = CandidateRecord.model_validate({**screened, "iteration": iteration, "index": j})
         rec.steps, rec.fitness, rec.env_return = result.steps, result.fitness, result.env_return
+        rec.rung = rungs.get(j)
         if result.status != "ok":
             rec.status, rec.reason, rec.fitness = (
                 "failed_train",
@@ -203,7 +209,10 @@ def train_candidates(
             )
         elif k not in survivors:
             rec.status = "pruned"
-            rec.reason = f"successive halving: stopped at rung 1 ({result.steps:,} steps)"
+            why = rec.rung.why.removeprefix("pruned: ") if rec.rung else ""
+            rec.reason = f"successive halving: stopped at rung 1 ({result.steps:,} steps)" + (
+                f": {why}" if why else ""
+            )
         else:
             rec.status, rec.reason = "trained", ""
         rec.save(d)
@@ -211,25 +220,26 @@ def train_candidates(
     return records
 
 
-def train_final_seeds(
-    executor: Any,
-    plan: TrainPlan,
-    cand_dir: Path,
-    best_dir: Path,
-    n_seeds: int,
-    on_event: EventFn,
-) -> dict[str, Any]:
-    """Retrain the best reward from scratch on `n_seeds` new seeds; mean ± std of the fitness."""
-    code = (cand_dir / "reward.py").read_text(encoding="utf-8")
-    seeds = [plan.seed + 1000 * (s + 1) for s in range(n_seeds)]
-    jobs = [plan.job(best_dir / f"seed_{s}", code, label=f"final seed {s}", seed=s) for s in seeds]
-
-    def on_progress(k: int, info: dict[str, Any]) -> None:
-        on_event("progress", candidate=f"seed {seeds[k]}", steps=info.get("steps", 0),
-                 total_steps=info.get("total_steps", 0), fitness=info.get("fitness"))  # fmt: skip
-
-    results = ResumableExecutor(executor).map(jobs, on_progress=on_progress)
-    return summarize_seeds(seeds, results)
+def rung_outcomes(halving: HalvingResult, order: Sequence[int]) -> dict[int, RungOutcome]:
+    """Per candidate index, its first-rung outcome with what every rival scored at that rung."""
+    outcomes: dict[int, RungOutcome] = {}
+    for d in halving.decisions:
+        rivals = [
+            RungRival(
+                index=order[o.index],
+                fitness=o.fitness,
+                fitness_se=o.fitness_se,
+                env_return=o.env_return,
+                kept=o.kept,
+            )  # fmt: skip
+            for o in halving.decisions
+            if o.index != d.index
+        ]
+        outcomes[order[d.index]] = RungOutcome(
+            steps=halving.first_rung[d.index].steps, fitness=d.fitness, fitness_se=d.fitness_se,
+            env_return=d.env_return, kept=d.kept, why=d.why, rivals=rivals,
+        )  # fmt: skip
+    return outcomes
 
 
 def summarize_seeds(seeds: Sequence[int], results: Sequence[TrainResult]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ _RESUMABLE = {
     "final_seeds",
     "sandbox",
     "wandb_project",
+    "final_candidates",
 }
 
 

@@ -30,6 +30,102 @@ def fitness_table(records: list[CandidateRecord]) -> str:
     return "\n".join(rows)
 
 
+def fitness_spread(cand_dir: Path) -> tuple[float | None, int]:
+    """Standard error of a candidate's fitness over its evaluation episodes, and their count."""
+    from autoreward.train.halving import standard_error
+
+    train = read_json(cand_dir / "train.json") or {}
+    values = [v for v in train.get("fitness_episodes") or [] if isinstance(v, (int, float))]
+    return standard_error(values), len(values)
+
+
+def fitness_with_spread(value: float | None, cand_dir: Path) -> str:
+    """ "0.62 ± 0.05 (standard error over 5 episodes)", or the bare value when unknown."""
+    if value is None:
+        return "none"
+    se, n = fitness_spread(cand_dir)
+    if se is None:
+        return f"{value:.4g}" + (f" ({n} episode)" if n == 1 else "")
+    return f"{value:.4g} ± {se:.2g} (standard error over {n} episodes)"
+
+
+def candidate_brief(cand_dir: Path) -> str:
+    """One trained candidate in a few lines: fitness with its spread, env return, the reward
+    components at the first and last checkpoint, how evaluation episodes ended, the hacking
+    flag, and the halving rung with what its rivals scored there."""
+    rec = CandidateRecord.load(cand_dir)
+    if rec is None:
+        return f"- {cand_dir.name}: no record"
+    head = (
+        f"- iter {rec.iteration} cand {rec.index} · {rec.status} · {rec.steps:,} steps · fitness "
+        f"{fitness_with_spread(rec.fitness, cand_dir)} · env return {_num(rec.env_return)}"
+    )
+    lines = [head]
+    stats = read_json(cand_dir / "stats.json") or {}
+    points = stats.get("checkpoints") or []
+    if points and stats.get("components"):
+        first, last = points[0].get("per_episode") or {}, points[-1].get("per_episode") or {}
+        terms = [
+            f"{name} {_num(first.get(name))} → {_num(last.get(name))}"
+            for name in stats["components"]
+        ]
+        lines.append(
+            "  components (sum per training episode, first → last checkpoint): " + "; ".join(terms)
+        )
+    ev = read_json(cand_dir / "eval.json") or {}
+    if ev.get("episodes"):
+        n = len(ev["episodes"])
+        lines.append(
+            f"  evaluation: {ev.get('terminated', 0)} of {n} episodes terminated early, "
+            f"{ev.get('truncated', 0)} ran into the time limit; mean length {_num(ev.get('length_mean'))}"
+        )
+    hacking = (stats.get("hacking") or {}) if stats else {}
+    if hacking.get("flagged"):
+        lines.append(f"  suspected reward hacking: {hacking.get('reason')}")
+    if rec.rung is not None:
+        lines.append("  " + rung_text(rec))
+    return "\n".join(lines)
+
+
+def rung_text(rec: CandidateRecord) -> str:
+    """The first halving rung: this candidate's score and its rivals' at the same rung."""
+    r = rec.rung
+    if r is None:
+        return ""
+    rivals = ", ".join(
+        f"cand {o.index} {_pm(o.fitness, o.fitness_se)} ({'kept' if o.kept else 'pruned'})"
+        for o in r.rivals
+    )
+    return (
+        f"halving rung 1 ({r.steps:,} steps): {_pm(r.fitness, r.fitness_se)}, "
+        f"{'kept' if r.kept else 'pruned'}; rivals at that rung: {rivals or 'none'}"
+    )
+
+
+def candidates_overview(run: RunDir, records: list[CandidateRecord]) -> str | None:
+    """Every trained candidate (full budget or stopped at a rung) of `records`, compactly."""
+    trained = [r for r in records if r.fitness is not None]
+    if not trained:
+        return None
+    trained.sort(key=lambda r: (r.iteration, r.index))
+    return "\n".join(candidate_brief(run.cand_dir(r.iteration, r.index)) for r in trained)
+
+
+def best_and_worst(
+    records: list[CandidateRecord],
+) -> tuple[CandidateRecord | None, CandidateRecord | None]:
+    """The best (full budget first) and the worst trained candidate; the worst is None when it
+    would be the best again (fewer than two trained)."""
+    trained = [r for r in records if r.fitness is not None]
+    if not trained:
+        return None, None
+    full = [r for r in trained if r.status == "trained"] or trained
+    best = max(full, key=lambda r: (r.fitness, r.steps, -r.index))
+    rest = [r for r in trained if (r.iteration, r.index) != (best.iteration, best.index)]
+    worst = min(rest, key=lambda r: (r.fitness, r.steps, r.index)) if rest else None
+    return best, worst
+
+
 def stats_text(cand_dir: Path) -> str | None:
     """Reward-reflection statistics (components at checkpoints, fitness) as prompt text."""
     stats = read_json(cand_dir / "stats.json")
@@ -46,9 +142,12 @@ def candidate_summary(cand_dir: Path) -> str:
     parts = []
     if rec is not None:
         parts.append(
-            f"iteration {rec.iteration}, candidate {rec.index}: status {rec.status}, "
-            f"fitness {_num(rec.fitness)}, env return {_num(rec.env_return)}, steps {rec.steps}"
+            f"iteration {rec.iteration}, candidate {rec.index}: status {rec.status}, fitness "
+            f"{fitness_with_spread(rec.fitness, cand_dir)}, env return {_num(rec.env_return)}, "
+            f"steps {rec.steps}"
         )
+        if rec.rung is not None:
+            parts.append(rung_text(rec))
     code = cand_dir / "reward.py"
     if code.exists():
         parts.append(
@@ -120,3 +219,9 @@ def rescore(
 
 def _num(x: float | None) -> str:
     return "" if x is None else f"{x:.4g}"
+
+
+def _pm(value: float | None, se: float | None) -> str:
+    if value is None:
+        return "failed"
+    return f"{value:.3g}" + ("" if se is None else f" ± {se:.2g}")

@@ -9,7 +9,6 @@ and redoes nothing that finished: finished iterations are skipped, designer answ
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,16 +18,17 @@ from pydantic import BaseModel
 
 from autoreward.agents.analyzer import Analyzer
 from autoreward.agents.critic import Critic
-from autoreward.agents.dedup import normalized_code_hash
 from autoreward.agents.designer import DesignContext, Designer, Proposal
 from autoreward.config import RunConfig
-from autoreward.envs.fitness import compile_fitness
-from autoreward.envs.registry import load_schema
 from autoreward.envs.schema import EnvSchema
 from autoreward.exec import Executor, make_executor
 from autoreward.llm.client import LLMClient
 from autoreward.loop import evidence
-from autoreward.loop.candidates import TrainPlan, train_candidates, train_final_seeds
+from autoreward.loop.analysis import analyze_iteration, is_deferred, mark_done
+from autoreward.loop.candidates import TrainPlan, train_candidates
+from autoreward.loop.screening import screen_candidates
+from autoreward.loop.selection import same_candidates, select_best, top_candidates
+from autoreward.loop.setup import build_agents_inputs, make_client
 from autoreward.store.atomic import atomic_write_json, atomic_write_text, read_json
 from autoreward.store.records import CandidateRecord
 from autoreward.store.rundir import RunDir
@@ -63,29 +63,19 @@ def run_loop(
         from autoreward.sandbox.worker import set_policy
 
         set_policy("strict")
-    schema = load_schema(cfg.env_id)
-    if cfg.fitness is not None:
-        compile_fitness(cfg.fitness.expression, "the run's fitness")  # clear error before any work
-        schema = schema.model_copy(update={"fitness": cfg.fitness})
-    client = LLMClient(
-        cfg.model,
-        api_base=cfg.api_base,
-        cache_dir=run.cache_dir,
-        log_dir=run.llm_dir,
-        record_path=cfg.record,
-    )
+    inputs = build_agents_inputs(cfg)  # a bad fitness fails here, before any work
+    schema, plan, training = inputs.schema, inputs.plan, inputs.training
+    client = make_client(cfg, run)
     client.preflight()
     if executor is None:
         executor = make_executor(cfg.executor, workers=cfg.workers or None, address=cfg.ray_address)
-    designer = Designer(
-        client, schema, cfg.task, check=_checker(schema), temperature=cfg.temperature
-    )
-    critic = Critic(client, schema, cfg.task) if cfg.critic else None
-    analyzer = Analyzer(client, schema, cfg.task)
-    plan = TrainPlan.from_config(cfg, schema)
+    designer = Designer(client, schema, cfg.task, check=_checker(schema),
+                        temperature=cfg.temperature, training=training)  # fmt: skip
+    critic = Critic(client, schema, cfg.task, training=training) if cfg.critic else None
+    analyzer = Analyzer(client, schema, cfg.task, training=training)
     target = cfg.target_fitness if cfg.target_fitness is not None else schema.fitness.target
     emit("run_start", env_id=cfg.env_id, task=cfg.task, model=cfg.model, budget=plan.total_steps,
-         budget_note=plan.budget_note)  # fmt: skip
+         budget_note=plan.budget_note, training=inputs.setup.model_dump(mode="json"))  # fmt: skip
 
     history = run.candidate_records()
     best_so_far = _best(history)
@@ -99,6 +89,9 @@ def run_loop(
             continue
         iterations_run += 1
         emit("iteration_start", iteration=it)
+        if it > 0 and is_deferred(run, it - 1):  # the run went on after its last iteration
+            emit("phase", phase="analyzing", iteration=it - 1)
+            analyze_iteration(run, analyzer, it - 1)
         context = _design_context(run, history, cfg.feedback)
 
         # ---- 1. designer: K samples, each validated + dry-run, repaired up to twice
@@ -107,75 +100,36 @@ def run_loop(
 
         # ---- 2. cheap screening before any training: duplicates, ranking consistency, critic
         emit("phase", phase="screening")
-        to_train: dict[int, str] = {}
-        seen = {r.code_hash for r in history if r.code_hash}
-        for p in proposals:
-            d = run.cand_dir(it, p.index)
-            screened = read_json(d / "screen.json")
-            if screened is not None:  # screened (maybe trained) before a resume
-                to_train[p.index] = (d / "reward.py").read_text(encoding="utf-8")
-                seen.add(screened.get("code_hash", ""))
-                continue
-            if CandidateRecord.load(d) is not None:  # rejected before a resume
-                continue
-            code = _screen(run, it, p, designer, critic, history, seen, emit)
-            if code is not None:
-                to_train[p.index] = code
+        to_train = screen_candidates(run, it, proposals, designer, critic, history, emit)
 
         # ---- 3. train with successive halving, evaluate on the task fitness
         emit("phase", phase="training")
-        records = train_candidates(
-            executor,
-            plan,
-            {j: run.cand_dir(it, j) for j in to_train},
-            to_train,
-            it,
-            on_event=emit,
-        )
+        train_candidates(executor, plan, {j: run.cand_dir(it, j) for j in to_train}, to_train,
+                         it, on_event=emit)  # fmt: skip
         history = run.candidate_records()
         best = _best(history)
         if best is not None:
             _write_best(run, best)
-            emit("best", iteration=best.iteration, candidate=best.index, fitness=best.fitness)
+            emit("best", iteration=best.iteration, candidate=best.index, fitness=best.fitness,
+                 seeds=1)  # fmt: skip
+        target_reached = best is not None and _reached(best, target)
 
-        # ---- 4. analyzer: what went wrong with the best and the worst, what to change
-        emit("phase", phase="analyzing")
-        trained = [r for r in records if r.fitness is not None]
-        if trained:
-            analysis = analyzer.analyze(
-                iteration=it,
-                best=evidence.candidate_summary(run.cand_dir(it, max(trained, key=_fit).index)),
-                worst=evidence.candidate_summary(run.cand_dir(it, min(trained, key=_fit).index)),
-                fitness_table=evidence.fitness_table(records),
-            )
-            atomic_write_text(run.iter_dir(it) / "analysis.md", analysis.text)
-        atomic_write_json(run.iter_dir(it) / "done.json", {"iteration": it, "t": time.time()})
+        # ---- 4. analyzer: every trained candidate, the best and the worst in full; skipped
+        # after the last iteration, where no designer reads it (see loop/analysis.py)
+        last = it == cfg.iterations - 1 or target_reached
+        if last:
+            emit("analysis_skipped", iteration=it,
+                 reason="last iteration: no designer reads it (refine or a resumed run writes it)")  # fmt: skip
+        else:
+            emit("phase", phase="analyzing")
+            analyze_iteration(run, analyzer, it)
+        mark_done(run, it, time.time(), deferred=last)
         emit("llm_usage", tokens=client.usage.total_tokens, cost=client.usage.cost,
              **_replay_fields(client))  # fmt: skip
         emit("iteration_end", iteration=it, best_fitness=None if best is None else best.fitness)
-        target_reached = best is not None and _reached(best, target)
 
-    # ---- final: retrain the best reward on several seeds, report mean ± std
-    best = _best(history)
-    final = None
-    if best is not None and cfg.final_seeds > 0:
-        emit("phase", phase="final seeds")
-        final = read_json(run.best_dir / "final.json")
-        if final is None or (final.get("iteration"), final.get("index")) != (
-            best.iteration,
-            best.index,
-        ):
-            final = train_final_seeds(
-                executor,
-                plan,
-                run.cand_dir(best.iteration, best.index),
-                run.best_dir,
-                cfg.final_seeds,
-                on_event=emit,
-            )
-            final.update(iteration=best.iteration, index=best.index)
-            atomic_write_json(run.best_dir / "final.json", final)
-        emit("final", **{k: v for k, v in final.items() if not isinstance(v, (list, dict))})
+    # ---- final: the best of the top few by a multi-seed estimate, reported as mean ± std
+    best, final = _final(run, executor, plan, cfg, run.candidate_records(), emit)
     result = LoopResult(
         run_dir=str(run.path),
         best=best,
@@ -190,8 +144,42 @@ def run_loop(
     )
     atomic_write_json(run.path / "result.json", result.model_dump(mode="json"))
     emit("run_end", best_fitness=None if best is None else best.fitness, wall_s=result.wall_s,
-         **_replay_fields(client))  # fmt: skip
+         final_mean=None if final is None else final.get("mean"),
+         final_std=None if final is None else final.get("std"), **_replay_fields(client))  # fmt: skip
     return result
+
+
+def _final(
+    run: RunDir,
+    executor: Executor,
+    plan: TrainPlan,
+    cfg: RunConfig,
+    history: list[CandidateRecord],
+    emit: _Emitter,
+) -> tuple[CandidateRecord | None, dict[str, Any] | None]:
+    best = _best(history)
+    if best is None or cfg.final_seeds <= 0:
+        return best, None
+    emit("phase", phase="final seeds")
+    top = top_candidates(history, cfg.final_candidates)
+    saved = read_json(run.best_dir / "final.json")
+    if same_candidates(saved, top, cfg.final_seeds):
+        final: dict[str, Any] = saved  # type: ignore[assignment]
+        chosen = next(
+            (r for r in top if (r.iteration, r.index) == (final["iteration"], final["index"])), best
+        )
+    else:
+        picked = select_best(executor, plan, run, history, n_candidates=cfg.final_candidates,
+                             n_seeds=cfg.final_seeds, on_event=emit)  # fmt: skip
+        assert picked is not None
+        chosen, final = picked
+        atomic_write_json(run.best_dir / "final.json", final)
+    _write_best(run, chosen)
+    emit("final", rule=final.get("rule"), changed_best=final.get("changed_best"),
+         candidates=[{k: c.get(k) for k in ("iteration", "index", "screening_fitness", "mean", "std", "n_seeds")}
+                     for c in final.get("candidates", [])],
+         **{k: v for k, v in final.items() if not isinstance(v, (list, dict)) and k not in ("rule", "changed_best")})  # fmt: skip
+    return chosen, final
 
 
 # =========================================================================== steps
@@ -224,74 +212,6 @@ def _load_or_propose(
         )
     atomic_write_json(path, [p.model_dump(mode="json") for p in proposals])
     return proposals
-
-
-def _screen(
-    run: RunDir,
-    it: int,
-    p: Proposal,
-    designer: Designer,
-    critic: Critic | None,
-    history: list[CandidateRecord],
-    seen: set[str],
-    emit: _Emitter,
-) -> str | None:
-    """Duplicates, ranking consistency against stored episodes, critic. Returns code to train."""
-    d = run.cand_dir(it, p.index)
-    rec = CandidateRecord(iteration=it, index=p.index, status="failed_check")
-    if not p.ok or not p.code:
-        rec.reason = p.error or "no code"
-        rec.save(d)
-        return None
-    code = p.code
-    rec.code_hash = normalized_code_hash(code)
-    if rec.code_hash in seen:
-        rec.status, rec.reason = "duplicate", "same normalised code as an earlier candidate"
-        rec.save(d)
-        emit("candidate", iteration=it, candidate=p.index, state="duplicate", reason=rec.reason)
-        return None
-
-    # From the second iteration on: the new reward must rank stored episodes like the fitness does.
-    episodes = evidence.stored_episodes(run, history)
-    if episodes:
-        rho, proof = evidence.rescore(episodes, code)
-        rec.ranking_rho = None if math.isnan(rho) else rho
-        if proof is not None:
-            emit(
-                "candidate",
-                iteration=it,
-                candidate=p.index,
-                state="designing",
-                note=f"inverts fitness ranking (rho={rho:.2f}); revising",
-            )
-            revised = designer.revise(p, proof, iteration=it, index=p.index)
-            rec.revised.append("ranking")
-            if revised.ok and revised.code:
-                code = revised.code
-                rho, _ = evidence.rescore(episodes, code)
-                rec.ranking_rho = None if math.isnan(rho) else rho
-
-    if critic is not None:
-        emit("candidate", iteration=it, candidate=p.index, state="critic")
-        verdict = critic.review(code, iteration=it, index=p.index)
-        atomic_write_json(d / "critique.json", verdict.model_dump(mode="json"))
-        rec.critic_verdict = "ok" if verdict.ok else "revise"
-        if not verdict.ok:
-            revised = designer.revise(code, verdict.reason(), iteration=it, index=p.index)
-            rec.revised.append("critic")
-            if revised.ok and revised.code:
-                code = revised.code
-
-    rec.code_hash = normalized_code_hash(code)
-    if rec.code_hash in seen:
-        rec.status, rec.reason = "duplicate", "revision duplicates an earlier candidate"
-        rec.save(d)
-        return None
-    seen.add(rec.code_hash)
-    atomic_write_text(d / "reward.py", code)
-    atomic_write_json(d / "screen.json", rec.model_dump(mode="json"))
-    emit("candidate", iteration=it, candidate=p.index, state="queued")
-    return code
 
 
 # =========================================================================== helpers
@@ -328,10 +248,6 @@ def _replay_fields(client: LLMClient) -> dict[str, int]:
     return {"replayed_exact": counts["exact"], "replayed_by_position": counts["position"]}
 
 
-def _fit(r: CandidateRecord) -> float:
-    return float("-inf") if r.fitness is None else r.fitness
-
-
 def _best(history: list[CandidateRecord]) -> CandidateRecord | None:
     trained = [r for r in history if r.status == "trained" and r.fitness is not None]
     return max(trained, key=lambda r: (r.fitness, r.steps, -r.iteration)) if trained else None
@@ -356,11 +272,21 @@ def _design_context(
         (f for i in range(last, -1, -1) if (f := read_json(run.iter_dir(i) / "feedback.json"))), {}
     )
     bd = run.cand_dir(best.iteration, best.index)
+    recent = [r for r in history if r.iteration == last]
+    _, worst = evidence.best_and_worst(recent)
+    if worst is not None and (worst.iteration, worst.index) == (best.iteration, best.index):
+        worst = None
     return DesignContext(
         best_code=(bd / "reward.py").read_text(),
         best_fitness=best.fitness,
-        fitness_summary=evidence.fitness_table([r for r in history if r.iteration == last]),
+        best_fitness_text=evidence.fitness_with_spread(best.fitness, bd)
+        + f" (iteration {best.iteration}, candidate {best.index}, one training seed)",
+        fitness_summary=evidence.fitness_table(recent),
+        candidates_overview=evidence.candidates_overview(run, recent),
         stats_text=evidence.stats_text(bd),
+        worst_text=None
+        if worst is None
+        else evidence.candidate_summary(run.cand_dir(worst.iteration, worst.index)),
         analysis_text=_read_text(run.iter_dir(last) / "analysis.md"),
         human_feedback="\n\n".join(x for x in [feedback, human.get("text")] if x) or None,
         human_ranking=human.get("ranking_text"),

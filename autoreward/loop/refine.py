@@ -1,4 +1,4 @@
-"""`autoreward refine RUN_DIR`: a person steers the iterations.
+"""`autoreward refine RUN_DIR`: a person steers the iterations (the display is `refine_view.py`).
 
 Each turn shows the best reward so far (code, component statistics as sparklines over the
 training checkpoints, fitness, video, the analyzer's summary) and the last iteration's
@@ -12,34 +12,28 @@ their videos and numbers, saves both to `iter_<i>/feedback.json` (and appends th
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
-from rich.console import Console, Group
-from rich.markdown import Markdown
-from rich.panel import Panel
-from rich.syntax import Syntax
-from rich.table import Table
+from rich.console import Console
 from rich.text import Text
 
 from autoreward.errors import ConfigError
-from autoreward.report.data import CandidateView, IterationView, RunView, finite_float, load_run
+from autoreward.loop.refine_view import show_state
+from autoreward.report.data import CandidateView, IterationView, RunView, load_run
 from autoreward.store.atomic import append_jsonl, atomic_write_json
 from autoreward.store.rundir import RunDir
 
 QUIT_WORDS = {"q", "quit", "exit"}
 RANKABLE = {"trained", "pruned"}
 """Candidates with a trained policy (and so a video and numbers to judge)."""
-SPARK = "▁▂▃▄▅▆▇█"
-ANALYSIS_LINES = 24
 
 Ask = Callable[[str], str]
 RunNext = Callable[[Path, int], None]
+Analyze = Callable[[Path, int], bool]
 
 
 class FeedbackTurn(BaseModel):
@@ -76,11 +70,15 @@ def refine_session(
     max_turns: int | None = None,
     ask: Ask | None = None,
     run_next: RunNext | None = None,
+    analyze: Analyze | None = None,
 ) -> list[FeedbackTurn]:
     """Turns of show → ask → save → run the next iteration, until the person stops.
 
     `ask` reads one answer (default: the console's input, so stdin); `run_next(run_dir,
     iterations)` continues the run up to that many iterations (default: the `run --resume` path).
+    `analyze(run_dir, iteration)` writes an iteration's analysis when the loop deferred it (the
+    loop makes no analyzer call after a run's last iteration; here a person reads it, and the
+    next iteration's designer then reads the same file). Default: the run's own model.
     """
     if iterations_per_turn < 1:
         raise ConfigError(f"--iterations-per-turn must be at least 1, got {iterations_per_turn}")
@@ -92,10 +90,14 @@ def refine_session(
         max_turns = 1
     ask = ask or _console_ask(console)
     run_next = run_next or _resume_run(console)
+    analyze = analyze or _deferred_analysis(console)
     turns: list[FeedbackTurn] = []
     while max_turns is None or len(turns) < max_turns:
         view = load_run(run.path)
         it = _last_finished(view)
+        if it.analysis is None and analyze(run.path, it.index):
+            view = load_run(run.path)
+            it = _last_finished(view)
         show_state(console, view, it)
         try:
             turn = (
@@ -190,6 +192,18 @@ def _read(ask: Ask, prompt: str) -> str:
 
 def _console_ask(console: Console) -> Ask:
     return lambda prompt: console.input(prompt)
+
+
+def _deferred_analysis(console: Console) -> Analyze:
+    def analyze(run_dir: Path, iteration: int) -> bool:
+        from autoreward.loop.analysis import is_deferred, write_deferred_analysis
+
+        if not is_deferred(RunDir(run_dir), iteration):
+            return False
+        console.print(f"[bold]analyzing iteration {iteration}[/] (the run skipped it as its last)")
+        return write_deferred_analysis(run_dir, iteration)
+
+    return analyze
 
 
 def _resume_run(console: Console) -> RunNext:
@@ -299,171 +313,3 @@ def save_turn(run: RunDir, turn: FeedbackTurn) -> Path:
         ranking=turn.ranking,
     )
     return path
-
-
-# =========================================================================== display
-
-
-def sparkline(values: list[float | None]) -> str:
-    """Unicode bars over min..max; a gap for a missing value; a flat line for constant values."""
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if not finite:
-        return ""
-    lo, hi = min(finite), max(finite)
-    out = []
-    for v in values:
-        if v is None or not math.isfinite(v):
-            out.append(" ")
-        elif hi == lo:
-            out.append(SPARK[len(SPARK) // 2 - 1])
-        else:
-            out.append(SPARK[round((v - lo) / (hi - lo) * (len(SPARK) - 1))])
-    return "".join(out)
-
-
-def show_state(console: Console, view: RunView, it: IterationView) -> None:
-    best = view.best
-    console.rule(f"[bold]{view.env_id}[/] · {view.task}")
-    if best is None:
-        console.print(
-            "[red]no candidate has trained successfully yet[/]; feedback still reaches the designer"
-        )
-    else:
-        console.print(_best_panel(view, best))
-        stats = statistics_table(best)
-        if stats is not None:
-            console.print(stats)
-    if it.analysis:
-        console.print(_analysis_panel(it))
-    console.print(candidates_table(it, best, view.path))
-
-
-def _best_panel(view: RunView, best: CandidateView) -> Panel:
-    head = Text.assemble(
-        ("fitness ", "bold"),
-        f"{_fmt(best.fitness)}  ",
-        ("env return ", "bold"),
-        f"{_fmt(best.env_return)}  ",
-        ("steps ", "bold"),
-        f"{best.steps:,}",
-    )
-    lines: list[Any] = [head]
-    final = view.final or {}
-    if final.get("mean") is not None:
-        n = final.get("n_seeds", "?")
-        lines.append(
-            Text(
-                f"final seeds: {_fmt(final['mean'])} ± {_fmt(final.get('std'))} over {n} seed{'' if n == 1 else 's'}"
-            )
-        )
-    lines.append(
-        Text(
-            f"video: {best.video}" if best.video else "video: none recorded",
-            style="dim" if not best.video else "",
-        )
-    )
-    if best.hacking:
-        lines.append(Text(f"suspected reward hacking: {best.hacking}", style="yellow"))
-    if best.code:
-        lines.append(
-            Syntax(best.code, "python", line_numbers=False, word_wrap=True, theme="ansi_dark")
-        )
-    title = f"best reward so far: iteration {best.iteration}, candidate {best.index}"
-    return Panel(Group(*lines), title=title, title_align="left")
-
-
-def statistics_table(c: CandidateView) -> Table | None:
-    """Fitness, returns and each reward component per training checkpoint, as sparklines."""
-    curve = c.curve()
-    stats = c.stats or {}
-    points = stats.get("checkpoints") or []
-    rows: list[tuple[str, list[float | None]]] = [
-        ("fitness", [finite_float(p.get("fitness")) for p in curve]),
-        ("generated return", [finite_float(p.get("generated_return")) for p in curve]),
-        ("env return", [finite_float(p.get("env_return")) for p in curve]),
-    ]
-    for name in stats.get("components") or []:
-        rows.append(
-            (f"  {name}", [finite_float((p.get("per_episode") or {}).get(name)) for p in points])
-        )
-    rows = [(n, v) for n, v in rows if any(x is not None for x in v)]
-    if not rows:
-        return None
-    steps = [p.get("step") for p in (curve or points)]
-    caption = f"{len(steps)} checkpoints" + (
-        f", steps {steps[0]:,}…{steps[-1]:,}" if steps and None not in (steps[0], steps[-1]) else ""
-    )
-    table = Table(
-        title="training statistics (components: sum per episode)",
-        caption=caption,
-        title_justify="left",
-    )
-    for col, just in (
-        ("", "left"),
-        ("trend", "left"),
-        ("first", "right"),
-        ("last", "right"),
-        ("min", "right"),
-        ("max", "right"),
-    ):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
-    for name, values in rows:
-        finite = [v for v in values if v is not None]
-        first = next((v for v in values if v is not None), None)
-        last = next((v for v in reversed(values) if v is not None), None)
-        table.add_row(
-            name,
-            Text(sparkline(values), style="cyan"),
-            _fmt(first),
-            _fmt(last),
-            _fmt(min(finite)),
-            _fmt(max(finite)),
-        )
-    return table
-
-
-def _analysis_panel(it: IterationView) -> Panel:
-    text = (it.analysis or "").strip()
-    lines = text.splitlines()
-    if len(lines) > ANALYSIS_LINES:
-        text = "\n".join(lines[:ANALYSIS_LINES]) + f"\n\n… (full text: {it.folder / 'analysis.md'})"
-    return Panel(Markdown(text), title=f"analyzer, iteration {it.index}", title_align="left")
-
-
-def candidates_table(it: IterationView, best: CandidateView | None, run_path: Path) -> Table:
-    videos = any(c.video for c in it.candidates)
-    table = Table(
-        title=f"iteration {it.index}: candidates",
-        title_justify="left",
-        caption=f"videos are under {run_path}" if videos else None,
-        caption_justify="left",
-    )
-    for col in ("cand", "status", "fitness", "env return", "steps", "video", "note"):
-        table.add_column(
-            col, justify="right" if col in {"cand", "fitness", "env return", "steps"} else "left"
-        )
-    for c in it.candidates:
-        is_best = best is not None and (best.iteration, best.index) == (c.iteration, c.index)
-        style = "bold green" if is_best else ("red" if c.status.startswith("failed") else "")
-        video = _relative(c.video, run_path) if c.video else ""
-        table.add_row(
-            str(c.index),
-            Text(c.status + (" ★" if is_best else ""), style=style),
-            _fmt(c.fitness),
-            _fmt(c.env_return),
-            f"{c.steps:,}" if c.steps else "",
-            Text(video, no_wrap=True, overflow="fold"),
-            c.reason[:120],
-        )
-    return table
-
-
-def _relative(path: Path, start: Path) -> str:
-    try:
-        return path.relative_to(start).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _fmt(x: float | None) -> str:
-    return "" if x is None else f"{x:.4g}"

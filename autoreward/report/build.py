@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,25 +20,22 @@ from markupsafe import Markup
 
 from autoreward.errors import ConfigError
 from autoreward.report import plots
-from autoreward.report.data import (
-    BatchView,
-    CandidateView,
-    IterationView,
-    RunView,
-    finite_float,
-    is_batch_dir,
-    is_run_dir,
-    load_batch,
-    load_run,
-)
+from autoreward.report.batchdata import BatchView, is_batch_dir, is_run_dir, load_batch
+from autoreward.report.candidates import candidate_context, deferred_analysis
+from autoreward.report.data import CandidateView, IterationView, RunView, finite_float, load_run
 from autoreward.report.fragments import (
     VideoEmbedder,
     code_block,
-    diff_block,
-    inline_markdown,
     markdown,
     pygments_css,
 )
+from autoreward.report.fragments import (
+    clip as _clip,
+)
+from autoreward.report.fragments import (
+    fmt as _fmt,
+)
+from autoreward.report.notes import REPLAY_NOTE, best_fitness_text, final_for, final_text
 from autoreward.store.atomic import atomic_write_text
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -83,9 +79,7 @@ def write_batch_report(batch_dir: str | Path) -> Path:
             try:
                 task.report = write_run_report(task.run_dir)
             except Exception as err:  # one broken task must not cost the batch its report
-                batch.problems.append(
-                    f"report of task {task.name} failed: {type(err).__name__}: {err}"
-                )
+                batch.problems.append(f"report of task {task.name} failed: {type(err).__name__}: {err}")
     out = batch.path / REPORT_NAME
     page = _env().get_template("batch.html").render(**_batch_context(batch))
     atomic_write_text(out, page)
@@ -103,10 +97,7 @@ class _Row:
 
 def _run_context(run: RunView, embed: VideoEmbedder) -> dict[str, Any]:
     llm_by_iter = {row.label: row for row in run.llm_rows}
-    iterations = [
-        _iteration(run, it, embed, llm_by_iter.get(f"iteration {it.index}"))
-        for it in run.iterations
-    ]
+    iterations = [_iteration(run, it, embed, llm_by_iter.get(f"iteration {it.index}")) for it in run.iterations]
     return {
         "title": f"autoreward · {run.env_id}",
         "env_id": run.env_id,
@@ -130,67 +121,50 @@ def _summary(run: RunView) -> list[_Row]:
     rows.append(_Row("model", models + (f" (answers from {', '.join(used)})" if used else "")))
     if run.best is not None:
         b = run.best
-        rows.append(
-            _Row(
-                "best fitness",
-                Markup(
-                    f'<strong>{_fmt(b.fitness)}</strong> — <a href="#{b.anchor}">iteration {b.iteration}, '
-                    f"candidate {b.index}</a> ({b.steps:,} steps)"
-                ),
-            )
-        )
+        rows.append(_Row("best fitness", Markup(
+            f"<strong>{html.escape(best_fitness_text(b.fitness, final_for(run.final, b.iteration, b.index)))}</strong> — "
+            f'<a href="#{b.anchor}">iteration {b.iteration}, candidate {b.index}</a> ({b.steps:,} steps)'
+        )))
     else:
         rows.append(_Row("best fitness", "no candidate trained successfully"))
     rows.append(_Row("final seeds", _final_text(run.final, run.config, run.best)))
+    replayed = run.replays.summary()
+    if replayed:
+        rows.append(_Row("replayed texts", Markup(f'<span class="warn">{html.escape(replayed)}</span>')))
     done = sum(it.done for it in run.iterations)
-    rows.append(
-        _Row(
-            "iterations",
-            f"{done} finished of {len(run.iterations)} started ({cfg.get('iterations', '?')} configured)",
-        )
-    )
+    rows.append(_Row("iterations", f"{done} finished of {len(run.iterations)} started ({cfg.get('iterations', '?')} configured)"))
     cands = [c for it in run.iterations for c in it.candidates]
     trained = sum(c.status == "trained" for c in cands)
-    rows.append(
-        _Row(
-            "candidates",
-            f"{trained} trained of {len(cands)} ({cfg.get('samples', '?')} per iteration)",
-        )
-    )
+    rows.append(_Row("candidates", f"{trained} trained of {len(cands)} ({cfg.get('samples', '?')} per iteration)"))
     training = [str(cfg["algo"])] if cfg.get("algo") else []
     if cfg.get("steps"):
         training.append(f"{int(cfg['steps']):,} steps per candidate")
     if training:
         rows.append(_Row("training", " · ".join(training)))
     t = run.llm_total
-    rows.append(
-        _Row(
-            "LLM tokens and cost",
-            f"{t.tokens:,} tokens, ${t.cost:.4f} ({t.calls} calls, {t.cached} from cache)",
-        )
-    )
+    rows.append(_Row("LLM tokens and cost", f"{t.tokens:,} tokens, ${t.cost:.4f} ({t.calls} calls, {t.cached} from cache)"))
     rows.append(_Row("wall time", _duration(run.wall_s)))
     rows.append(_Row("run directory", str(run.path)))
     return rows
 
 
-def _final_text(
-    final: dict[str, Any] | None, cfg: dict[str, Any], best: CandidateView | None
-) -> str:
+def _final_text(final: dict[str, Any] | None, cfg: dict[str, Any], best: CandidateView | None) -> str:
     if not final:
-        return (
-            "not run"
-            if cfg.get("final_seeds", 1) == 0
-            else "not available (run unfinished or no best)"
-        )
-    mean, std = final.get("mean"), final.get("std")
-    n = final.get("n_seeds") or len(final.get("per_seed") or final.get("fitnesses") or [])
-    if mean is None:
+        return "not run" if cfg.get("final_seeds", 1) == 0 else "not available (run unfinished or no best)"
+    if final.get("mean") is None:
         return str(final.get("reason") or "failed")
-    text = f"{_fmt(mean)} ± {_fmt(std or 0.0)} over {n} seed{'' if n == 1 else 's'}"
+    text = final_text(final) or ""
     where = (final.get("iteration"), final.get("index"))
     if best is not None and None not in where and where != (best.iteration, best.index):
         text += f" (of iteration {where[0]}, candidate {where[1]}: an earlier best)"
+    estimates = final.get("candidates") or []
+    if len(estimates) > 1:
+        parts = [
+            f"iter {e.get('iteration')} cand {e.get('index')}: {final_text(e) or 'failed'} "
+            f"(single seed {_fmt(e.get('screening_fitness'))})"
+            for e in estimates
+        ]
+        text += f"; chosen from {'; '.join(parts)} — rule: {final.get('rule', '')}"
     return text
 
 
@@ -198,11 +172,7 @@ def _best_block(run: RunView) -> dict[str, Any] | None:
     b = run.best
     if b is None or not b.code:
         return None
-    return {
-        "anchor": b.anchor,
-        "label": f"iteration {b.iteration}, candidate {b.index}",
-        "code": code_block(b.code),
-    }
+    return {"anchor": b.anchor, "label": f"iteration {b.iteration}, candidate {b.index}", "code": code_block(b.code)}
 
 
 def _iteration(run: RunView, it: IterationView, embed: VideoEmbedder, llm: Any) -> dict[str, Any]:
@@ -219,8 +189,10 @@ def _iteration(run: RunView, it: IterationView, embed: VideoEmbedder, llm: Any) 
         "anchor": it.anchor,
         "done": it.done,
         "rows": [_table_row(c, best) for c in it.candidates],
-        "candidates": [_candidate(c, it, best, embed) for c in it.candidates],
+        "candidates": [candidate_context(run, c, it, best, embed) for c in it.candidates],
         "analysis": markdown(it.analysis) if it.analysis else None,
+        "analysis_replayed": REPLAY_NOTE if run.replays.analysis(it.index) else None,
+        "analysis_deferred": deferred_analysis(it),
         "feedback": feedback,
         "llm": llm,
         "previous_best": None if it.previous_best is None else it.previous_best,
@@ -241,132 +213,11 @@ def _table_row(c: CandidateView, best: CandidateView | None) -> dict[str, Any]:
     }
 
 
-def _candidate(
-    c: CandidateView, it: IterationView, best: CandidateView | None, embed: VideoEmbedder
-) -> dict[str, Any]:
-    prev = it.previous_best
-    diff_note: str | None
-    if c.code is None:
-        diff, diff_note = None, "no code (the designer's answer held no usable reward)"
-    elif prev is None or prev.code is None:
-        diff, diff_note = None, "first iteration: there is no previous best to compare with"
-    else:
-        diff = diff_block(
-            prev.code,
-            c.code,
-            f"best so far (iter {prev.iteration} cand {prev.index})",
-            f"iter {c.iteration} cand {c.index}",
-        )
-        diff_note = (
-            None
-            if diff is not None
-            else f"identical to the previous best (iter {prev.iteration} cand {prev.index})"
-        )
-    curve = plots.learning_curve(c.curve()) if c.curve() else None
-    components = plots.component_plot(c.stats) if c.stats else None
-    return {
-        "anchor": c.anchor,
-        "index": c.index,
-        "status": c.status,
-        "is_best": best is not None and best.index == c.index,
-        "fitness": _fmt(c.fitness),
-        "env_return": _fmt(c.env_return),
-        "steps": c.steps,
-        "reason": c.reason,
-        "hacking": c.hacking,
-        "code": code_block(c.code) if c.code else None,
-        "diff": diff,
-        "diff_note": diff_note,
-        "diff_against": None
-        if prev is None
-        else f"iteration {prev.iteration}, candidate {prev.index}",
-        "curve": curve,
-        "curve_note": None if curve else _missing_training(c, "no learning curve"),
-        "components": components,
-        "components_note": None if components else _missing_training(c, "no component statistics"),
-        "video": embed(c.video) if c.video is not None else None,
-        "video_note": None if c.video is not None else _video_note(c),
-        "critic": _critic(c),
-        "training": _training_line(c),
-        "evaluation": _eval_line(c),
-        "problems": c.problems,
-    }
-
-
-def _missing_training(c: CandidateView, what: str) -> str:
-    if c.status in {"failed_check", "duplicate"}:
-        return f"{what}: the candidate was not trained ({c.status.replace('_', ' ')})"
-    if c.status == "pending":
-        return f"{what}: training has not finished"
-    if c.train is None:
-        return f"{what}: train.json is missing"
-    return f"{what} were recorded" if what.endswith("statistics") else f"{what} was recorded"
-
-
-def _video_note(c: CandidateView) -> str:
-    status = str((c.train or {}).get("video_status") or "")
-    if status and not status.startswith("ok"):
-        return status if status.startswith("no video") else f"no video ({status})"
-    if c.status in {"failed_check", "duplicate", "pending"}:
-        return "no video: the candidate was not trained"
-    return "no video recorded"
-
-
-def _critic(c: CandidateView) -> dict[str, Any] | None:
-    v = c.critique
-    if v is None:
-        return None
-    return {
-        "ok": bool(v.get("ok")),
-        "issues": [
-            (str(i.get("kind", "other")), inline_markdown(str(i.get("detail", ""))))
-            for i in v.get("issues") or []
-            if isinstance(i, dict)
-        ],
-        "suggestion": inline_markdown(str(v.get("suggestion") or "")),
-        "warning": v.get("warning"),
-        "revised": bool(c.record and "critic" in c.record.revised),
-    }
-
-
-def _training_line(c: CandidateView) -> str | None:
-    t = c.train
-    if not t:
-        return None
-    parts = [str(t.get("algo") or ""), f"{int(t.get('steps') or 0):,} steps"]
-    if t.get("wall_s"):
-        parts.append(f"{float(t['wall_s']):.0f} s")
-    if t.get("steps_per_s"):
-        parts.append(f"{float(t['steps_per_s']):,.0f} steps/s")
-    if t.get("status") == "failed":
-        parts.append("failed: " + _clip(str(t.get("reason") or ""), 200))
-    return " · ".join(p for p in parts if p)
-
-
-def _eval_line(c: CandidateView) -> str | None:
-    e = c.evaluation
-    if not e:
-        return None
-    n = len(e.get("episodes") or [])
-    parts = [f"{e.get('fitness_kind', '')} fitness {_fmt(e.get('fitness'))} over {n} episodes"]
-    if e.get("env_return_mean") is not None:
-        parts.append(f"env return {_fmt(e['env_return_mean'])} ± {_fmt(e.get('env_return_std'))}")
-    if e.get("generated_return_mean") is not None:
-        parts.append(f"generated return {_fmt(e['generated_return_mean'])}")
-    if e.get("length_mean") is not None:
-        parts.append(f"length {_fmt(e['length_mean'])}")
-    parts.append(f"{e.get('terminated', 0)} terminated, {e.get('truncated', 0)} truncated")
-    return " · ".join(parts)
-
-
 # =========================================================================== batch context
 
 
 def _batch_context(batch: BatchView) -> dict[str, Any]:
-    name_col = next(
-        (c for c in batch.columns if c.lower() in {"task", "name"}),
-        batch.columns[0] if batch.columns else None,
-    )
+    name_col = next((c for c in batch.columns if c.lower() in {"task", "name"}), batch.columns[0] if batch.columns else None)
     links = {t.name: t for t in batch.tasks}
     columns = [c for c in batch.columns if c not in _HIDDEN_BATCH_COLUMNS]
     rows = []
@@ -392,10 +243,7 @@ def _batch_context(batch: BatchView) -> dict[str, Any]:
         "results_md": markdown(batch.results_md) if batch.results_md and not batch.rows else None,
         "chart": _batch_chart(batch, name_col),
         "extra_tasks": [
-            {
-                "name": t.name,
-                "href": None if t.report is None else t.report.relative_to(batch.path).as_posix(),
-            }
+            {"name": t.name, "href": None if t.report is None else t.report.relative_to(batch.path).as_posix()}
             for t in extra
         ],
         "n_tasks": max(len(batch.rows), len(batch.tasks)),
@@ -423,17 +271,11 @@ def _cell(value: str) -> str:
 def _batch_chart(batch: BatchView, name_col: str | None) -> str | None:
     if name_col is None:
         return None
-    fitness_cols = [
-        c
-        for c in batch.columns
-        if "fitness" in c.lower() and any(finite_float(r.get(c)) is not None for r in batch.rows)
-    ]
+    fitness_cols = [c for c in batch.columns if "fitness" in c.lower() and any(finite_float(r.get(c)) is not None for r in batch.rows)]
     if not fitness_cols:
         return None
     labels = [r.get(name_col, "") for r in batch.rows]
-    return plots.bar_chart(
-        labels, {c: [finite_float(r.get(c)) for r in batch.rows] for c in fitness_cols}, "fitness"
-    )
+    return plots.bar_chart(labels, {c: [finite_float(r.get(c)) for r in batch.rows] for c in fitness_cols}, "fitness")
 
 
 # =========================================================================== formatting
@@ -450,21 +292,6 @@ def _env() -> Environment:
     env.filters["money"] = lambda x: f"${float(x or 0):.4f}"
     env.filters["thousands"] = lambda x: f"{int(x or 0):,}"
     return env
-
-
-def _fmt(x: Any) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return "" if x is None else str(x)
-    if math.isnan(v):
-        return "nan"
-    return f"{v:.4g}"
-
-
-def _clip(text: str, n: int) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _duration(seconds: float | None) -> str:

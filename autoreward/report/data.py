@@ -7,7 +7,6 @@ parse. Such gaps become `None` (and, for unreadable files, a note) and never an 
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from autoreward.report.notes import ReplayMarks, replay_marks
 from autoreward.store.records import CandidateRecord
 
 VIDEO_NAME = "video.mp4"
@@ -158,9 +158,7 @@ class LLMRow:
         elif call.get("cached"):
             self.cached += 1
         else:  # as `Usage`: only calls that reached a provider cost tokens and money
-            self.tokens += int(call.get("prompt_tokens") or 0) + int(
-                call.get("completion_tokens") or 0
-            )
+            self.tokens += int(call.get("prompt_tokens") or 0) + int(call.get("completion_tokens") or 0)
             self.cost += float(call.get("cost") or 0.0)
 
 
@@ -177,6 +175,8 @@ class RunView:
     models_used: list[str]
     wall_s: float | None
     problems: list[str]
+    replays: ReplayMarks = field(default_factory=ReplayMarks)
+    """Which LLM texts were answered by position in a replay (see `notes.py`)."""
 
     @property
     def env_id(self) -> str:
@@ -208,9 +208,7 @@ def load_run(path: str | Path) -> RunView:
     for i in _numbered(root, "iter_"):
         folder = root / f"iter_{i}"
         it_files = Loaded(folder)
-        candidates = [
-            _load_candidate(folder / f"cand_{j}", i, j) for j in _numbered(folder, "cand_")
-        ]
+        candidates = [_load_candidate(folder / f"cand_{j}", i, j) for j in _numbered(folder, "cand_")]
         iterations.append(
             IterationView(
                 index=i,
@@ -246,6 +244,7 @@ def load_run(path: str | Path) -> RunView:
         models_used=models,
         wall_s=wall,
         problems=top.problems,
+        replays=replay_marks(root),
     )
 
 
@@ -275,9 +274,7 @@ def _load_candidate(folder: Path, iteration: int, index: int) -> CandidateView:
     )
 
 
-def _recorded_best(
-    root: Path, iterations: list[IterationView], top: Loaded
-) -> CandidateView | None:
+def _recorded_best(root: Path, iterations: list[IterationView], top: Loaded) -> CandidateView | None:
     """The best the loop recorded in best/candidate.json, as a view of its candidate folder."""
     raw = _dict(top.json("best/candidate.json"))
     if not raw:
@@ -341,70 +338,6 @@ def _wall_time(path: Path) -> float | None:
     return total if total > 0 else None
 
 
-# =========================================================================== batch directory
-
-
-@dataclass
-class BatchTask:
-    name: str
-    run_dir: Path | None
-    report: Path | None
-
-
-@dataclass
-class BatchView:
-    path: Path
-    columns: list[str]
-    rows: list[dict[str, str]]
-    results_md: str | None
-    tasks: list[BatchTask]
-    problems: list[str]
-
-
-def load_batch(path: str | Path) -> BatchView:
-    root = Path(path)
-    problems: list[str] = []
-    columns: list[str] = []
-    rows: list[dict[str, str]] = []
-    csv_path = root / "results.csv"
-    if csv_path.exists():
-        try:
-            with csv_path.open(newline="", encoding="utf-8") as fh:
-                reader = csv.DictReader(fh)
-                columns = list(reader.fieldnames or [])
-                rows = [{k: (v or "") for k, v in r.items() if k is not None} for r in reader]
-        except (OSError, UnicodeDecodeError, csv.Error) as err:
-            problems.append(f"results.csv could not be read ({type(err).__name__}: {err})")
-    md = Loaded(root).text("results.md")
-    tasks = []
-    tasks_dir = root / "tasks"
-    if tasks_dir.is_dir():
-        for folder in sorted(p for p in tasks_dir.iterdir() if p.is_dir()):
-            run_dir = _find_run_dir(folder)
-            tasks.append(BatchTask(folder.name, run_dir, None))
-    return BatchView(root, columns, rows, md, tasks, problems)
-
-
-def _find_run_dir(folder: Path) -> Path | None:
-    """A task folder is a run directory, or holds one (the newest wins)."""
-    if (folder / "config.yaml").exists():
-        return folder
-    inner = sorted(p for p in folder.iterdir() if p.is_dir() and (p / "config.yaml").exists())
-    return inner[-1] if inner else None
-
-
-def is_run_dir(path: Path) -> bool:
-    return (path / "config.yaml").is_file()
-
-
-def is_batch_dir(path: Path) -> bool:
-    return (
-        (path / "results.csv").is_file()
-        or (path / "results.md").is_file()
-        or (path / "tasks").is_dir()
-    )
-
-
 # =========================================================================== small readers
 
 
@@ -413,7 +346,7 @@ def _numbered(folder: Path, prefix: str) -> list[int]:
         return []
     out = []
     for p in folder.glob(prefix + "*"):
-        rest = p.name[len(prefix) :]
+        rest = p.name[len(prefix):]
         if p.is_dir() and rest.isdigit():
             out.append(int(rest))
     return sorted(out)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import difflib
 import html
+import math
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
@@ -190,3 +192,22 @@ def _relative(path: Path, start: Path) -> str:
         return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
     except ValueError:  # another drive on Windows
         return path.resolve().as_uri()
+
+
+def fmt(x: Any) -> str:
+    """A number to 4 significant digits for the report ("" for None, text as is)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "" if x is None else str(x)
+    if math.isnan(v):
+        return "nan"
+    return f"{v:.4g}"
+
+
+
+
+def clip(text: str, n: int) -> str:
+    """Whitespace collapsed, cut with an ellipsis at `n` characters."""
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -46,6 +46,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE batch_results ADD COLUMN final_fitness REAL;
     ALTER TABLE batch_results ADD COLUMN note TEXT;
     """,
+    # 4: batch results: spread over final seeds, target, sparse-fitness baseline, per-baseline scores
+    """
+    ALTER TABLE batch_results ADD COLUMN final_std REAL;
+    ALTER TABLE batch_results ADD COLUMN final_seeds INTEGER;
+    ALTER TABLE batch_results ADD COLUMN target_reached INTEGER;
+    ALTER TABLE batch_results ADD COLUMN sparse_fitness REAL;
+    ALTER TABLE batch_results ADD COLUMN normalized_sparse REAL;
+    ALTER TABLE batch_results ADD COLUMN over_random REAL;
+    """,
 ]
 
 

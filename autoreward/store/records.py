@@ -10,12 +10,35 @@ from pydantic import BaseModel
 from autoreward.store.atomic import atomic_write_json, read_json
 
 CandidateStatus = Literal[
+    "screened",  # passed screening, waiting to be trained (screen.json; never a final status)
     "failed_check",  # no valid code after repairs
     "duplicate",  # same normalised code as an earlier candidate
     "trained",  # trained and evaluated: has a fitness
     "failed_train",  # training or evaluation failed (reason says why)
     "pruned",  # stopped at the first successive-halving rung
 ]
+
+
+class RungRival(BaseModel):
+    """Another candidate's score at the same successive-halving rung."""
+
+    index: int
+    fitness: float | None
+    fitness_se: float | None = None
+    env_return: float | None = None
+    kept: bool
+
+
+class RungOutcome(BaseModel):
+    """How a candidate did at the first successive-halving rung, against its rivals there."""
+
+    steps: int
+    fitness: float | None
+    fitness_se: float | None = None
+    env_return: float | None = None
+    kept: bool
+    why: str
+    rivals: list[RungRival] = []
 
 
 class CandidateRecord(BaseModel):
@@ -29,7 +52,10 @@ class CandidateRecord(BaseModel):
     steps: int = 0
     ranking_rho: float | None = None
     critic_verdict: str | None = None
+    critic_reviews: int = 0
     revised: list[str] = []
+    rung: RungOutcome | None = None
+    """The first successive-halving rung (None when halving did not run)."""
 
     @property
     def key(self) -> str:

@@ -136,6 +136,11 @@ class TrainResult(BaseModel):
     wall_s: float = 0.0
     steps_per_s: float = 0.0
     fitness: float | None = None
+    fitness_episodes: list[float] = Field(
+        default_factory=list,
+        description="Per-episode contributions to `fitness` (a score's episode values, a success "
+        "fitness's 0/1 outcomes): their spread is the evaluation noise.",
+    )
     fitness_kind: str | None = None
     env_return: float | None = None
     generated_return: float | None = None

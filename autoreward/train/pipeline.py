@@ -278,6 +278,8 @@ def _publish(
     timings.update(eval_s=evaluated.eval_s, curve_s=evaluated.curve_s, video_s=evaluated.video_s)
     result = _result(job, outcome, "ok", timings, curve=curve,
         fitness=evaluation.fitness, fitness_kind=evaluation.fitness_kind,
+        fitness_episodes=[e.fitness_value if e.success is None else float(e.success)
+                          for e in evaluation.episodes],
         env_return=evaluation.env_return_mean, generated_return=evaluation.generated_return_mean,
         episode_length=evaluation.length_mean, hacking_flag=bool(stats["hacking"]["flagged"]),
         hacking_reason=stats["hacking"]["reason"] if stats["hacking"]["flagged"] else None,

@@ -22,12 +22,17 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from autoreward.errors import AutorewardError
 from autoreward.store.atomic import atomic_write_json
+from autoreward.train.ranks import spearman
 from autoreward.train.wrapper import RewardVecEnvWrapper
 
+GEN_TREND = 0.6
+"""Rank correlation of the generated return with the training step at or above which it rises."""
 GEN_RISE = 0.25
-"""Relative rise of the generated return (last third vs first third) that counts as rising."""
-FIT_FLAT = 0.05
-"""Relative fitness change at or below which the fitness counts as flat or falling."""
+"""Rise of the generated return (last third vs first third) as a fraction of its observed range
+(max - min over the checkpoints) at or above which it counts as rising: meaningful for any sign."""
+FIT_TREND = 0.3
+"""Rank correlation of the fitness with the training step at or below which it counts as flat
+or falling."""
 
 
 class TrainingDiverged(AutorewardError):
@@ -35,10 +40,20 @@ class TrainingDiverged(AutorewardError):
 
 
 class HackingVerdict(BaseModel):
+    """Whether the generated return rose while the fitness did not follow, and the numbers."""
+
     flagged: bool
     reason: str
     generated_change: float | None = None
+    """Last third minus first third of the generated return, over its observed range ([-1, 1])."""
     fitness_change: float | None = None
+    """The same for the fitness."""
+    generated_trend: float | None = None
+    """Spearman rank correlation of the generated return with the training step."""
+    fitness_trend: float | None = None
+    """Spearman rank correlation of the fitness with the training step."""
+    coupling: float | None = None
+    """Spearman rank correlation of the generated return with the fitness over checkpoints."""
 
 
 # =========================================================================== callbacks
@@ -236,38 +251,59 @@ def detect_reward_hacking(
 ) -> HackingVerdict:
     """Flag a rising generated return with a flat or falling fitness across checkpoints.
 
-    Compares the mean of the last third of the checkpoints with the first third, each change
-    relative to the larger magnitude; a fitness already at `fitness_ceiling` is not flagged.
+    Rank statistics and range-relative changes, so the verdict means the same for returns of
+    any sign: the generated return rises when its rank correlation with the training step is
+    at least `GEN_TREND` and its last third lies at least `GEN_RISE` of its observed range
+    above its first third; the fitness fails to follow when its rank correlation with the step
+    is at most `FIT_TREND` (a constant fitness counts as flat). A fitness already at
+    `fitness_ceiling` is not flagged.
     """
     points = [
-        (p["generated_return"], p["fitness"])
-        for p in history
+        (p.get("step", i), p["generated_return"], p["fitness"])
+        for i, p in enumerate(history)
         if p.get("generated_return") is not None and p.get("fitness") is not None
     ]
     if len(points) < 3:
         return HackingVerdict(
             flagged=False, reason=f"too few checkpoints with both returns ({len(points)})"
         )
-    gen = np.array([g for g, _ in points], dtype=float)
-    fit = np.array([f for _, f in points], dtype=float)
+    steps = np.array([s for s, _, _ in points], dtype=float)
+    gen = np.array([g for _, g, _ in points], dtype=float)
+    fit = np.array([f for _, _, f in points], dtype=float)
     third = max(1, len(points) // 3)
-    gen_change = _relative_change(gen[:third].mean(), gen[-third:].mean(), gen)
-    fit_change = _relative_change(fit[:third].mean(), fit[-third:].mean(), fit)
-    at_ceiling = fitness_ceiling is not None and fit[-third:].mean() >= fitness_ceiling
-    flagged = gen_change > GEN_RISE and fit_change <= FIT_FLAT and not at_ceiling
+    gen_first, gen_last = float(gen[:third].mean()), float(gen[-third:].mean())
+    fit_first, fit_last = float(fit[:third].mean()), float(fit[-third:].mean())
+    gen_change = _range_change(gen_first, gen_last, gen)
+    fit_change = _range_change(fit_first, fit_last, fit)
+    gen_trend = _trend(steps, gen)
+    fit_trend = _trend(steps, fit)
+    coupling = spearman(gen, fit)
+    at_ceiling = fitness_ceiling is not None and fit_last >= fitness_ceiling
+    rises = gen_trend >= GEN_TREND and gen_change >= GEN_RISE
+    follows = fit_trend > FIT_TREND
+    flagged = rises and not follows and not at_ceiling
+    numbers = dict(
+        generated_change=gen_change, fitness_change=fit_change, generated_trend=gen_trend,
+        fitness_trend=fit_trend, coupling=None if math.isnan(coupling) else coupling,
+    )  # fmt: skip
     if flagged:
-        trend = "fell" if fit_change < -FIT_FLAT else "stayed flat"
+        fell = fit_trend <= -FIT_TREND and fit_change <= -0.5
+        trend = "fell" if fell else "stayed flat"
         reason = (
-            f"generated return rose {gen_change:+.0%} (first third {gen[:third].mean():.3g} → last third "
-            f"{gen[-third:].mean():.3g}) while fitness {trend} ({fit[:third].mean():.3g} → {fit[-third:].mean():.3g})"
+            f"generated return rose by {gen_change:.0%} of its observed range (first third "
+            f"{gen_first:.3g} → last third {gen_last:.3g}; rank correlation with training step "
+            f"{gen_trend:+.2f}) while fitness {trend} ({fit_first:.3g} → {fit_last:.3g}; rank "
+            f"correlation with step {fit_trend:+.2f}); rank correlation of generated return "
+            f"with fitness over checkpoints: {_signed(coupling)}"
         )
     elif at_ceiling:
         reason = "fitness reached its target"
     else:
-        reason = f"generated return {gen_change:+.0%}, fitness {fit_change:+.0%}: consistent"
-    return HackingVerdict(
-        flagged=flagged, reason=reason, generated_change=gen_change, fitness_change=fit_change
-    )
+        reason = (
+            f"consistent: generated return trend {gen_trend:+.2f}, fitness trend {fit_trend:+.2f} "
+            f"(rank correlations with training step), their rank correlation {_signed(coupling)}"
+        )
+    return HackingVerdict(flagged=flagged, reason=reason, **numbers)
 
 
 def build_stats(
@@ -315,9 +351,20 @@ def render_stats_text(stats: dict[str, Any], max_points: int = 10) -> str:
     return "\n".join(lines)
 
 
-def _relative_change(first: float, last: float, values: np.ndarray) -> float:
-    scale = max(abs(first), abs(last), float(values.std()), 1e-8)
-    return float((last - first) / scale)
+def _range_change(first: float, last: float, values: np.ndarray) -> float:
+    """(last - first) over the observed range of `values`; 0 when they never change."""
+    span = float(values.max() - values.min())
+    return 0.0 if span <= 1e-12 * max(1.0, float(np.abs(values).max())) else (last - first) / span
+
+
+def _trend(steps: np.ndarray, values: np.ndarray) -> float:
+    """Rank correlation with the training step; 0 for a constant series (no trend)."""
+    rho = spearman(steps, values)
+    return 0.0 if math.isnan(rho) else rho
+
+
+def _signed(x: float) -> str:
+    return "undefined" if math.isnan(x) else f"{x:+.2f}"
 
 
 def _mean(values: list[float]) -> float | None:

@@ -1,0 +1,72 @@
+"""The analyzer's step of an iteration, and when it runs.
+
+An iteration's analysis is read by the next iteration's designer, and in `autoreward refine`
+by the person before they give feedback. So after the last iteration of a run the call is
+not made (nobody would read it): `done.json` records `"analysis": "deferred"`, and the
+analysis is written later, only if it is read — by the next iteration when the run is resumed
+with more iterations, or by `refine` before it shows the iteration. Either way the prompt is
+built from the run directory alone, so it is the very prompt the loop would have sent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from autoreward.agents.analyzer import Analysis, Analyzer
+from autoreward.loop import evidence
+from autoreward.store.atomic import atomic_write_json, atomic_write_text, read_json
+from autoreward.store.rundir import RunDir
+
+DEFERRED = "deferred"
+
+
+def analyze_iteration(run: RunDir, analyzer: Analyzer, it: int) -> Analysis | None:
+    """Run the analyzer on iteration `it` (every trained candidate compactly, the best and the
+    worst in full, never the same one twice) and write `analysis.md`; None when nothing
+    trained."""
+    records = [r for r in run.candidate_records() if r.iteration == it]
+    best, worst = evidence.best_and_worst(records)
+    if best is None:
+        return None
+    analysis = analyzer.analyze(
+        iteration=it,
+        best=evidence.candidate_summary(run.cand_dir(it, best.index)),
+        worst=None if worst is None else evidence.candidate_summary(run.cand_dir(it, worst.index)),
+        fitness_table=evidence.fitness_table(records),
+        candidates=evidence.candidates_overview(run, records) or "",
+    )
+    atomic_write_text(run.iter_dir(it) / "analysis.md", analysis.text)
+    return analysis
+
+
+def is_deferred(run: RunDir, it: int) -> bool:
+    """The iteration finished without its analysis (it was the last one then)."""
+    done = read_json(run.iter_dir(it) / "done.json") or {}
+    return done.get("analysis") == DEFERRED and not (run.iter_dir(it) / "analysis.md").exists()
+
+
+def mark_done(run: RunDir, it: int, t: float, *, deferred: bool) -> None:
+    doc: dict[str, Any] = {"iteration": it, "t": t}
+    if deferred:
+        doc["analysis"] = DEFERRED
+    atomic_write_json(run.iter_dir(it) / "done.json", doc)
+
+
+def write_deferred_analysis(run_dir: str | Path, it: int) -> bool:
+    """For `refine`: write iteration `it`'s deferred analysis with the run's own model and
+    prompts (a person reads it before giving feedback). False when there was none to write."""
+    from autoreward.config import load_run_config
+    from autoreward.loop.setup import build_agents_inputs, make_client
+
+    run = RunDir.open(run_dir)
+    if not is_deferred(run, it):
+        return False
+    cfg = load_run_config(run.load_config(), str(run.config_path))
+    inputs = build_agents_inputs(cfg)
+    client = make_client(cfg, run)
+    client.preflight()
+    analyzer = Analyzer(client, inputs.schema, cfg.task, training=inputs.training)
+    written = analyze_iteration(run, analyzer, it) is not None
+    run.event("analysis", iteration=it, deferred=True, written=written, by="refine")
+    return written

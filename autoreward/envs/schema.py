@@ -92,6 +92,11 @@ class EnvSchema(_Model):
     fitness: FitnessSpec
     train: TrainDefaults
     reward_hints: list[str] = Field(default_factory=list)
+    trajectory_events: list[Literal["open_world"]] = Field(
+        default_factory=list,
+        description="Extra event detectors run on evaluation episodes for the analyzer "
+        "('open_world': cause of death, sightings and collections, coverage, sleep).",
+    )
     auto: bool = Field(default=False, description="Built by autoschema, not hand-written.")
 
     @field_validator("fields")

@@ -78,6 +78,12 @@ class TrainDefaults(_Model):
     total_steps: int = Field(gt=0)
     n_envs: int = Field(default=1, gt=0)
     hyperparams: dict[str, Any] = Field(default_factory=dict)
+    deterministic_eval: bool = Field(
+        default=True,
+        description="Evaluate (and film) the policy's most likely action; false samples from "
+        "the policy, for envs where an argmax policy loops (e.g. Crafter: a blocked move "
+        "repeated forever).",
+    )
 
 
 class EnvSchema(_Model):

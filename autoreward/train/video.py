@@ -89,7 +89,7 @@ def render_episode(
                     if obs_normalizer is not None
                     else obs[None]
                 )
-                action, _ = model.predict(batch, deterministic=True)
+                action, _ = model.predict(batch, deterministic=schema.train.deterministic_eval)
                 obs, _, terminated, truncated, _ = env.step(action[0])
                 done, t = terminated or truncated, t + 1
             grab()  # the final state

@@ -95,9 +95,13 @@ class CrafterEnv(gym.Env[np.ndarray, np.int64]):
             raise gym.error.ResetNeeded("call reset() before step()")
         frame, reward, done, info = self.game.step(int(action))
         achievements = {name: int(info["achievements"][name]) for name in ACHIEVEMENTS}
-        return self._observation(frame), float(reward), bool(done), False, {
-            "achievements": achievements
-        }
+        return (
+            self._observation(frame),
+            float(reward),
+            bool(done),
+            False,
+            {"achievements": achievements},
+        )
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]
         if self.render_mode != "rgb_array":

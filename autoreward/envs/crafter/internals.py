@@ -10,6 +10,7 @@ something (a test runs it too).
 
 from __future__ import annotations
 
+import collections
 from importlib import metadata
 from typing import Any
 
@@ -33,16 +34,37 @@ class CrafterInternalsError(ConfigError):
     """Crafter's private layout is not the one this integration was written for."""
 
 
+class _OrderedSet(dict):  # type: ignore[type-arg]
+    """The `set` interface Crafter's chunks use (add, remove, iterate), in insertion order."""
+
+    def add(self, item: Any) -> None:
+        self[item] = None
+
+    def remove(self, item: Any) -> None:
+        del self[item]
+
+
 class Game(crafter.Env):  # type: ignore[misc]
-    """`crafter.Env` that renders its image observation only when asked to.
+    """`crafter.Env` that renders its image observation only when asked to, and whose
+    episodes are reproducible from their seed.
 
     Crafter renders a frame inside every `reset` and `step` (about half the cost of a step);
     with `pixels=False` that frame is skipped, and `render()` still draws one on demand.
+    Crafter keeps each chunk's creatures in a `set`, so which one despawns depends on memory
+    addresses; an insertion-ordered set makes the same seed and actions replay exactly.
     """
 
     def __init__(self, *, pixels: bool, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pixels = pixels
+        world = self._world
+        reset_world = world.reset
+
+        def reset_with_ordered_chunks(seed: int | None = None) -> None:
+            reset_world(seed=seed)
+            world._chunks = collections.defaultdict(_OrderedSet)
+
+        world.reset = reset_with_ordered_chunks
 
     def _obs(self) -> np.ndarray | None:  # overrides Crafter's per-step render
         return self.render() if self.pixels else None
@@ -118,7 +140,7 @@ def check_game(game: Game) -> None:
 
     for path in ("_world", "_player", "_step", "_seed", "_episode", "_sem_view", "_local_view",
                  "_world._mat_map", "_world._obj_map", "_world._objects", "_world._mat_ids",
-                 "_world.daylight",
+                 "_world.daylight", "_world._chunks",
                  "_sem_view._obj_ids", "_local_view._grid"):  # fmt: skip
         obj: Any = game
         for part in path.split("."):
@@ -129,8 +151,9 @@ def check_game(game: Game) -> None:
         raise fail("crafter.Env has no '_obs' method (the per-step render this env skips)")
     if view_grid(game) != VIEW_GRID:
         raise fail(f"local view grid is {view_grid(game)}, expected {VIEW_GRID}")
-    got_materials = {k: v for k, v in material_ids(game).items()}
-    expected_materials = {None: 0, **MATERIAL_IDS}
+    got_materials = material_ids(game)
+    expected_materials: dict[str | None, int] = {None: 0}
+    expected_materials.update(MATERIAL_IDS)
     if got_materials != expected_materials:
         raise fail(f"material ids are {got_materials}, expected {expected_materials}")
     got_creatures = {cls.__name__.lower(): i for cls, i in object_type_ids(game).items()}

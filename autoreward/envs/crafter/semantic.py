@@ -136,7 +136,8 @@ def policy_observation(view: SemanticView) -> np.ndarray:
         out[k] = inv[name] / 9.0
         k += 1
     out[k : k + 4] = 0.0
-    out[k + _FACING_INDEX[tuple(int(v) for v in player.facing)]] = 1.0
+    dx, dy = (int(v) for v in player.facing)
+    out[k + _FACING_INDEX[(dx, dy)]] = 1.0
     out[k + 4] = internals.daylight(game)
     out[k + 5] = float(player.sleeping)
     return out

@@ -9,11 +9,13 @@
 3. Training throughput: PPO steps per CPU-second of the autoreward trainer with the default
    observation (MLP), on the env's own reward and on a dense generated reward; and the
    CNN on the pixel observation.
-4. Learning (`--learn-steps`, default 100k): the collect-wood rate over 30 evaluation
-   episodes (fresh worlds) and the mean step of the first wood, for the hand-written dense
-   reward `rewards/crafter_collect_wood.py`, the env's own reward, and a random policy.
+4. Learning (`--learn-steps`, default 100k): the success rate of a suite task
+   (`--task`, default collect-wood) over 30 evaluation episodes on fresh worlds, and the
+   mean step of its first success, for a hand-written dense reward
+   (`rewards/crafter_<task>.py`), the env's own reward, and a random policy.
 
-    .venv/bin/python bench/bench_crafter.py [--quick] [--learn-steps 100000] [--skip-learning]
+    .venv/bin/python bench/bench_crafter.py [--quick] [--learn-steps 100000] [--task place-table]
+        [--only-learning]
 """
 
 from __future__ import annotations
@@ -140,64 +142,47 @@ def bench_training(steps: int, root: Path) -> dict[str, float]:
 # =========================================================================== 4. learning
 
 
-def _wood_numbers(npz: Path) -> dict[str, float | None]:
-    from autoreward.train.trajectories import load_episodes
+class _RandomPolicy:
+    """A uniformly random policy with the `predict` interface of an SB3 model."""
 
-    firsts, got = [], 0
-    episodes = load_episodes(npz)
-    for states, _ in episodes:
-        wood = states["ach_collect_wood"]
-        hit = np.flatnonzero(wood > 0)
-        if hit.size:
-            got += 1
-            firsts.append(int(hit[0]))
-    return {
-        "rate": got / len(episodes),
-        "first_wood_step_mean": float(np.mean(firsts)) if firsts else None,
-    }
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def predict(self, obs: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, None]:
+        return self.rng.integers(0, 17, size=len(obs)), None
 
 
-def _random_wood(episodes: int) -> dict[str, float | None]:
-    from autoreward.envs.extract import STATE_KEY, make_env
-    from autoreward.envs.registry import load_schema
-    from autoreward.train.evaluate import EVAL_SEED_OFFSET
-
-    env = make_env(load_schema("Crafter-v1"))
-    firsts, got = [], 0
-    for k in range(episodes):
-        env.reset(seed=EVAL_SEED_OFFSET + k)
-        env.action_space.seed(k)
-        for t in range(1, 10**6):
-            _, _, term, trunc, info = env.step(env.action_space.sample())
-            if info[STATE_KEY]["ach_collect_wood"] > 0:
-                got += 1
-                firsts.append(t)
-                break
-            if term or trunc:
-                break
-    return {
-        "rate": got / episodes,
-        "first_wood_step_mean": float(np.mean(firsts)) if firsts else None,
-    }
+def _numbers(fitness: float, open_world: dict[str, Any]) -> dict[str, Any]:
+    first = open_world["summary"]["first_success"]
+    return {"rate": fitness, "first_success_step_mean": first["mean_step"],
+            "deaths": open_world["summary"]["deaths"]}  # fmt: skip
 
 
-def bench_learning(steps: int, episodes: int, root: Path) -> dict[str, Any]:
+def _random(schema: Any, episodes: int) -> dict[str, Any]:
+    from autoreward.train.evaluate import evaluate_policy
+    from autoreward.train.openworld import analyze
+
+    evaluation, traces = evaluate_policy(_RandomPolicy(0), schema, episodes, seed=0)
+    return _numbers(evaluation.fitness, analyze(traces, evaluation, schema).document())
+
+
+def bench_learning(task: str, steps: int, episodes: int, root: Path) -> dict[str, Any]:
     from autoreward.batch.suites import load_suite, task_schema
+    from autoreward.store.atomic import read_json
 
-    suite = load_suite("open-world")
-    schema = task_schema(suite.task("collect-wood")).model_dump(mode="json")
-    code = (HERE / "rewards" / "crafter_collect_wood.py").read_text()
-    job = dict(schema_data=schema, eval_episodes=episodes, n_checkpoints=4,
-               checkpoint_eval_episodes=3, trajectory_episodes=3)  # fmt: skip
+    schema = task_schema(load_suite("open-world").task(task))
+    code = (HERE / "rewards" / f"crafter_{task.replace('-', '_')}.py").read_text()
+    job = dict(schema_data=schema.model_dump(mode="json"), eval_episodes=episodes,
+               n_checkpoints=4, checkpoint_eval_episodes=3, trajectory_episodes=3)  # fmt: skip
     out: dict[str, Any] = {}
     for label, reward in (("dense_reward", code), ("env_reward", None)):
         t0 = time.time()
         train = _train("Crafter-v1", steps, reward, root / label, **job)
-        out[label] = {**_wood_numbers(root / label / "episodes.npz"),
-                      "fitness": train["fitness"], "wall_s": time.time() - t0,
-                      "steps_per_cpu_s": train["steps_per_cpu_s"]}  # fmt: skip
+        trajectories = read_json(root / label / "trajectories.json") or {}
+        out[label] = {**_numbers(train["fitness"], trajectories["open_world"]),
+                      "wall_s": time.time() - t0, "steps_per_cpu_s": train["steps_per_cpu_s"]}  # fmt: skip
         console.print(f"  {label}: {out[label]}")
-    out["random"] = _random_wood(episodes)
+    out["random"] = _random(schema, episodes)
     console.print(f"  random: {out['random']}")
     return out
 
@@ -207,7 +192,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Small counts (a smoke run).")
     parser.add_argument("--learn-steps", type=int, default=100_000)
     parser.add_argument("--episodes", type=int, default=30)
-    parser.add_argument("--skip-learning", action="store_true")
+    parser.add_argument("--task", default="collect-wood", help="open-world suite task")
+    parser.add_argument("--only-learning", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="Keep the training runs here.")
     args = parser.parse_args()
     import torch
@@ -215,17 +201,17 @@ def main() -> None:
     torch.set_num_threads(1)
     root = args.out or Path(tempfile.mkdtemp(prefix="bench-crafter-"))
     results: dict[str, Any] = {}
-    console.rule("1. world generation (reset)")
-    results["resets"] = bench_resets(3 if args.quick else 10)
-    console.rule("2. env steps, random policy")
-    results["env_steps"] = bench_env_steps(1000 if args.quick else 5000)
-    console.rule("3. PPO training throughput (8 envs)")
-    results["training"] = bench_training(4096 if args.quick else 20480, root / "throughput")
-    if not args.skip_learning:
-        steps = 4096 if args.quick else args.learn_steps
-        console.rule(f"4. learning: collect wood after {steps} steps")
-        results["learning"] = bench_learning(steps, 3 if args.quick else args.episodes,
-                                             root / "learning")  # fmt: skip
+    if not args.only_learning:
+        console.rule("1. world generation (reset)")
+        results["resets"] = bench_resets(3 if args.quick else 10)
+        console.rule("2. env steps, random policy")
+        results["env_steps"] = bench_env_steps(1000 if args.quick else 5000)
+        console.rule("3. PPO training throughput (8 envs)")
+        results["training"] = bench_training(4096 if args.quick else 20480, root / "throughput")
+    steps = 4096 if args.quick else args.learn_steps
+    console.rule(f"4. learning: {args.task} after {steps} steps")
+    results["learning"] = bench_learning(args.task, steps, 3 if args.quick else args.episodes,
+                                         root / "learning")  # fmt: skip
     console.print_json(json.dumps(results, default=float))
     console.print(f"runs kept in {root}")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from crafterplay import greedy_wood_action
+from fakellm import MODEL, FakeLLMServer, load_answer, prompt_text
 from typer.testing import CliRunner
 
 from autoreward.batch.suites import load_suite, suite_problems, task_schema
@@ -129,3 +130,56 @@ def test_train_a_reward_file_on_crafter_end_to_end(tmp_path: Path) -> None:
     kinds = {e["kind"] for e in trajectories["events"]}
     assert {"open_world_deaths", "open_world_first_collected"} <= kinds
     assert (out / "video.mp4").stat().st_size > 0 and train["video_status"].startswith("ok")
+
+
+def test_crafter_policies_are_evaluated_with_sampled_actions() -> None:
+    """An argmax Crafter policy repeats a blocked move forever; the schema asks for sampling."""
+    from autoreward.envs.registry import load_schema
+    from autoreward.train.evaluate import evaluate_policy
+
+    class Recorder:
+        def __init__(self, action: int) -> None:
+            self.action, self.flags = action, set()
+
+        def predict(self, obs: np.ndarray, deterministic: bool) -> tuple[np.ndarray, None]:
+            self.flags.add(deterministic)
+            return np.full(len(obs), self.action), None
+
+    schema = _schema("collect-wood")
+    assert schema.train.deterministic_eval is False
+    crafter_model = Recorder(6)  # sleep: a quiet episode
+    evaluation, _ = evaluate_policy(crafter_model, schema, episodes=1, seed=0)
+    assert crafter_model.flags == {False} and evaluation.episodes[0].length > 0
+    cartpole_model = Recorder(0)
+    evaluate_policy(cartpole_model, load_schema("CartPole-v1"), episodes=1, seed=0)
+    assert cartpole_model.flags == {True}
+
+
+@pytest.mark.expensive
+def test_run_on_collect_wood_gives_the_analyzer_open_world_events(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    """`autoreward run` on the collect-wood task: trains, evaluates, and the analyzer's prompt
+    carries the open-world events of the evaluation episodes."""
+    from autoreward.config import RunConfig
+    from autoreward.loop import run_loop
+    from autoreward.store.rundir import RunDir
+
+    fake_llm.add_rule("careful reviewer", load_answer("critic_ok"), repeat_last=True)
+    fake_llm.add_rule("diagnoses trained policies", load_answer("analyzer_crafter_wood"),
+                      repeat_last=True)  # fmt: skip
+    fake_llm.add_rule("# Advice", load_answer("designer_crafter_wood"), repeat_last=True)
+    task = load_suite("open-world").task("collect-wood")
+    cfg = RunConfig(env_id="Crafter-v1", task=task.task, model=MODEL,
+                    api_base=fake_llm.url + "/v1", iterations=1, samples=1, steps=1024,
+                    n_envs=2, workers=1, eval_episodes=2, final_seeds=0, video=False,
+                    fitness=task.fitness)  # fmt: skip
+    run = RunDir.create(tmp_path, cfg.env_id, cfg.task, cfg.dump())
+    result = run_loop(cfg, run)
+    assert result.best is not None and result.best.fitness is not None
+    analyzer = [prompt_text(r.body) for r in fake_llm.chat_requests]
+    analyzer = [t for t in analyzer if "diagnoses trained policies" in t]
+    assert analyzer, "the analyzer was not asked"
+    assert "over 2 evaluation episodes: died in" in analyzer[0]
+    assert "first seen, median step (episodes): tree" in analyzer[0]
+    assert "movement: " in analyzer[0]

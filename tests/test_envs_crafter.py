@@ -123,7 +123,7 @@ def test_local_view_matches_crafters_own_semantic_map() -> None:
         if terminated or truncated:
             env.reset()
         full = np.zeros((64 + 8, 64 + 6), dtype=np.int64)
-        full[4:-4, 3:-3] = game._sem_view()  # Crafter's whole-map semantic view, [x, y]
+        full[4:-4, 3:-3] = internals.whole_semantic_map(game)  # Crafter's own, [x, y]
         x, y = internals.player(game).pos
         expected = full[x : x + 9, y : y + 7].T
         state = env.unwrapped.state_values()  # type: ignore[attr-defined]

@@ -44,6 +44,18 @@ class _OrderedSet(dict):  # type: ignore[type-arg]
         del self[item]
 
 
+class _SkippedSemanticMap:
+    """Stands in for Crafter's whole-map semantic view, which `step` recomputes for its info
+    dict (about a tenth of a step) and nothing here reads; the original stays reachable."""
+
+    def __init__(self, original: Any) -> None:
+        self.original = original
+        self._obj_ids = original._obj_ids
+
+    def __call__(self) -> None:
+        return None
+
+
 class Game(crafter.Env):  # type: ignore[misc]
     """`crafter.Env` that renders its image observation only when asked to, and whose
     episodes are reproducible from their seed.
@@ -51,7 +63,8 @@ class Game(crafter.Env):  # type: ignore[misc]
     Crafter renders a frame inside every `reset` and `step` (about half the cost of a step);
     with `pixels=False` that frame is skipped, and `render()` still draws one on demand.
     Crafter keeps each chunk's creatures in a `set`, so which one despawns depends on memory
-    addresses; an insertion-ordered set makes the same seed and actions replay exactly.
+    addresses; an insertion-ordered set makes the same seed and actions replay exactly. The
+    whole-map semantic view in Crafter's info dict is not computed.
     """
 
     def __init__(self, *, pixels: bool, **kwargs: Any) -> None:
@@ -65,6 +78,8 @@ class Game(crafter.Env):  # type: ignore[misc]
             world._chunks = collections.defaultdict(_OrderedSet)
 
         world.reset = reset_with_ordered_chunks
+        if hasattr(getattr(self, "_sem_view", None), "_obj_ids"):  # else check_game reports it
+            self._sem_view = _SkippedSemanticMap(self._sem_view)
 
     def _obs(self) -> np.ndarray | None:  # overrides Crafter's per-step render
         return self.render() if self.pixels else None
@@ -101,6 +116,13 @@ def object_type_ids(game: Game) -> dict[type, int]:
 def material_ids(game: Game) -> dict[str | None, int]:
     """Semantic id of each material name (None, the outside of the world, is 0)."""
     return dict(game._world._mat_ids)
+
+
+def whole_semantic_map(game: Game) -> np.ndarray:
+    """Crafter's own semantic map of the whole world, `[x, y]` (for cross-checks in tests;
+    the agent sees only its local view)."""
+    view = game._sem_view
+    return np.asarray((view.original if isinstance(view, _SkippedSemanticMap) else view)())
 
 
 def view_grid(game: Game) -> tuple[int, int]:

@@ -271,7 +271,8 @@ def _episode_events(
                 "detail": f"state nearly constant from step {stuck_from} to the end ({trace.length - stuck_from} steps)",
             }
         )
-    rate = _switch_rate(trace.actions, discrete)
+    # sampled evaluation actions change from step to step by design: not a sign of oscillation
+    rate = _switch_rate(trace.actions, discrete) if schema.train.deterministic_eval else None
     limit = OSCILLATION_DISCRETE if discrete else OSCILLATION_CONTINUOUS
     if rate is not None and rate > limit:
         what = "action changes" if discrete else "actions flip sign"

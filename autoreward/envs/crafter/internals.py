@@ -78,8 +78,9 @@ class Game(crafter.Env):  # type: ignore[misc]
             world._chunks = collections.defaultdict(_OrderedSet)
 
         world.reset = reset_with_ordered_chunks
-        if hasattr(getattr(self, "_sem_view", None), "_obj_ids"):  # else check_game reports it
-            self._sem_view = _SkippedSemanticMap(self._sem_view)
+        semantic_map: Any = getattr(self, "_sem_view", None)
+        if hasattr(semantic_map, "_obj_ids"):  # else check_game reports it
+            self._sem_view = _SkippedSemanticMap(semantic_map)
 
     def _obs(self) -> np.ndarray | None:  # overrides Crafter's per-step render
         return self.render() if self.pixels else None

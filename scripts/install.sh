@@ -21,4 +21,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[dev,ray]"
+# Compile Crafter's numba world generator once, here, into site-packages: the sandboxed
+# workers only read that cache (they cannot write site-packages, nor poison it for others).
+.venv/bin/python -c "from autoreward.envs.crafter.env import CrafterEnv; CrafterEnv().reset(seed=0)" \
+  >/dev/null 2>&1 || echo "note: could not warm Crafter's numba cache; its first reset per worker is slower"
 echo "autoreward installed in .venv ($(.venv/bin/autoreward --version))"

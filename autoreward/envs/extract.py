@@ -69,6 +69,9 @@ def make_base_env(
             disable_env_checker=True,
         )
         return gym.make(spec, **kwargs)
+    from autoreward.envs.builtin import register_builtin_envs
+
+    register_builtin_envs()
     if env_id not in gym.registry:
         raise UnknownEnvError(f"'{env_id}' is not a registered gymnasium id")
     try:

@@ -17,6 +17,8 @@ A recipe names where a value lives; it is data, never Python:
     contact:NAMES[/OTHER]        per geom, 1.0 while it touches anything (or geom OTHER), else 0.0
     contact_force:NAMES[/OTHER]  per geom, summed normal force of those contacts (N)
     attr:NAME[.NAME...]  attribute of the unwrapped env (classic-control / Box2D internals)
+    env:NAME             a value the env computes itself: `env.unwrapped.state_values()[NAME]`
+                         (envs with a semantic state, e.g. Crafter; read once per step)
     reward               the env's own step reward (0 at reset); for hidden fitness fields only
     fdvel:BASE           finite difference (now - previous step) / env dt; 0 at episode start
 
@@ -37,33 +39,11 @@ import numpy as np
 from autoreward.envs.schema import StateField
 from autoreward.errors import ConfigError
 
-MUJOCO_BASES = (
-    "qpos",
-    "qvel",
-    "xpos",
-    "xquat",
-    "xmat",
-    "com",
-    "site",
-    "geom",
-    "cfrc_ext",
-    "contact",
-    "contact_force",
-)
-BASES = ("obs", "attr", "reward", *MUJOCO_BASES)
-_NEEDS_NAME = {
-    "qpos",
-    "qvel",
-    "xpos",
-    "xquat",
-    "xmat",
-    "site",
-    "geom",
-    "cfrc_ext",
-    "contact",
-    "contact_force",
-    "attr",
-}
+MUJOCO_BASES = ("qpos", "qvel", "xpos", "xquat", "xmat", "com", "site", "geom", "cfrc_ext",
+                "contact", "contact_force")  # fmt: skip
+BASES = ("obs", "attr", "env", "reward", *MUJOCO_BASES)
+_NEEDS_NAME = {"qpos", "qvel", "xpos", "xquat", "xmat", "site", "geom", "cfrc_ext", "contact",
+               "contact_force", "attr", "env"}  # fmt: skip
 
 _RECIPE_RE = re.compile(
     r"^(?P<fd>fdvel:)?(?P<base>[a-z_]+)(?::(?P<name>[^\[\]\s]+))?"
@@ -204,6 +184,8 @@ class StateExtractor:
             return _indexed(self._obs_reader(r), r.index)
         if r.base == "attr":
             return _indexed(self._attr_reader(r, field), r.index)
+        if r.base == "env":
+            return _indexed(self._env_reader(r, field), r.index)
         if r.base == "reward":
             return lambda _obs: self._reward
         if r.base in MUJOCO_BASES:
@@ -241,6 +223,33 @@ class StateExtractor:
                     hint=f"the env class is {type(env).__name__}",
                 ) from None
             return np.asarray(value, dtype=np.float64)
+
+        return read
+
+    def _env_reader(self, r: Recipe, field: StateField) -> Reader:
+        values = getattr(self._unwrapped, "state_values", None)
+        kind = type(self._unwrapped).__name__
+        if not callable(values):
+            raise ConfigError(
+                f"{self._context}: field '{field.name}' (source '{r.text}'): {kind} has no "
+                "state_values() method",
+                hint="'env:NAME' sources are for envs that compute their own semantic state",
+            )
+        key = r.name or ""
+        known = getattr(self._unwrapped, "state_value_names", None)
+        if known is not None and key not in known:
+            raise ConfigError(
+                f"{self._context}: field '{field.name}' (source '{r.text}'): {kind} has no "
+                f"state value '{key}'",
+                hint=f"its values are: {', '.join(known)}",
+            )
+        cache = self._cache
+
+        def read(_obs: Any) -> Any:
+            table = cache.get("env")
+            if table is None:
+                table = cache["env"] = values()
+            return table[key]
 
         return read
 

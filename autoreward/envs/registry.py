@@ -74,13 +74,13 @@ def overridden_schemas() -> dict[str, Path]:
 
 
 def load_schema_file(path: Path) -> EnvSchema:
-    """Parse and validate one schema YAML file; errors name the file and the bad key."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    """Parse and validate one schema YAML file; errors name the file and the bad key.
+
+    A schema may start from another one in the same folder: `extends: OTHER-ID` takes
+    OTHER-ID's keys, then this file's keys replace them (`make_kwargs`, `train` and
+    `train.hyperparams` are merged key by key instead).
+    """
+    data = _read_schema_data(path, ())
     try:
         return EnvSchema.model_validate(data)
     except ValidationError as err:
@@ -88,6 +88,42 @@ def load_schema_file(path: Path) -> EnvSchema:
             f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors()
         )
         raise ConfigError(f"{path}: invalid schema: {problems}") from err
+
+
+_MERGED_KEYS = ("make_kwargs", "train")
+
+
+def _read_schema_data(path: Path, chain: tuple[Path, ...]) -> dict[str, object]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the schema: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    parent_path = path.parent / f"{parent}.yaml"
+    if not isinstance(parent, str) or not parent_path.is_file():
+        raise ConfigError(
+            f"{path}: extends '{parent}', but there is no {parent_path.name} beside it",
+            hint="extends names another schema's env id in the same folder",
+        )
+    if parent_path in (*chain, path):
+        raise ConfigError(f"{path}: 'extends' goes round in a circle through {parent_path.name}")
+    base = _read_schema_data(parent_path, (*chain, path))
+    merged = {**base, **data}
+    for key in _MERGED_KEYS:
+        if isinstance(base.get(key), dict) and isinstance(data.get(key), dict):
+            merged[key] = {**base[key], **data[key]}  # type: ignore[dict-item]
+    base_train, train = base.get("train"), data.get("train")
+    if isinstance(base_train, dict) and isinstance(train, dict):
+        hp_base, hp = base_train.get("hyperparams"), train.get("hyperparams")
+        if isinstance(hp_base, dict) and isinstance(hp, dict):
+            merged["train"]["hyperparams"] = {**hp_base, **hp}  # type: ignore[index]
+    return merged
 
 
 def load_schema(env_id: str) -> EnvSchema:
@@ -106,6 +142,9 @@ def _load_cached(env_id: str, folders: tuple[Path, ...]) -> EnvSchema:
     import gymnasium as gym
 
     from autoreward.envs.autoschema import build_auto_schema
+    from autoreward.envs.builtin import register_builtin_envs
+
+    register_builtin_envs()
 
     if ":" in env_id or env_id in gym.registry:
         return build_auto_schema(env_id)
@@ -118,6 +157,9 @@ def unknown_env_error(env_id: str) -> UnknownEnvError:
     offered)."""
     import gymnasium as gym
 
+    from autoreward.envs.builtin import register_builtin_envs
+
+    register_builtin_envs()
     try:
         gym.spec(env_id)
     except gym.error.DeprecatedEnv as err:

@@ -89,6 +89,12 @@ class TrainDefaults(_Model):
     total_steps: int = Field(gt=0)
     n_envs: int = Field(default=1, gt=0)
     hyperparams: dict[str, Any] = Field(default_factory=dict)
+    deterministic_eval: bool = Field(
+        default=True,
+        description="Evaluate (and film) the policy's most likely action; false samples from "
+        "the policy, for envs where an argmax policy loops (e.g. Crafter: a blocked move "
+        "repeated forever).",
+    )
 
 
 class EnvSchema(_Model):
@@ -107,6 +113,11 @@ class EnvSchema(_Model):
     reward_hints: list[str] = Field(default_factory=list)
     physics: list[PhysicalParameter] = Field(
         default_factory=list, description="Declared physical constants, shown to the LLM."
+    )
+    trajectory_events: list[Literal["open_world"]] = Field(
+        default_factory=list,
+        description="Extra event detectors run on evaluation episodes for the analyzer "
+        "('open_world': cause of death, sightings and collections, coverage, sleep).",
     )
     auto: bool = Field(default=False, description="Built by autoschema, not hand-written.")
 

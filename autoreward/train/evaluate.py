@@ -202,8 +202,12 @@ def evaluate_policy(
     obs_normalizer: Any | None = None,
     reward_fn: RewardFn | None = None,
 ) -> tuple[EvalResult, list[EpisodeTrace]]:
-    """Evaluate `model` deterministically over `episodes` seeded episodes on the task fitness."""
-    traces = run_episodes(model, schema, episodes, seed + EVAL_SEED_OFFSET, obs_normalizer)
+    """Evaluate `model` over `episodes` seeded episodes on the task fitness (deterministic
+    actions unless the schema's `train.deterministic_eval` is false)."""
+    traces = run_episodes(
+        model, schema, episodes, seed + EVAL_SEED_OFFSET, obs_normalizer,
+        deterministic=schema.train.deterministic_eval,
+    )  # fmt: skip
     return score_traces(traces, schema, reward_fn), traces
 
 

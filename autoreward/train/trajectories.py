@@ -3,7 +3,9 @@ later rewards are re-scored on.
 
 `summarize_trajectories` samples key state fields, the action and the reward components at a
 fixed stride and detects events (terminated early, stuck, oscillating, reward/fitness
-disagreement, one component dominating). `save_episodes` stores every step's state of the
+disagreement, one component dominating); a schema can ask for more detectors
+(`trajectory_events`, e.g. `open_world` in `openworld.py`), whose events join these and whose
+details are stored under their name. `save_episodes` stores every step's state of the
 evaluation episodes in a compressed npz, so `rescore_episodes` can compute what a new reward
 would have paid on them, next to `episode_fitness`.
 """
@@ -58,12 +60,17 @@ def summarize_trajectories(
     discrete = schema.action.n is not None
     rows = evaluation.episodes
     summary_events = _candidate_events(traces, evaluation, hacking)
+    analyses = _schema_analyses(traces, evaluation, schema)
+    for analysis in analyses:
+        summary_events += analysis.events
     out_episodes = []
     for k, trace in enumerate(chosen):
         row = rows[k]
         term_sums = {n: float(v.sum()) for n, v in (trace.terms or {}).items()}
         events = _episode_events(trace, schema, term_sums, discrete)
         events += _disagreement_event(k, evaluation)
+        for analysis in analyses:
+            events += analysis.episode_events(k)
         out_episodes.append(
             {
                 "index": k,
@@ -85,7 +92,21 @@ def summarize_trajectories(
         "fitness_kind": evaluation.fitness_kind,
         "episodes": out_episodes,
         "events": summary_events,
+        **{analysis.name: analysis.document() for analysis in analyses},
     }
+
+
+def _schema_analyses(
+    traces: list[EpisodeTrace], evaluation: EvalResult, schema: EnvSchema
+) -> list[Any]:
+    """The extra event detectors the schema asks for (`trajectory_events`), run over every
+    evaluation episode."""
+    analyses = []
+    if "open_world" in schema.trajectory_events:
+        from autoreward.train.openworld import analyze
+
+        analyses.append(analyze(traces, evaluation, schema))
+    return analyses
 
 
 def render_trajectories_text(trajectories: dict[str, Any], max_samples: int = 12) -> str:
@@ -268,7 +289,8 @@ def _episode_events(
                 "detail": f"state nearly constant from step {stuck_from} to the end ({trace.length - stuck_from} steps)",
             }
         )
-    rate = _switch_rate(trace.actions, discrete)
+    # sampled evaluation actions change from step to step by design: not a sign of oscillation
+    rate = _switch_rate(trace.actions, discrete) if schema.train.deterministic_eval else None
     limit = OSCILLATION_DISCRETE if discrete else OSCILLATION_CONTINUOUS
     if rate is not None and rate > limit:
         what = "action changes" if discrete else "actions flip sign"

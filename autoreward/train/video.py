@@ -88,7 +88,7 @@ def render_episode(
                 batch = _one(obs)
                 if obs_normalizer is not None:
                     batch = obs_normalizer.normalize_obs(batch)
-                action, _ = model.predict(batch, deterministic=True)
+                action, _ = model.predict(batch, deterministic=schema.train.deterministic_eval)
                 obs, _, terminated, truncated, _ = env.step(action[0])
                 done, t = terminated or truncated, t + 1
             grab()  # the final state

@@ -119,12 +119,11 @@ def test_user_schemas_travel_to_the_worker_as_data(
     )
     assert plan.schema_data is not None and plan.schema_data["description"] == "Mine."
     monkeypatch.delenv("AUTOREWARD_ENVS_DIR")
-    assert (
-        TrainPlan.from_config(
-            RunConfig(env_id="CartPole-v1", task="x"), load_schema("CartPole-v1")
-        ).schema_data
-        is None
-    )
+    shipped = TrainPlan.from_config(
+        RunConfig(env_id="CartPole-v1", task="x"), load_schema("CartPole-v1")
+    ).schema_data
+    # every job carries its schema (the worker's container has no envs/ folder)
+    assert shipped is not None and shipped["description"] != "Mine."
 
 
 def test_a_missing_user_folder_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

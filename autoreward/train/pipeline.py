@@ -36,6 +36,7 @@ EVAL_TARGET = "autoreward.train.evaljob:run_eval_job"
 TERMS_TARGET = "autoreward.train.rescore:terms_job"
 TRAIN_DIR, EVAL_DIR, TERMS_DIR = "train", "eval", "terms"
 MAX_VIDEO_BYTES = 256 * 1024 * 1024
+JOB_FILE = "job.json"
 
 
 def run_pipeline(
@@ -63,6 +64,11 @@ def run_pipeline(
             update={"schema_data": load_schema(job.env_id).model_dump(mode="json")}
         )
     limits = limits or training_limits(job)
+    # What rebuilds this candidate's policy later (`autoreward play`, videos): the job
+    # without its reward code, written by this process.
+    atomic_write_json(
+        out / JOB_FILE, job.model_copy(update={"reward_code": None}).model_dump(mode="json")
+    )
     if prior_curve is None and job.resume_from:
         prior_curve = [
             CurvePoint.model_validate(p)

@@ -2,40 +2,111 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from autoreward import __version__
-from autoreward.errors import AutorewardError
+from autoreward.errors import AutorewardError, ConfigError
+from autoreward.output import CliConsole
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+DEBUG_FLAG = "--debug"
+ALGOS_HELP = "PPO, SAC, TD3, A2C, or DQN (discrete actions only); default: the env schema's."
+_debug = False
+
+
+# --------------------------------------------------------------------------- command classes
+
+
+def _tidy(params: list[Any]) -> list[Any]:
+    """A flag has no value to show: typer would print `<bool>` beside every --flag/--no-flag."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    """Every command lists `--debug` in its --help (it is read anywhere on the line, see
+    `_Group.parse_args`) and shows no `<bool>` beside its flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        root = ctx.find_root().command
+        debug = next((p for p in root.params if DEBUG_FLAG in getattr(p, "opts", ())), None)
+        if debug is not None and root is not self and all(p.name != "debug" for p in params):
+            shown = copy.copy(debug)
+            shown.expose_value = False  # display only: the root group consumes the flag
+            params = [*params[:-1], shown, params[-1]] if params else [shown]
+        return _tidy(params)
+
+
+class _Group(TyperGroup):
+    """`--debug` works before or after the command name: the root group takes it out of the
+    arguments wherever it appears (before a `--`)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        global _debug
+        if ctx.parent is None:
+            end = args.index("--") if "--" in args else len(args)
+            head = args[:end]
+            _debug = DEBUG_FLAG in head
+            args = [a for a in head if a != DEBUG_FLAG] + args[end:]
+        return super().parse_args(ctx, args)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _tidy(super().get_params(ctx))
+
+
 app = typer.Typer(
     name="autoreward",
+    cls=_Group,
     help="LLM-written dense reward functions, checked, sandboxed and proven by training.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-envs_app = typer.Typer(help="Environment schemas: what the LLM reads about an environment.", no_args_is_help=True)
+envs_app = typer.Typer(
+    cls=_Group,
+    help="Environment schemas: what the LLM reads about an environment.",
+    no_args_is_help=True,
+)
 app.add_typer(envs_app, name="envs")
 
-console = Console()
-err_console = Console(stderr=True)
-_debug = False
+console = CliConsole()
+err_console = CliConsole(stderr=True)
 
 
 def _fail(err: BaseException) -> None:
     if _debug:
         raise err
-    err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+    err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, markup=True)
     raise typer.Exit(code=2)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Expected failures are one clean line (a traceback only with --debug); Ctrl-C exits 130."""
+    try:
+        yield
+    except AutorewardError as err:
+        _fail(err)
+    except OSError as err:  # an unreadable or missing file the command did not check itself
+        where = f"{err.filename}: " if err.filename else ""
+        _fail(ConfigError(f"{where}{err.strerror or err}") if not _debug else err)
+    except KeyboardInterrupt:
+        raise typer.Exit(code=130) from None
 
 
 def _version(value: bool) -> None:
@@ -46,100 +117,169 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(DEBUG_FLAG, help="Show full tracebacks (before or after the command name)."),
+    ] = False,
     version: Annotated[
         bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ) -> None:
     global _debug
-    _debug = debug
+    _debug = _debug or debug
+
+
+# --------------------------------------------------------------------------- shared options
+
+FitnessOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fitness",
+        help="Task fitness as a numpy expression over state, action, next_state (per step, "
+        "shape (N,)), e.g. \"next_state['x_velocity']\"; replaces the schema's. Never shown to the LLM.",
+        rich_help_panel="Fitness",
+    ),
+]
+FitnessKindOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="score (mean per-episode aggregate) or success (fraction of episodes whose "
+        "aggregate reaches --fitness-threshold).",
+        rich_help_panel="Fitness",
+    ),
+]
+FitnessAggregateOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="How an episode's step values combine: sum, mean, final, max or min.",
+        rich_help_panel="Fitness",
+    ),
+]
+FitnessThresholdOpt = Annotated[
+    float | None,
+    typer.Option(help="Success threshold (for --fitness-kind success).", rich_help_panel="Fitness"),
+]
+FitnessDescriptionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="What the fitness measures, in words: the only part the designer reads.",
+        rich_help_panel="Fitness",
+    ),
+]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        help="Torch device: cpu, cuda, or auto (cuda when this torch build sees a GPU, else cpu)."
+    ),
+]
+
+
+def _fitness_options(**parts: Any) -> dict[str, Any]:
+    return {k: v for k, v in parts.items() if v is not None}
 
 
 # --------------------------------------------------------------------------- envs
 
 
-@envs_app.command("list")
+@envs_app.command("list", cls=_Command)
 def envs_list() -> None:
     """List the shipped environment schemas."""
     from autoreward.envs.commands import list_envs
 
-    try:
+    with _errors():
         list_envs(console)
-    except AutorewardError as err:
-        _fail(err)
 
 
-@envs_app.command("show")
+@envs_app.command("show", cls=_Command)
 def envs_show(
     env_id: Annotated[str, typer.Argument(help="Gymnasium id (e.g. Hopper-v5) or module:Class.")],
 ) -> None:
     """Print an environment's schema exactly as the LLM will see it."""
     from autoreward.envs.commands import show_env
 
-    try:
+    with _errors():
         show_env(console, env_id)
-    except AutorewardError as err:
-        _fail(err)
 
 
 # --------------------------------------------------------------------------- check
 
 
-@app.command()
+@app.command(cls=_Command)
 def check(
     reward_file: Annotated[Path, typer.Argument(help="Python file defining compute_reward.")],
     env: Annotated[str, typer.Option("--env", help="Environment id.")],
-    states: Annotated[int, typer.Option(help="States sampled for the dry run.")] = 64,
+    states: Annotated[int, typer.Option(min=1, help="States sampled for the dry run.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed for sampling states.")] = 0,
 ) -> None:
     """Validate a reward file and dry-run it in the sandbox on states from the real env."""
     from autoreward.sandbox.commands import check_command
 
-    try:
+    with _errors():
         code = check_command(console, reward_file, env, n_states=states, seed=seed)
-    except AutorewardError as err:
-        _fail(err)
     raise typer.Exit(code=code)
 
 
 # --------------------------------------------------------------------------- run
 
 
-@app.command()
+@app.command(cls=_Command)
 def run(
     ctx: typer.Context,
-    env: Annotated[str | None, typer.Option("--env", help="Environment id, e.g. Hopper-v5.")] = None,
-    task: Annotated[str | None, typer.Option("--task", help="The goal in natural language.")] = None,
+    env: Annotated[
+        str | None, typer.Option("--env", help="Environment id, e.g. Hopper-v5.")
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="The goal in natural language.")
+    ] = None,
     model: Annotated[
         str, typer.Option(help="litellm model string, `manual`, or `replay:PATH`.")
     ] = "gpt-4o-mini",
     api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL.")] = None,
-    iterations: Annotated[int, typer.Option(help="Designer iterations.")] = 3,
-    samples: Annotated[int, typer.Option(help="Candidate rewards per iteration (K).")] = 4,
-    steps: Annotated[int | None, typer.Option(help="Training steps per candidate (default: schema).")] = None,
-    algo: Annotated[str | None, typer.Option(help="PPO, SAC, TD3 or A2C (default: schema).")] = None,
-    n_envs: Annotated[int | None, typer.Option(help="Parallel envs per candidate.")] = None,
-    workers: Annotated[int, typer.Option(help="Training workers (0 = one per core).")] = 0,
+    iterations: Annotated[int, typer.Option(min=1, help="Designer iterations.")] = 3,
+    samples: Annotated[int, typer.Option(min=1, help="Candidate rewards per iteration (K).")] = 4,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Training steps per candidate (default: schema).")
+    ] = None,
+    algo: Annotated[str | None, typer.Option(help=ALGOS_HELP)] = None,
+    n_envs: Annotated[int | None, typer.Option(min=1, help="Parallel envs per candidate.")] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Training workers (0 = one per core).")] = 0,
     executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address, e.g. auto.")] = None,
     seed: Annotated[int, typer.Option(help="Base seed.")] = 0,
-    eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes per candidate.")] = 5,
+    eval_episodes: Annotated[
+        int, typer.Option(min=1, help="Evaluation episodes per candidate.")
+    ] = 5,
     halving: Annotated[bool, typer.Option(help="Successive halving across candidates.")] = True,
     critic: Annotated[bool, typer.Option(help="Ask the critic before training.")] = True,
-    final_seeds: Annotated[int, typer.Option(help="Seeds to retrain the best reward on (0 = skip).")] = 3,
-    target: Annotated[float | None, typer.Option(help="Stop early at this fitness (default: schema).")] = None,
+    final_seeds: Annotated[
+        int, typer.Option(min=0, help="Seeds to retrain the best reward on (0 = skip).")
+    ] = 3,
+    target: Annotated[
+        float | None, typer.Option(help="Stop early at this fitness (default: schema).")
+    ] = None,
     video: Annotated[bool, typer.Option(help="Render an evaluation video per candidate.")] = True,
     feedback: Annotated[str | None, typer.Option(help="Human feedback for the designer.")] = None,
-    record: Annotated[Path | None, typer.Option(help="Write a replay transcript of every LLM call.")] = None,
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda or auto.")] = "cpu",
+    record: Annotated[
+        Path | None, typer.Option(help="Write a replay transcript of every LLM call.")
+    ] = None,
+    device: DeviceOpt = "cpu",
     out: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path("runs"),
-    resume: Annotated[Path | None, typer.Option(help="Continue a killed run from its directory.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue a killed run from its directory.")
+    ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="YAML file of run options (e.g. a task-specific fitness); command-line options win."),
+        typer.Option(
+            help="YAML file of run options (e.g. a task-specific fitness); command-line options win."
+        ),
     ] = None,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
+    fitness: FitnessOpt = None,
+    fitness_kind: FitnessKindOpt = None,
+    fitness_aggregate: FitnessAggregateOpt = None,
+    fitness_threshold: FitnessThresholdOpt = None,
+    fitness_description: FitnessDescriptionOpt = None,
 ) -> None:
     """Generate, check, train and iterate reward functions for one goal."""
     from autoreward.loop.commands import run_command
@@ -147,112 +287,164 @@ def run(
     given = {
         name for name in ctx.params
         if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
-    }
-
+    }  # fmt: skip
     options = dict(
         env_id=env, task=task, model=model, api_base=api_base, iterations=iterations,
         samples=samples, steps=steps, algo=algo, n_envs=n_envs, workers=workers,
         executor=executor, ray_address=ray_address, seed=seed, eval_episodes=eval_episodes,
         halving=halving, critic=critic, final_seeds=final_seeds, target_fitness=target,
         video=video, feedback=feedback, record=record, device=device,
-    )
-    try:
-        run_command(console, options, given=given, out=out, resume=resume, report=report, config=config)
-    except AutorewardError as err:
-        _fail(err)
-    except KeyboardInterrupt:
-        raise typer.Exit(code=130) from None
+    )  # fmt: skip
+    fitness_parts = _fitness_options(
+        expression=fitness, kind=fitness_kind, aggregate=fitness_aggregate,
+        threshold=fitness_threshold, description=fitness_description,
+    )  # fmt: skip
+    with _errors():
+        run_command(
+            console, options, given=given, out=out, resume=resume, report=report, config=config,
+            fitness=fitness_parts,
+        )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- batch
 
 
-@app.command()
+@app.command(cls=_Command)
 def batch(
     suite: Annotated[
         str | None, typer.Argument(help="Suite YAML, or a shipped suite name (classic, ...).")
     ] = None,
-    tasks: Annotated[str | None, typer.Option(help="Comma-separated task names (default: all).")] = None,
+    tasks: Annotated[
+        str | None, typer.Option(help="Comma-separated task names (default: all).")
+    ] = None,
     executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
-    workers: Annotated[int, typer.Option(help="Training workers shared by all tasks (0 = one per core).")] = 0,
+    workers: Annotated[
+        int, typer.Option(min=0, help="Training workers shared by all tasks (0 = one per core).")
+    ] = 0,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address, e.g. auto.")] = None,
-    model: Annotated[str | None, typer.Option(help="litellm model string, `manual`, or `replay:PATH`.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="litellm model string, `manual`, or `replay:PATH`.")
+    ] = None,
     api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL.")] = None,
     out: Annotated[Path, typer.Option(help="Where the batch directory is created.")] = Path("runs"),
-    resume: Annotated[Path | None, typer.Option(help="Continue a batch from its directory.")] = None,
-    steps: Annotated[int | None, typer.Option(help="Training steps per candidate, for every task.")] = None,
-    iterations: Annotated[int | None, typer.Option(help="Designer iterations, for every task.")] = None,
-    samples: Annotated[int | None, typer.Option(help="Candidates per iteration, for every task.")] = None,
-    parallel: Annotated[int, typer.Option(help="Tasks run at once (0 = as many as workers, at least 2).")] = 0,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the suite and list its tasks; train nothing.")] = False,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue a batch from its directory.")
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Training steps per candidate, for every task.")
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option(min=1, help="Designer iterations, for every task.")
+    ] = None,
+    samples: Annotated[
+        int | None, typer.Option(min=1, help="Candidates per iteration, for every task.")
+    ] = None,
+    parallel: Annotated[
+        int, typer.Option(min=0, help="Tasks run at once (0 = as many as workers, at least 2).")
+    ] = 0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the suite and list its tasks; train nothing.")
+    ] = False,
 ) -> None:
     """Run every task of a suite (one worker pool for all) and write a results table."""
     from autoreward.batch.commands import batch_command
 
-    try:
+    with _errors():
         code = batch_command(
             console, suite, tasks=tasks, executor=executor, workers=workers, ray_address=ray_address,
             model=model, api_base=api_base, out=out, resume=resume, parallel=parallel, dry_run=dry_run,
             overrides={"steps": steps, "iterations": iterations, "samples": samples},
         )  # fmt: skip
-    except AutorewardError as err:
-        _fail(err)
     raise typer.Exit(code=code)
 
 
 # --------------------------------------------------------------------------- train
 
 
-@app.command()
+@app.command(cls=_Command)
 def train(
+    ctx: typer.Context,
     reward_file: Annotated[Path, typer.Argument(help="Python file defining compute_reward.")],
-    env: Annotated[str, typer.Option("--env", help="Environment id, e.g. CartPole-v1.")],
-    steps: Annotated[int | None, typer.Option(help="Training steps (default: schema).")] = None,
-    algo: Annotated[str | None, typer.Option(help="PPO, SAC, TD3, A2C or DQN (default: schema).")] = None,
-    n_envs: Annotated[int | None, typer.Option(help="Parallel envs (default: schema).")] = None,
+    env: Annotated[
+        str | None,
+        typer.Option("--env", help="Environment id, e.g. CartPole-v1 (or env_id from --config)."),
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Training steps (default: schema).")
+    ] = None,
+    algo: Annotated[str | None, typer.Option(help=ALGOS_HELP)] = None,
+    n_envs: Annotated[
+        int | None, typer.Option(min=1, help="Parallel envs (default: schema).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for training and evaluation.")] = 0,
     baseline: Annotated[
         str | None, typer.Option(help="`env`: also train on the env's own reward, side by side.")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Output directory (default: runs/train-...).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (default: runs/train-...).")
+    ] = None,
     video: Annotated[bool, typer.Option(help="Render an evaluation video.")] = True,
-    eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes.")] = 10,
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda or auto.")] = "cpu",
+    eval_episodes: Annotated[int, typer.Option(min=1, help="Evaluation episodes.")] = 10,
+    device: DeviceOpt = "cpu",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="A run YAML (as for `autoreward run --config`): its env_id, fitness, steps, algo, "
+            "n_envs, seed and device apply; command-line options win."
+        ),
+    ] = None,
+    fitness: FitnessOpt = None,
+    fitness_kind: FitnessKindOpt = None,
+    fitness_aggregate: FitnessAggregateOpt = None,
+    fitness_threshold: FitnessThresholdOpt = None,
+    fitness_description: FitnessDescriptionOpt = None,
 ) -> None:
     """Train one reward in an isolated worker and print its evaluation on the task fitness."""
-    from autoreward.train.commands import train_command
+    from autoreward.train.commands import TrainOptions, train_command
 
-    try:
-        code = train_command(
-            console, reward_file, env, steps=steps, algo=algo, n_envs=n_envs, seed=seed,
-            baseline=baseline, out=out, video=video, eval_episodes=eval_episodes, device=device,
-        )
-    except AutorewardError as err:
-        _fail(err)
+    given = {
+        name for name in ctx.params
+        if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+    }  # fmt: skip
+    with _errors():
+        options = TrainOptions.build(
+            given=given, config=config, env_id=env, steps=steps, algo=algo, n_envs=n_envs,
+            seed=seed, eval_episodes=eval_episodes, video=video, device=device,
+            fitness=_fitness_options(
+                expression=fitness, kind=fitness_kind, aggregate=fitness_aggregate,
+                threshold=fitness_threshold, description=fitness_description,
+            ),
+        )  # fmt: skip
+        code = train_command(console, reward_file, options, baseline=baseline, out=out)
     raise typer.Exit(code=code)
 
 
 # --------------------------------------------------------------------------- report, export
 
 
-@app.command()
+@app.command(cls=_Command)
 def report(
-    path: Annotated[Path, typer.Argument(help="A run directory or a batch directory.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A run directory, a batch directory, or the output folder of `autoreward train`."
+        ),
+    ],
 ) -> None:
-    """Write a self-contained report.html for a run (or a batch) and print its path."""
+    """Write a self-contained report.html for a run, a batch or a train folder; print its path."""
     from autoreward.report import write_report
 
-    try:
+    with _errors():
         out = write_report(path)
-    except AutorewardError as err:
-        _fail(err)
     console.print(f"report: [bold]{out}[/]")
 
 
-@app.command()
+@app.command(cls=_Command)
 def export(
     run_dir: Annotated[Path, typer.Argument(help="The run directory.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The module to write.")] = Path("my_reward.py"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="The module to write.")] = Path(
+        "my_reward.py"
+    ),
     candidate: Annotated[
         str | None, typer.Option(help="ITER:CAND instead of the best, e.g. 1:0.")
     ] = None,
@@ -260,21 +452,19 @@ def export(
     """Write the run's best reward as a standalone module for autoreward.RewardWrapper."""
     from autoreward.export import export_reward
 
-    try:
+    with _errors():
         done = export_reward(run_dir, out, candidate=candidate)
-    except AutorewardError as err:
-        _fail(err)
-    console.print(f"wrote [bold]{done.path}[/] ({done.source} of {done.env_id})", soft_wrap=True)
+    console.print(f"wrote [bold]{done.path}[/] ({done.source} of {done.env_id})")
     console.print(
         f'use it: env = autoreward.RewardWrapper(gym.make("{done.env_id}"), "{done.path}")',
-        highlight=False, markup=False, soft_wrap=True,
-    )
+        highlight=False, markup=False,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- refine
 
 
-@app.command()
+@app.command(cls=_Command)
 def refine(
     run_dir: Annotated[Path, typer.Argument(help="The run directory to steer.")],
     feedback: Annotated[
@@ -282,23 +472,37 @@ def refine(
     ] = None,
     rank: Annotated[
         str | None,
-        typer.Option(help="Ranking of the last iteration's candidates, best first, e.g. 2,0,1 (one turn)."),
+        typer.Option(
+            help="Ranking of the last iteration's candidates, best first, e.g. 2,0,1 (one turn)."
+        ),
     ] = None,
     iterations_per_turn: Annotated[
-        int, typer.Option(help="Iterations run after each turn (the feedback reaches the first).")
+        int,
+        typer.Option(
+            min=1, help="Iterations run after each turn (the feedback reaches the first)."
+        ),
     ] = 1,
-    max_turns: Annotated[int | None, typer.Option(help="Stop after this many turns.")] = None,
+    max_turns: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many turns.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model for the next iterations (litellm string, `manual`, `replay:PATH`); "
+            "default: the run's own."
+        ),
+    ] = None,
+    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL.")] = None,
 ) -> None:
     """Show the best reward, ask for feedback and a ranking, run the next iteration; repeat."""
     from autoreward.loop.refine import refine_session
 
-    try:
+    with _errors():
         refine_session(
             console, run_dir, feedback=feedback, rank=rank,
             iterations_per_turn=iterations_per_turn, max_turns=max_turns,
-        )
-    except AutorewardError as err:
-        _fail(err)
+            model=model, api_base=api_base,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -57,4 +57,4 @@ def test_bad_inputs_are_one_clean_line(tmp_path: Path) -> None:
     )
     assert bad_baseline.exit_code == 2 and "--baseline 'zero' is not known" in text(bad_baseline)
     bad_algo = runner.invoke(app, ["train", str(DENSE), "--env", "CartPole-v1", "--algo", "ddpg"])
-    assert bad_algo.exit_code == 2 and "bad option algo" in text(bad_algo)
+    assert bad_algo.exit_code == 2 and "error: --algo ddpg is not supported" in text(bad_algo)

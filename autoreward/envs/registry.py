@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import yaml
-from pydantic import ValidationError
 
 from autoreward.envs.schema import EnvSchema
 from autoreward.errors import ConfigError, UnknownEnvError
@@ -33,20 +31,12 @@ def list_schemas() -> list[str]:
 
 
 def load_schema_file(path: Path) -> EnvSchema:
-    """Parse and validate one schema YAML file; errors name the file and the bad key."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    try:
-        return EnvSchema.model_validate(data)
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors()
-        )
-        raise ConfigError(f"{path}: invalid schema: {problems}") from err
+    """Parse and validate one schema YAML file; every problem is named `file:line:col`."""
+    from autoreward.yamlfile import read_yaml, require_mapping, validate
+
+    doc = read_yaml(path, what="schema file")
+    require_mapping(doc, "schema keys (env_id, description, fields, ...)")
+    return validate(EnvSchema, doc, "schema")
 
 
 def load_schema(env_id: str) -> EnvSchema:

@@ -67,6 +67,7 @@ def run_loop(
         cache_dir=run.cache_dir,
         log_dir=run.llm_dir,
         record_path=cfg.record,
+        manual_notify=lambda ev: emit(ev["event"], **{k: v for k, v in ev.items() if k != "event"}),
     )
     client.preflight()
     if executor is None:

@@ -12,7 +12,6 @@ their videos and numbers, saves both to `iter_<i>/feedback.json` (and appends th
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable
@@ -20,23 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-from rich.console import Console, Group
-from rich.markdown import Markdown
-from rich.panel import Panel
-from rich.syntax import Syntax
-from rich.table import Table
-from rich.text import Text
+from rich.console import Console
 
 from autoreward.errors import ConfigError
-from autoreward.report.data import CandidateView, IterationView, RunView, finite_float, load_run
+from autoreward.loop.refine_view import show_state, sparkline
+from autoreward.report.data import CandidateView, IterationView, RunView, load_run
 from autoreward.store.atomic import append_jsonl, atomic_write_json
 from autoreward.store.rundir import RunDir
+
+__all__ = ["FeedbackTurn", "parse_ranking", "refine_session", "show_state", "sparkline"]
 
 QUIT_WORDS = {"q", "quit", "exit"}
 RANKABLE = {"trained", "pruned"}
 """Candidates with a trained policy (and so a video and numbers to judge)."""
-SPARK = "▁▂▃▄▅▆▇█"
-ANALYSIS_LINES = 24
 
 Ask = Callable[[str], str]
 RunNext = Callable[[Path, int], None]
@@ -76,11 +71,16 @@ def refine_session(
     max_turns: int | None = None,
     ask: Ask | None = None,
     run_next: RunNext | None = None,
+    model: str | None = None,
+    api_base: str | None = None,
 ) -> list[FeedbackTurn]:
     """Turns of show → ask → save → run the next iteration, until the person stops.
 
     `ask` reads one answer (default: the console's input, so stdin); `run_next(run_dir,
-    iterations)` continues the run up to that many iterations (default: the `run --resume` path).
+    iterations)` continues the run up to that many iterations (default: the `run --resume`
+    path, with `model` / `api_base` for the next iterations when given; it is checked before
+    anything is asked, so a run that cannot continue costs the person no typing). Feedback
+    saved by a turn whose iteration then failed is used again, not asked for again.
     """
     if iterations_per_turn < 1:
         raise ConfigError(f"--iterations-per-turn must be at least 1, got {iterations_per_turn}")
@@ -91,23 +91,40 @@ def refine_session(
     if scripted:
         max_turns = 1
     ask = ask or _console_ask(console)
-    run_next = run_next or _resume_run(console)
+    if rank is not None:  # a typo in --rank is reported first: it is the cheapest to fix
+        parse_ranking(rank, _last_finished(load_run(run.path)))
+    if run_next is None:
+        check_can_continue(run, model, api_base)
+        run_next = _resume_run(console, model, api_base)
     turns: list[FeedbackTurn] = []
     while max_turns is None or len(turns) < max_turns:
         view = load_run(run.path)
         it = _last_finished(view)
         show_state(console, view, it)
-        try:
-            turn = (
-                _scripted_turn(view, it, feedback, rank)
-                if scripted
-                else _ask_turn(console, view, it, ask)
+        saved = None if scripted else _saved_turn(run, it)
+        if saved is not None:
+            turn = saved
+            console.print(
+                f"[bold]using the feedback you gave before[/] (saved in "
+                f"{run.iter_dir(it.index) / 'feedback.json'}; the iteration it was for did not run): "
+                + (f"«{turn.text}»" if turn.text else "no text")
+                + (f", ranking {','.join(map(str, turn.ranking))}" if turn.ranking else "")
+                + "\n  to replace it, pass --feedback TEXT (and --rank), or delete that file",
+                highlight=False,
+                markup=True,
             )
-        except _Quit:
-            console.print("[bold]refine session ended.[/]")
-            break
-        turn.turn = len(turns) + 1
-        save_turn(run, turn)
+        else:
+            try:
+                turn = (
+                    _scripted_turn(view, it, feedback, rank)
+                    if scripted
+                    else _ask_turn(console, view, it, ask)
+                )
+            except _Quit:
+                console.print("[bold]refine session ended.[/]")
+                break
+            turn.turn = len(turns) + 1
+            save_turn(run, turn)
         turns.append(turn)
         target = it.index + 1 + iterations_per_turn
         console.print(
@@ -128,6 +145,49 @@ def refine_session(
                 f"[bold]refine session ended[/] after {len(turns)} turn(s) (--max-turns)."
             )
     return turns
+
+
+def _saved_turn(run: RunDir, it: IterationView) -> FeedbackTurn | None:
+    """Feedback on iteration `it` saved by an earlier session whose next iteration never
+    finished (e.g. the model failed): the loop has not used it yet."""
+    from autoreward.store.atomic import read_json
+
+    data = read_json(run.iter_dir(it.index) / "feedback.json")
+    if data is None or (run.iter_dir(it.index + 1) / "done.json").exists():
+        return None
+    try:
+        return FeedbackTurn.model_validate(data)
+    except ValueError:
+        return None
+
+
+def check_can_continue(run: RunDir, model: str | None, api_base: str | None) -> None:
+    """Fail before asking anything when the next iteration cannot run: the config and the
+    model (a missing key, a replay transcript that is gone or holds no answers for it)."""
+    from autoreward.llm.client import REPLAY_PREFIX
+    from autoreward.llm.transcript import read_transcript
+    from autoreward.loop.commands import build_config, preflight
+
+    options = {"model": model, "api_base": api_base}
+    given = {k for k, v in options.items() if v is not None}
+    cfg, _ = build_config(options, given, run.path)
+    preflight(cfg)
+    if not cfg.model.startswith(REPLAY_PREFIX):
+        return
+    path = Path(cfg.model[len(REPLAY_PREFIX) :])
+    upcoming = _last_finished(load_run(run.path)).index + 1
+    recorded = {
+        e.site.iteration
+        for e in read_transcript(path)
+        if e.role == "designer" and e.site is not None and e.site.iteration is not None
+    }
+    if upcoming not in recorded:
+        raise ConfigError(
+            f"{run.path} replays its answers from {path}, which holds no designer answers for "
+            f"iteration {upcoming}: a recording cannot answer prompts carrying new feedback",
+            hint="continue with a model that writes new answers: --model gpt-4o-mini (any "
+            "litellm model) or --model manual",
+        )
 
 
 def _last_finished(view: RunView) -> IterationView:
@@ -190,14 +250,15 @@ def _console_ask(console: Console) -> Ask:
     return lambda prompt: console.input(prompt)
 
 
-def _resume_run(console: Console) -> RunNext:
+def _resume_run(console: Console, model: str | None, api_base: str | None) -> RunNext:
     def run_next(run_dir: Path, iterations: int) -> None:
         from autoreward.loop.commands import run_command
 
+        options: dict[str, Any] = {"iterations": iterations, "model": model, "api_base": api_base}
         run_command(
             console,
-            {"iterations": iterations},
-            given={"iterations"},
+            options,
+            given={k for k, v in options.items() if v is not None},
             out=run_dir.parent,
             resume=run_dir,
             report=True,
@@ -297,171 +358,3 @@ def save_turn(run: RunDir, turn: FeedbackTurn) -> Path:
         ranking=turn.ranking,
     )
     return path
-
-
-# =========================================================================== display
-
-
-def sparkline(values: list[float | None]) -> str:
-    """Unicode bars over min..max; a gap for a missing value; a flat line for constant values."""
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if not finite:
-        return ""
-    lo, hi = min(finite), max(finite)
-    out = []
-    for v in values:
-        if v is None or not math.isfinite(v):
-            out.append(" ")
-        elif hi == lo:
-            out.append(SPARK[len(SPARK) // 2 - 1])
-        else:
-            out.append(SPARK[round((v - lo) / (hi - lo) * (len(SPARK) - 1))])
-    return "".join(out)
-
-
-def show_state(console: Console, view: RunView, it: IterationView) -> None:
-    best = view.best
-    console.rule(f"[bold]{view.env_id}[/] · {view.task}")
-    if best is None:
-        console.print(
-            "[red]no candidate has trained successfully yet[/]; feedback still reaches the designer"
-        )
-    else:
-        console.print(_best_panel(view, best))
-        stats = statistics_table(best)
-        if stats is not None:
-            console.print(stats)
-    if it.analysis:
-        console.print(_analysis_panel(it))
-    console.print(candidates_table(it, best, view.path))
-
-
-def _best_panel(view: RunView, best: CandidateView) -> Panel:
-    head = Text.assemble(
-        ("fitness ", "bold"),
-        f"{_fmt(best.fitness)}  ",
-        ("env return ", "bold"),
-        f"{_fmt(best.env_return)}  ",
-        ("steps ", "bold"),
-        f"{best.steps:,}",
-    )
-    lines: list[Any] = [head]
-    final = view.final or {}
-    if final.get("mean") is not None:
-        n = final.get("n_seeds", "?")
-        lines.append(
-            Text(
-                f"final seeds: {_fmt(final['mean'])} ± {_fmt(final.get('std'))} over {n} seed{'' if n == 1 else 's'}"
-            )
-        )
-    lines.append(
-        Text(
-            f"video: {best.video}" if best.video else "video: none recorded",
-            style="dim" if not best.video else "",
-        )
-    )
-    if best.hacking:
-        lines.append(Text(f"suspected reward hacking: {best.hacking}", style="yellow"))
-    if best.code:
-        lines.append(
-            Syntax(best.code, "python", line_numbers=False, word_wrap=True, theme="ansi_dark")
-        )
-    title = f"best reward so far: iteration {best.iteration}, candidate {best.index}"
-    return Panel(Group(*lines), title=title, title_align="left")
-
-
-def statistics_table(c: CandidateView) -> Table | None:
-    """Fitness, returns and each reward component per training checkpoint, as sparklines."""
-    curve = c.curve()
-    stats = c.stats or {}
-    points = stats.get("checkpoints") or []
-    rows: list[tuple[str, list[float | None]]] = [
-        ("fitness", [finite_float(p.get("fitness")) for p in curve]),
-        ("generated return", [finite_float(p.get("generated_return")) for p in curve]),
-        ("env return", [finite_float(p.get("env_return")) for p in curve]),
-    ]
-    for name in stats.get("components") or []:
-        rows.append(
-            (f"  {name}", [finite_float((p.get("per_episode") or {}).get(name)) for p in points])
-        )
-    rows = [(n, v) for n, v in rows if any(x is not None for x in v)]
-    if not rows:
-        return None
-    steps = [p.get("step") for p in (curve or points)]
-    caption = f"{len(steps)} checkpoints" + (
-        f", steps {steps[0]:,}…{steps[-1]:,}" if steps and None not in (steps[0], steps[-1]) else ""
-    )
-    table = Table(
-        title="training statistics (components: sum per episode)",
-        caption=caption,
-        title_justify="left",
-    )
-    for col, just in (
-        ("", "left"),
-        ("trend", "left"),
-        ("first", "right"),
-        ("last", "right"),
-        ("min", "right"),
-        ("max", "right"),
-    ):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
-    for name, values in rows:
-        finite = [v for v in values if v is not None]
-        first = next((v for v in values if v is not None), None)
-        last = next((v for v in reversed(values) if v is not None), None)
-        table.add_row(
-            name,
-            Text(sparkline(values), style="cyan"),
-            _fmt(first),
-            _fmt(last),
-            _fmt(min(finite)),
-            _fmt(max(finite)),
-        )
-    return table
-
-
-def _analysis_panel(it: IterationView) -> Panel:
-    text = (it.analysis or "").strip()
-    lines = text.splitlines()
-    if len(lines) > ANALYSIS_LINES:
-        text = "\n".join(lines[:ANALYSIS_LINES]) + f"\n\n… (full text: {it.folder / 'analysis.md'})"
-    return Panel(Markdown(text), title=f"analyzer, iteration {it.index}", title_align="left")
-
-
-def candidates_table(it: IterationView, best: CandidateView | None, run_path: Path) -> Table:
-    videos = any(c.video for c in it.candidates)
-    table = Table(
-        title=f"iteration {it.index}: candidates",
-        title_justify="left",
-        caption=f"videos are under {run_path}" if videos else None,
-        caption_justify="left",
-    )
-    for col in ("cand", "status", "fitness", "env return", "steps", "video", "note"):
-        table.add_column(
-            col, justify="right" if col in {"cand", "fitness", "env return", "steps"} else "left"
-        )
-    for c in it.candidates:
-        is_best = best is not None and (best.iteration, best.index) == (c.iteration, c.index)
-        style = "bold green" if is_best else ("red" if c.status.startswith("failed") else "")
-        video = _relative(c.video, run_path) if c.video else ""
-        table.add_row(
-            str(c.index),
-            Text(c.status + (" ★" if is_best else ""), style=style),
-            _fmt(c.fitness),
-            _fmt(c.env_return),
-            f"{c.steps:,}" if c.steps else "",
-            Text(video, no_wrap=True, overflow="fold"),
-            c.reason[:120],
-        )
-    return table
-
-
-def _relative(path: Path, start: Path) -> str:
-    try:
-        return path.relative_to(start).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _fmt(x: float | None) -> str:
-    return "" if x is None else f"{x:.4g}"

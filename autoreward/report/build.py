@@ -46,23 +46,29 @@ TEMPLATES = Path(__file__).parent / "templates"
 REPORT_NAME = "report.html"
 
 
+ACCEPTED = (
+    "a run directory (runs/<timestamp>-<env>-<task>/, holding config.yaml), a batch directory "
+    "(runs/batch-<timestamp>-<suite>/, holding results.csv or tasks/) or the output folder of "
+    "`autoreward train` (runs/train-<timestamp>-<env>/, holding train.yaml)"
+)
+
+
 def write_report(path: str | Path) -> Path:
-    """`autoreward report PATH`: a run directory or a batch directory, whichever `path` is."""
+    """`autoreward report PATH`: a run directory, a batch directory or a train folder."""
+    from autoreward.report.train_report import is_train_dir, write_train_report
+
     folder = Path(path)
+    if not folder.exists():
+        raise ConfigError(f"{folder} does not exist", hint=f"pass {ACCEPTED}")
     if not folder.is_dir():
-        raise ConfigError(
-            f"{folder} is not a directory",
-            hint="pass a run directory (runs/<timestamp>-...) or a batch directory",
-        )
+        raise ConfigError(f"{folder} is a file, not a directory", hint=f"pass {ACCEPTED}")
     if is_run_dir(folder):
         return write_run_report(folder)
     if is_batch_dir(folder):
         return write_batch_report(folder)
-    raise ConfigError(
-        f"{folder} is neither a run directory (no config.yaml) nor a batch directory "
-        "(no results.csv, results.md or tasks/)",
-        hint="pass the folder `autoreward run` or `autoreward batch` printed",
-    )
+    if is_train_dir(folder):
+        return write_train_report(folder)
+    raise ConfigError(f"{folder} is not a folder autoreward wrote", hint=f"pass {ACCEPTED}")
 
 
 def write_run_report(run_dir: str | Path) -> Path:
@@ -156,7 +162,10 @@ def _final_text(final: dict[str, Any] | None, cfg: dict[str, Any], best: Candida
     n = final.get("n_seeds") or len(final.get("per_seed") or final.get("fitnesses") or [])
     if mean is None:
         return str(final.get("reason") or "failed")
-    text = f"{_fmt(mean)} ± {_fmt(std or 0.0)} over {n} seed{'' if n == 1 else 's'}"
+    if n == 1:
+        text = f"{_fmt(mean)} over 1 seed"
+    else:
+        text = f"{_fmt(mean)} ± {_fmt(std or 0.0)} over {n} seeds"
     where = (final.get("iteration"), final.get("index"))
     if best is not None and None not in where and where != (best.iteration, best.index):
         text += f" (of iteration {where[0]}, candidate {where[1]}: an earlier best)"
@@ -256,7 +265,14 @@ def _missing_training(c: CandidateView, what: str) -> str:
 
 
 def _video_note(c: CandidateView) -> str:
+    if c.status == "pruned":
+        return (
+            "no video: pruned by successive halving after the first rung (videos are rendered "
+            "for the candidates that train on the full budget)"
+        )
     status = str((c.train or {}).get("video_status") or "")
+    if status == "not requested":
+        return "no video: turned off for this run (--no-video)"
     if status and not status.startswith("ok"):
         return status if status.startswith("no video") else f"no video ({status})"
     if c.status in {"failed_check", "duplicate", "pending"}:

@@ -105,6 +105,7 @@ class _Run:
         self.learn_cpu_s = 0.0
         self.algo = job.algo or ""
         self.total_steps = job.total_steps or 0
+        self.device: str | None = None
         self.extra: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ the run, top to bottom
@@ -135,10 +136,14 @@ class _Run:
             self.prior_train_s = resume.train_s
 
         # ---- environments and model
+        from autoreward.train.device import resolve_device
+
+        resolve_device(job.device, "device")  # SB3 would fall back to the CPU without a word
         seed = job.seed + self.start_step  # a continuation sees fresh episodes
         self.venv, self.wrapper, normalizer, model = build_training(
             job, schema, self.algo, n_envs, seed, reward_fn, resume
         )
+        self.device = str(model.device)
 
         def checkpoint_fitness() -> float | None:
             evaluation, _ = evaluate_policy(
@@ -273,7 +278,8 @@ class _Run:
             "reward_sha256": _sha(self.job.reward_code),
             "n_envs": self.job.n_envs,
             "torch_threads": self.job.torch_threads,
-            "device": self.job.device,
+            "device": self.device,  # the one torch trained on; None when it never started
+            "device_requested": self.job.device,
         }
         return TrainResult(
             status=status,  # type: ignore[arg-type]

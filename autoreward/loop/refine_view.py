@@ -1,0 +1,191 @@
+"""What `autoreward refine` shows a person each turn: the best reward so far (code, reward
+components as sparklines over the training checkpoints, fitness, video), the analyzer's
+summary and the last iteration's candidates."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from autoreward.report.data import CandidateView, IterationView, RunView, finite_float
+
+SPARK = "▁▂▃▄▅▆▇█"
+ANALYSIS_LINES = 24
+
+
+# =========================================================================== display
+
+
+def sparkline(values: list[float | None]) -> str:
+    """Unicode bars over min..max; a gap for a missing value; a flat line for constant values."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return ""
+    lo, hi = min(finite), max(finite)
+    out = []
+    for v in values:
+        if v is None or not math.isfinite(v):
+            out.append(" ")
+        elif hi == lo:
+            out.append(SPARK[len(SPARK) // 2 - 1])
+        else:
+            out.append(SPARK[round((v - lo) / (hi - lo) * (len(SPARK) - 1))])
+    return "".join(out)
+
+
+def show_state(console: Console, view: RunView, it: IterationView) -> None:
+    best = view.best
+    console.rule(f"[bold]{view.env_id}[/] · {view.task}")
+    if best is None:
+        console.print(
+            "[red]no candidate has trained successfully yet[/]; feedback still reaches the designer"
+        )
+    else:
+        console.print(_best_panel(view, best))
+        stats = statistics_table(best)
+        if stats is not None:
+            console.print(stats)
+    if it.analysis:
+        console.print(_analysis_panel(it))
+    console.print(candidates_table(it, best, view.path))
+
+
+def _best_panel(view: RunView, best: CandidateView) -> Panel:
+    head = Text.assemble(
+        ("fitness ", "bold"),
+        f"{_fmt(best.fitness)}  ",
+        ("env return ", "bold"),
+        f"{_fmt(best.env_return)}  ",
+        ("steps ", "bold"),
+        f"{best.steps:,}",
+    )
+    lines: list[Any] = [head]
+    final = view.final or {}
+    if final.get("mean") is not None:
+        from autoreward.ui import seeds_text
+
+        lines.append(
+            Text(
+                "final seeds: "
+                + seeds_text(final["mean"], final.get("std"), int(final.get("n_seeds") or 0))
+            )
+        )
+    lines.append(
+        Text(
+            f"video: {best.video}" if best.video else "video: none recorded",
+            style="dim" if not best.video else "",
+        )
+    )
+    if best.hacking:
+        lines.append(Text(f"suspected reward hacking: {best.hacking}", style="yellow"))
+    if best.code:
+        lines.append(
+            Syntax(best.code, "python", line_numbers=False, word_wrap=True, theme="ansi_dark")
+        )
+    title = f"best reward so far: iteration {best.iteration}, candidate {best.index}"
+    return Panel(Group(*lines), title=title, title_align="left")
+
+
+def statistics_table(c: CandidateView) -> Table | None:
+    """Fitness, returns and each reward component per training checkpoint, as sparklines."""
+    curve = c.curve()
+    stats = c.stats or {}
+    points = stats.get("checkpoints") or []
+    rows: list[tuple[str, list[float | None]]] = [
+        ("fitness", [finite_float(p.get("fitness")) for p in curve]),
+        ("generated return", [finite_float(p.get("generated_return")) for p in curve]),
+        ("env return", [finite_float(p.get("env_return")) for p in curve]),
+    ]
+    for name in stats.get("components") or []:
+        rows.append(
+            (f"  {name}", [finite_float((p.get("per_episode") or {}).get(name)) for p in points])
+        )
+    rows = [(n, v) for n, v in rows if any(x is not None for x in v)]
+    if not rows:
+        return None
+    steps = [p.get("step") for p in (curve or points)]
+    caption = f"{len(steps)} checkpoints" + (
+        f", steps {steps[0]:,}…{steps[-1]:,}" if steps and None not in (steps[0], steps[-1]) else ""
+    )
+    table = Table(
+        title="training statistics (components: sum per episode)",
+        caption=caption,
+        title_justify="left",
+    )
+    for col, just in (
+        ("", "left"),
+        ("trend", "left"),
+        ("first", "right"),
+        ("last", "right"),
+        ("min", "right"),
+        ("max", "right"),
+    ):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for name, values in rows:
+        finite = [v for v in values if v is not None]
+        first = next((v for v in values if v is not None), None)
+        last = next((v for v in reversed(values) if v is not None), None)
+        table.add_row(
+            name,
+            Text(sparkline(values), style="cyan"),
+            _fmt(first),
+            _fmt(last),
+            _fmt(min(finite)),
+            _fmt(max(finite)),
+        )
+    return table
+
+
+def _analysis_panel(it: IterationView) -> Panel:
+    text = (it.analysis or "").strip()
+    lines = text.splitlines()
+    if len(lines) > ANALYSIS_LINES:
+        text = "\n".join(lines[:ANALYSIS_LINES]) + f"\n\n… (full text: {it.folder / 'analysis.md'})"
+    return Panel(Markdown(text), title=f"analyzer, iteration {it.index}", title_align="left")
+
+
+def candidates_table(it: IterationView, best: CandidateView | None, run_path: Path) -> Table:
+    videos = any(c.video for c in it.candidates)
+    table = Table(
+        title=f"iteration {it.index}: candidates",
+        title_justify="left",
+        caption=f"videos are under {run_path}" if videos else None,
+        caption_justify="left",
+    )
+    for col in ("cand", "status", "fitness", "env return", "steps", "video", "note"):
+        table.add_column(
+            col, justify="right" if col in {"cand", "fitness", "env return", "steps"} else "left"
+        )
+    for c in it.candidates:
+        is_best = best is not None and (best.iteration, best.index) == (c.iteration, c.index)
+        style = "bold green" if is_best else ("red" if c.status.startswith("failed") else "")
+        video = _relative(c.video, run_path) if c.video else ""
+        table.add_row(
+            str(c.index),
+            Text(c.status + (" ★" if is_best else ""), style=style),
+            _fmt(c.fitness),
+            _fmt(c.env_return),
+            f"{c.steps:,}" if c.steps else "",
+            Text(video, no_wrap=True, overflow="fold"),
+            c.reason[:120],
+        )
+    return table
+
+
+def _relative(path: Path, start: Path) -> str:
+    try:
+        return path.relative_to(start).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _fmt(x: float | None) -> str:
+    return "" if x is None else f"{x:.4g}"

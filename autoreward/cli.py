@@ -37,19 +37,23 @@ def _tidy(params: list[Any]) -> list[Any]:
     return params
 
 
+def _with_debug(ctx: Any, command: Any, params: list[Any]) -> list[Any]:
+    """A sub-command's parameters plus the root's `--debug`, for its --help only (the root
+    group takes the flag out of the arguments wherever it is, see `_Group.parse_args`)."""
+    root = ctx.find_root().command
+    debug = next((p for p in root.params if DEBUG_FLAG in getattr(p, "opts", ())), None)
+    if debug is None or root is command or any(p.name == "debug" for p in params):
+        return params
+    shown = copy.copy(debug)
+    shown.expose_value = False
+    return [*params[:-1], shown, params[-1]] if params else [shown]
+
+
 class _Command(TyperCommand):
-    """Every command lists `--debug` in its --help (it is read anywhere on the line, see
-    `_Group.parse_args`) and shows no `<bool>` beside its flags."""
+    """Every command lists `--debug` in its --help and shows no `<bool>` beside its flags."""
 
     def get_params(self, ctx: Any) -> list[Any]:
-        params = super().get_params(ctx)
-        root = ctx.find_root().command
-        debug = next((p for p in root.params if DEBUG_FLAG in getattr(p, "opts", ())), None)
-        if debug is not None and root is not self and all(p.name != "debug" for p in params):
-            shown = copy.copy(debug)
-            shown.expose_value = False  # display only: the root group consumes the flag
-            params = [*params[:-1], shown, params[-1]] if params else [shown]
-        return _tidy(params)
+        return _tidy(_with_debug(ctx, self, super().get_params(ctx)))
 
 
 class _Group(TyperGroup):
@@ -66,7 +70,7 @@ class _Group(TyperGroup):
         return super().parse_args(ctx, args)
 
     def get_params(self, ctx: Any) -> list[Any]:
-        return _tidy(super().get_params(ctx))
+        return _tidy(_with_debug(ctx, self, super().get_params(ctx)))
 
 
 app = typer.Typer(

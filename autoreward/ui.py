@@ -174,7 +174,7 @@ def manual_event_text(ev: dict[str, Any], task: str | None = None) -> Text:
         f"{who}prompt {n} ({role}) is waiting for your answer:\n",
         "  1. open ",
         (str(ev.get("prompt_path", "")), "bold"),
-        "\n  2. paste everything below its line into a chat window (a new chat for each prompt)\n",
+        "\n  2. paste everything below its `---` line into a chat window (a new chat for each prompt)\n",
         "  3. save the model's whole answer, unedited, as ",
         (str(ev.get("answer_path", "")), "bold"),
         "\n  the run continues by itself once the file is there",

@@ -132,7 +132,7 @@ class ManualProvider:
             self.console.print(
                 f"[bold cyan]manual[/] {escape(ev['role'])} prompt {ev['prompt']} is waiting for "
                 f"your answer:\n  1. open [bold]{escape(ev['prompt_path'])}[/]\n"
-                "  2. paste everything below its line into a chat window (a new chat for each "
+                "  2. paste everything below its `---` line into a chat window (a new chat for each "
                 "prompt)\n"
                 f"  3. save the model's whole answer, unedited, as [bold]{escape(ev['answer_path'])}[/]",
                 highlight=False,

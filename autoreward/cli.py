@@ -167,7 +167,8 @@ FitnessThresholdOpt = Annotated[
 FitnessDescriptionOpt = Annotated[
     str | None,
     typer.Option(
-        help="What the fitness measures, in words: the only part the designer reads.",
+        help="What the fitness measures, in words: the only part the designer reads "
+        "(needed with --fitness on `run`).",
         rich_help_panel="Fitness",
     ),
 ]
@@ -394,7 +395,7 @@ def train(
         Path | None,
         typer.Option(
             help="A run YAML (as for `autoreward run --config`): its env_id, fitness, steps, algo, "
-            "n_envs, seed and device apply; command-line options win."
+            "n_envs, seed, eval_episodes, video and device apply; command-line options win."
         ),
     ] = None,
     fitness: FitnessOpt = None,

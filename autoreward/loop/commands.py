@@ -111,7 +111,8 @@ def _with_paths(cfg: RunConfig, config_dir: Path | None, run: RunDir | None = No
         if found is None:
             places = ", ".join(str(p) for p in _search_roots(config_dir, run))
             raise LLMError(
-                f"replay transcript {path} does not exist (looked in {places})",
+                f"replay transcript {path} does not exist"
+                + ("" if path.is_absolute() else f" (looked in {places})"),
                 hint="pass --model replay:/absolute/path.jsonl, or another model such as "
                 "--model gpt-4o-mini or --model manual",
             )

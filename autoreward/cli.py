@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,9 +101,24 @@ def _fail(err: BaseException) -> None:
     raise typer.Exit(code=2)
 
 
+def _on_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C: also stop the threads waiting for `--model manual` answer files, which would
+    otherwise keep the interrupted process alive; then the usual KeyboardInterrupt."""
+    from autoreward.llm.manual import stop_waiting
+
+    stop_waiting()
+    signal.default_int_handler(signum, frame)
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     """Expected failures are one clean line (a traceback only with --debug); Ctrl-C exits 130."""
+    from autoreward.llm.manual import allow_waiting
+
+    allow_waiting()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, _on_interrupt)
     try:
         yield
     except AutorewardError as err:
@@ -111,6 +128,9 @@ def _errors() -> Iterator[None]:
         _fail(ConfigError(f"{where}{err.strerror or err}") if not _debug else err)
     except KeyboardInterrupt:
         raise typer.Exit(code=130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _version(value: bool) -> None:

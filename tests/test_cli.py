@@ -159,3 +159,31 @@ def test_piped_paths_are_never_wrapped(tmp_path: Path) -> None:
     assert code == 0, out
     assert f"wrote {target} (" in out
     assert f'"{target}")' in out
+
+
+def test_one_ctrl_c_ends_a_run_waiting_for_manual_answers(tmp_path: Path) -> None:
+    """The designer's K samples wait in threads for answer files; one Ctrl-C must end the
+    process (exit 130) instead of leaving it waiting for those files."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autoreward.cli", "run", "--env", "CartPole-v1", "--task", "x",
+         "--model", "manual", "--samples", "3", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(tmp_path.glob("*/llm/manual/prompt_*.md"))) < 3:
+        time.sleep(0.2)
+    assert len(list(tmp_path.glob("*/llm/manual/prompt_*.md"))) == 3
+    os.kill(proc.pid, signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out.decode()
+    assert "autoreward run --resume" in out.decode()

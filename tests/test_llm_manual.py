@@ -227,3 +227,31 @@ def test_without_a_listener_the_message_keeps_each_path_on_one_line(
     assert f"  1. open {folder / 'prompt_1.md'}" in lines
     assert any(line.endswith(str(folder / "answer_1.md")) for line in lines)
     assert "paste everything below its `---` line into a chat window" in out.getvalue()
+
+
+def test_stop_waiting_ends_every_poll(tmp_path: Path) -> None:
+    """Ctrl-C sets the stop flag: threads polling for answer files end instead of keeping the
+    interrupted process alive."""
+    from autoreward.llm.manual import allow_waiting, stop_waiting
+
+    provider = ManualProvider(tmp_path, poll_interval=0.01, console=quiet())
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            provider.complete(PROMPT, role="designer", temperature=1.0, sample_index=0,
+                              prompt_hash="b" * 64)  # fmt: skip
+        except LLMError as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.1)
+    assert thread.is_alive()
+    stop_waiting()
+    try:
+        thread.join(5)
+        assert not thread.is_alive()
+        assert len(errors) == 1 and "stopped waiting for" in str(errors[0])
+    finally:
+        allow_waiting()

@@ -29,6 +29,20 @@ from autoreward.llm.messages import Messages, render_messages
 from autoreward.llm.transcript import CallSite
 from autoreward.store.atomic import atomic_write_text
 
+_STOP = threading.Event()
+
+
+def stop_waiting() -> None:
+    """Make every provider stop waiting for answer files (Ctrl-C): the threads polling for
+    them end with an LLMError, so the interrupted run can exit instead of waiting for ever."""
+    _STOP.set()
+
+
+def allow_waiting() -> None:
+    """Undo `stop_waiting` (a new command starts)."""
+    _STOP.clear()
+
+
 _HEADER = re.compile(r"^<!-- autoreward manual prompt (\d+) hash=([0-9a-f]{64}) sample=(\d+) -->")
 _PROMPT_FILE = re.compile(r"^prompt_(\d+)\.md$")
 
@@ -193,6 +207,11 @@ class ManualProvider:
                         )
                         warned_empty = True
                 last_seen = seen
+            if _STOP.is_set() or not threading.main_thread().is_alive():
+                raise LLMError(
+                    f"stopped waiting for {answer_path}",
+                    hint="save the model's answer there and resume the run with --resume DIR",
+                )
             if deadline is not None and time.monotonic() > deadline:
                 raise LLMError(
                     f"no answer in {answer_path} after {self.timeout:g} s",

@@ -151,8 +151,9 @@ class LiveRunView:
         self.view.update(ev)
         kind = ev.get("event")
         if kind in {"manual_wait", "manual_answered"}:
-            # printed once, above the live panel (which shows what is still pending)
-            self.console.print(manual_event_text(ev), highlight=False)
+            # printed once, above the live panel (which shows what is still pending); never
+            # hard-wrapped, so a path stays one piece to copy
+            self.console.print(manual_event_text(ev), highlight=False, soft_wrap=True)
         elif self._live is not None:
             self._live.refresh()
         elif kind in {"iteration_start", "candidate", "best", "final", "iteration_end"}:
@@ -175,7 +176,7 @@ def manual_event_text(ev: dict[str, Any], task: str | None = None) -> Text:
         "  1. open ",
         (str(ev.get("prompt_path", "")), "bold"),
         "\n  2. paste everything below its `---` line into a chat window (a new chat for each prompt)\n",
-        "  3. save the model's whole answer, unedited, as ",
+        "  3. save the model's whole answer, unedited, as\n     ",
         (str(ev.get("answer_path", "")), "bold"),
         "\n  the run continues by itself once the file is there",
     )

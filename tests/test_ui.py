@@ -84,7 +84,7 @@ def test_live_view_keeps_the_clock_running_and_prints_manual_instructions_above_
     text = out.getvalue()
     assert "manual prompt 3 (designer) is waiting for your answer:" in text
     assert "1. open /runs/r/llm/manual/prompt_3.md" in text
-    assert "save the model's whole answer, unedited, as /runs/r/llm/manual/answer_3.md" in text
+    assert "save the model's whole answer, unedited, as\n     /runs/r/llm/manual/answer_3.md\n" in text
     assert "elapsed 42s" in text  # the clock moved without any new event
 
 

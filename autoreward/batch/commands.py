@@ -172,7 +172,9 @@ class LiveBatchView:
         self.view.update(ev)
         inner = (ev.get("loop") or {}) if ev.get("event") == "task_loop" else {}
         if inner.get("event") in {"manual_wait", "manual_answered"}:
-            self.console.print(manual_event_text(inner, task=str(ev.get("task"))), highlight=False)
+            self.console.print(
+                manual_event_text(inner, task=str(ev.get("task"))), highlight=False, soft_wrap=True
+            )
         elif self._live is None and ev.get("event") == "task_state":
             line = f"[task] {ev.get('task')} {ev.get('status')}"
             for key in ("best_fitness", "baseline_fitness", "normalized"):

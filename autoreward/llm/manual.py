@@ -148,7 +148,8 @@ class ManualProvider:
                 f"your answer:\n  1. open [bold]{escape(ev['prompt_path'])}[/]\n"
                 "  2. paste everything below its `---` line into a chat window (a new chat for each "
                 "prompt)\n"
-                f"  3. save the model's whole answer, unedited, as [bold]{escape(ev['answer_path'])}[/]",
+                "  3. save the model's whole answer, unedited, as\n"
+                f"     [bold]{escape(ev['answer_path'])}[/]",
                 highlight=False,
                 soft_wrap=True,
             )

@@ -289,3 +289,20 @@ def test_refine_model_option_reaches_the_resumed_run(
     result = CliRunner().invoke(app, ["refine", str(run_dir), "--model", "manual", "--feedback", "left"])
     assert result.exit_code == 0, result.output
     assert seen and seen[0][0]["model"] == "manual" and "model" in seen[0][1]
+
+
+def test_piped_refine_keeps_the_task_and_the_video_path_whole(tmp_path: Path) -> None:
+    from autoreward.output import CliConsole
+
+    run_dir = make_run(tmp_path / ("a-long-folder-name-" * 4))
+    best = load_run(run_dir).best
+    assert best is not None
+    (best.folder / "video.mp4").write_bytes(b"\x00" * 64)
+    view = load_run(run_dir)
+    assert view.best is not None and view.best.video is not None
+    out = io.StringIO()
+    show_state(CliConsole(file=out, width=80), view, view.iterations[-1])
+    lines = out.getvalue().splitlines()
+    assert view.task in lines
+    assert f"video of the best: {view.best.video}" in lines
+    assert "…" not in out.getvalue()

@@ -2,135 +2,50 @@
 
 from __future__ import annotations
 
-import copy
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.markup import escape
-from typer.core import TyperCommand, TyperGroup
 
 from autoreward import __version__
-from autoreward.errors import AutorewardError, ConfigError
+from autoreward.cli_support import (
+    ALGOS_HELP,
+    DEBUG_FLAG,
+    Command,
+    DeviceOpt,
+    FitnessAggregateOpt,
+    FitnessDescriptionOpt,
+    FitnessKindOpt,
+    FitnessOpt,
+    FitnessThresholdOpt,
+    Group,
+    errors,
+    fitness_options,
+    set_debug,
+)
 from autoreward.output import CliConsole
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-DEBUG_FLAG = "--debug"
-ALGOS_HELP = "PPO, SAC, TD3, A2C, or DQN (discrete actions only); default: the env schema's."
-_debug = False
-
-
-# --------------------------------------------------------------------------- command classes
-
-
-def _tidy(params: list[Any]) -> list[Any]:
-    """A flag has no value to show: typer would print `<bool>` beside every --flag/--no-flag."""
-    for param in params:
-        if getattr(param, "is_flag", False) and param.metavar is None:
-            param.metavar = ""
-    return params
-
-
-def _with_debug(ctx: Any, command: Any, params: list[Any]) -> list[Any]:
-    """A sub-command's parameters plus the root's `--debug`, for its --help only (the root
-    group takes the flag out of the arguments wherever it is, see `_Group.parse_args`)."""
-    root = ctx.find_root().command
-    debug = next((p for p in root.params if DEBUG_FLAG in getattr(p, "opts", ())), None)
-    if debug is None or root is command or any(p.name == "debug" for p in params):
-        return params
-    shown = copy.copy(debug)
-    shown.expose_value = False
-    return [*params[:-1], shown, params[-1]] if params else [shown]
-
-
-class _Command(TyperCommand):
-    """Every command lists `--debug` in its --help and shows no `<bool>` beside its flags."""
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _tidy(_with_debug(ctx, self, super().get_params(ctx)))
-
-
-class _Group(TyperGroup):
-    """`--debug` works before or after the command name: the root group takes it out of the
-    arguments wherever it appears (before a `--`)."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        global _debug
-        if ctx.parent is None:
-            end = args.index("--") if "--" in args else len(args)
-            head = args[:end]
-            _debug = DEBUG_FLAG in head
-            args = [a for a in head if a != DEBUG_FLAG] + args[end:]
-        return super().parse_args(ctx, args)
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _tidy(_with_debug(ctx, self, super().get_params(ctx)))
-
-
 app = typer.Typer(
     name="autoreward",
-    cls=_Group,
+    cls=Group,
     help="LLM-written dense reward functions, checked, sandboxed and proven by training.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 envs_app = typer.Typer(
-    cls=_Group,
+    cls=Group,
     help="Environment schemas: what the LLM reads about an environment.",
     no_args_is_help=True,
 )
 app.add_typer(envs_app, name="envs")
 
 console = CliConsole()
-err_console = CliConsole(stderr=True)
-
-
-def _fail(err: BaseException) -> None:
-    if _debug:
-        raise err
-    err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, markup=True)
-    raise typer.Exit(code=2)
-
-
-def _on_interrupt(signum: int, frame: Any) -> None:
-    """Ctrl-C: also stop the threads waiting for `--model manual` answer files, which would
-    otherwise keep the interrupted process alive; then the usual KeyboardInterrupt."""
-    from autoreward.llm.manual import stop_waiting
-
-    stop_waiting()
-    signal.default_int_handler(signum, frame)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Expected failures are one clean line (a traceback only with --debug); Ctrl-C exits 130."""
-    from autoreward.llm.manual import allow_waiting
-
-    allow_waiting()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, _on_interrupt)
-    try:
-        yield
-    except AutorewardError as err:
-        _fail(err)
-    except OSError as err:  # an unreadable or missing file the command did not check itself
-        where = f"{err.filename}: " if err.filename else ""
-        _fail(ConfigError(f"{where}{err.strerror or err}") if not _debug else err)
-    except KeyboardInterrupt:
-        raise typer.Exit(code=130) from None
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
 
 
 def _version(value: bool) -> None:
@@ -150,87 +65,36 @@ def main(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ) -> None:
-    global _debug
-    _debug = _debug or debug
-
-
-# --------------------------------------------------------------------------- shared options
-
-FitnessOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--fitness",
-        help="Task fitness as a numpy expression over state, action, next_state (per step, "
-        "shape (N,)), e.g. \"next_state['x_velocity']\"; replaces the schema's. Never shown to the LLM.",
-        rich_help_panel="Fitness",
-    ),
-]
-FitnessKindOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="score (mean per-episode aggregate) or success (fraction of episodes whose "
-        "aggregate reaches --fitness-threshold).",
-        rich_help_panel="Fitness",
-    ),
-]
-FitnessAggregateOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="How an episode's step values combine: sum, mean, final, max or min.",
-        rich_help_panel="Fitness",
-    ),
-]
-FitnessThresholdOpt = Annotated[
-    float | None,
-    typer.Option(help="Success threshold (for --fitness-kind success).", rich_help_panel="Fitness"),
-]
-FitnessDescriptionOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="What the fitness measures, in words: the only part the designer reads "
-        "(needed with --fitness on `run`).",
-        rich_help_panel="Fitness",
-    ),
-]
-DeviceOpt = Annotated[
-    str,
-    typer.Option(
-        help="Torch device: cpu, cuda, or auto (cuda when this torch build sees a GPU, else cpu)."
-    ),
-]
-
-
-def _fitness_options(**parts: Any) -> dict[str, Any]:
-    return {k: v for k, v in parts.items() if v is not None}
+    set_debug(debug)
 
 
 # --------------------------------------------------------------------------- envs
 
 
-@envs_app.command("list", cls=_Command)
+@envs_app.command("list", cls=Command)
 def envs_list() -> None:
     """List the shipped environment schemas."""
     from autoreward.envs.commands import list_envs
 
-    with _errors():
+    with errors():
         list_envs(console)
 
 
-@envs_app.command("show", cls=_Command)
+@envs_app.command("show", cls=Command)
 def envs_show(
     env_id: Annotated[str, typer.Argument(help="Gymnasium id (e.g. Hopper-v5) or module:Class.")],
 ) -> None:
     """Print an environment's schema exactly as the LLM will see it."""
     from autoreward.envs.commands import show_env
 
-    with _errors():
+    with errors():
         show_env(console, env_id)
 
 
 # --------------------------------------------------------------------------- check
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def check(
     reward_file: Annotated[Path, typer.Argument(help="Python file defining compute_reward.")],
     env: Annotated[str, typer.Option("--env", help="Environment id.")],
@@ -240,7 +104,7 @@ def check(
     """Validate a reward file and dry-run it in the sandbox on states from the real env."""
     from autoreward.sandbox.commands import check_command
 
-    with _errors():
+    with errors():
         code = check_command(console, reward_file, env, n_states=states, seed=seed)
     raise typer.Exit(code=code)
 
@@ -248,7 +112,7 @@ def check(
 # --------------------------------------------------------------------------- run
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def run(
     ctx: typer.Context,
     env: Annotated[
@@ -320,11 +184,11 @@ def run(
         halving=halving, critic=critic, final_seeds=final_seeds, target_fitness=target,
         video=video, feedback=feedback, record=record, device=device,
     )  # fmt: skip
-    fitness_parts = _fitness_options(
+    fitness_parts = fitness_options(
         expression=fitness, kind=fitness_kind, aggregate=fitness_aggregate,
         threshold=fitness_threshold, description=fitness_description,
     )  # fmt: skip
-    with _errors():
+    with errors():
         run_command(
             console, options, given=given, out=out, resume=resume, report=report, config=config,
             fitness=fitness_parts,
@@ -334,7 +198,7 @@ def run(
 # --------------------------------------------------------------------------- batch
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def batch(
     suite: Annotated[
         str | None, typer.Argument(help="Suite YAML, or a shipped suite name (classic, ...).")
@@ -374,7 +238,7 @@ def batch(
     """Run every task of a suite (one worker pool for all) and write a results table."""
     from autoreward.batch.commands import batch_command
 
-    with _errors():
+    with errors():
         code = batch_command(
             console, suite, tasks=tasks, executor=executor, workers=workers, ray_address=ray_address,
             model=model, api_base=api_base, out=out, resume=resume, parallel=parallel, dry_run=dry_run,
@@ -386,7 +250,7 @@ def batch(
 # --------------------------------------------------------------------------- train
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def train(
     ctx: typer.Context,
     reward_file: Annotated[Path, typer.Argument(help="Python file defining compute_reward.")],
@@ -431,11 +295,11 @@ def train(
         name for name in ctx.params
         if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
     }  # fmt: skip
-    with _errors():
+    with errors():
         options = TrainOptions.build(
             given=given, config=config, env_id=env, steps=steps, algo=algo, n_envs=n_envs,
             seed=seed, eval_episodes=eval_episodes, video=video, device=device,
-            fitness=_fitness_options(
+            fitness=fitness_options(
                 expression=fitness, kind=fitness_kind, aggregate=fitness_aggregate,
                 threshold=fitness_threshold, description=fitness_description,
             ),
@@ -447,7 +311,7 @@ def train(
 # --------------------------------------------------------------------------- report, export
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def report(
     path: Annotated[
         Path,
@@ -459,12 +323,12 @@ def report(
     """Write a self-contained report.html for a run, a batch or a train folder; print its path."""
     from autoreward.report import write_report
 
-    with _errors():
+    with errors():
         out = write_report(path)
     console.print(f"report: [bold]{out}[/]")
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def export(
     run_dir: Annotated[Path, typer.Argument(help="The run directory.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The module to write.")] = Path(
@@ -477,7 +341,7 @@ def export(
     """Write the run's best reward as a standalone module for autoreward.RewardWrapper."""
     from autoreward.export import export_reward
 
-    with _errors():
+    with errors():
         done = export_reward(run_dir, out, candidate=candidate)
     console.print(f"wrote [bold]{done.path}[/] ({done.source} of {done.env_id})")
     console.print(
@@ -489,7 +353,7 @@ def export(
 # --------------------------------------------------------------------------- refine
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def refine(
     run_dir: Annotated[Path, typer.Argument(help="The run directory to steer.")],
     feedback: Annotated[
@@ -522,7 +386,7 @@ def refine(
     """Show the best reward, ask for feedback and a ranking, run the next iteration; repeat."""
     from autoreward.loop.refine import refine_session
 
-    with _errors():
+    with errors():
         refine_session(
             console, run_dir, feedback=feedback, rank=rank,
             iterations_per_turn=iterations_per_turn, max_turns=max_turns,

@@ -1,4 +1,4 @@
-.PHONY: install format lint type test bench
+.PHONY: install format lint type test bench constraints
 
 install:
 	bash scripts/install.sh
@@ -18,3 +18,7 @@ test:
 
 bench:
 	.venv/bin/python bench/bench_train.py
+
+# After changing dependencies in pyproject.toml: fresh venv, full test suite, new constraints.txt.
+constraints:
+	bash scripts/refresh-constraints.sh

@@ -8,38 +8,85 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from autoreward import __version__
-from autoreward.errors import AutorewardError
+from autoreward.cli_support import (
+    ALGOS_HELP,
+    DEBUG_FLAG,
+    SANDBOX_FLAG,
+    Command,
+    DeviceOpt,
+    FitnessAggregateOpt,
+    FitnessDescriptionOpt,
+    FitnessKindOpt,
+    FitnessOpt,
+    FitnessThresholdOpt,
+    Group,
+    apply_sandbox,
+    errors,
+    fitness_options,
+    set_debug,
+)
+from autoreward.output import CliConsole
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 app = typer.Typer(
     name="autoreward",
+    cls=Group,
     help="LLM-written dense reward functions, checked, sandboxed and proven by training.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 envs_app = typer.Typer(
-    help="Environment schemas: what the LLM reads about an environment.", no_args_is_help=True
+    cls=Group,
+    help="Environment schemas: what the LLM reads about an environment.",
+    no_args_is_help=True,
 )
 app.add_typer(envs_app, name="envs")
 
-console = Console()
-err_console = Console(stderr=True)
-_debug = False
+console = CliConsole()
 
-
-def _fail(err: BaseException) -> None:
-    if _debug:
-        raise err
-    # The message may quote untrusted text (a reward's exception): never parse it as markup.
-    err_console.print(Text.assemble(("error:", "bold red"), " ", str(err)), highlight=False)
-    raise typer.Exit(code=2)
+# Training options shared by `run` and `train`.
+HyperparamsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--hyperparams",
+        metavar="KEY=VALUE",
+        help="SB3 hyperparameter, repeatable (n_steps=256, learning_rate=lin_3e-4, "
+        "'policy_kwargs={net_arch: [64, 64]}'); over the schema's, a --hyperparams-file's and "
+        "--config's.",
+    ),
+]
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="SB3 policy: MlpPolicy, CnnPolicy or MultiInputPolicy (default: from the "
+        "observation space)."
+    ),
+]
+HyperparamsFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="RL Zoo hyperparameter file (e.g. ppo.yml): its entry for the env replaces the "
+        "schema's hyperparameters."
+    ),
+]
+TensorboardOpt = Annotated[
+    bool,
+    typer.Option(help="TensorBoard logs in every job folder: tensorboard --logdir runs/."),
+]
+WandbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--wandb",
+        metavar="PROJECT",
+        help="Also upload every job's curves to this Weights & Biases project at the end "
+        "(needs wandb).",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -50,14 +97,17 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(DEBUG_FLAG, help="Show full tracebacks (before or after the command name)."),
+    ] = False,
     sandbox: Annotated[
         str | None,
         typer.Option(
-            "--sandbox",
+            SANDBOX_FLAG,
             envvar="AUTOREWARD_SANDBOX",
             help="Isolation of reward code: auto (the strongest this machine allows) or strict "
-            "(a bubblewrap container, or refuse to run).",
+            "(a bubblewrap container, or refuse to run); before or after the command name.",
         ),
     ] = None,
     version: Annotated[
@@ -65,96 +115,56 @@ def main(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ) -> None:
-    global _debug
-    _debug = debug
-    if sandbox:
-        from autoreward.sandbox.worker import set_policy
-
-        try:
-            set_policy(sandbox)
-        except AutorewardError as err:
-            _fail(err)
-
-
-# Training options shared by `run` and `train`.
-HyperparamsOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--hyperparams",
-        metavar="KEY=VALUE",
-        help="SB3 hyperparameter, repeatable (n_steps=256, learning_rate=lin_3e-4, "
-        "'policy_kwargs={net_arch: [64, 64]}'); over the schema's, a --hyperparams-file's and --config's.",
-    ),
-]
-PolicyOpt = Annotated[
-    str | None,
-    typer.Option(help="SB3 policy: MlpPolicy, CnnPolicy or MultiInputPolicy (default: from the observation space)."),
-]
-HyperparamsFileOpt = Annotated[
-    Path | None,
-    typer.Option(help="RL Zoo hyperparameter file (e.g. ppo.yml): its entry for the env replaces the schema's hyperparameters."),
-]
-TensorboardOpt = Annotated[
-    bool, typer.Option(help="TensorBoard logs in every job folder (<job>/tb): tensorboard --logdir runs/.")
-]
-WandbOpt = Annotated[
-    str | None,
-    typer.Option("--wandb", metavar="PROJECT",
-                 help="Also upload every job's curves to this Weights & Biases project at the end (needs wandb)."),
-]  # fmt: skip
+    set_debug(debug)
+    with errors():
+        apply_sandbox(sandbox)
 
 
 # --------------------------------------------------------------------------- envs
 
 
-@envs_app.command("list")
+@envs_app.command("list", cls=Command)
 def envs_list() -> None:
     """List the shipped environment schemas."""
     from autoreward.envs.commands import list_envs
 
-    try:
+    with errors():
         list_envs(console)
-    except AutorewardError as err:
-        _fail(err)
 
 
-@envs_app.command("show")
+@envs_app.command("show", cls=Command)
 def envs_show(
     env_id: Annotated[str, typer.Argument(help="Gymnasium id (e.g. Hopper-v5) or module:Class.")],
 ) -> None:
     """Print an environment's schema exactly as the LLM will see it."""
     from autoreward.envs.commands import show_env
 
-    try:
+    with errors():
         show_env(console, env_id)
-    except AutorewardError as err:
-        _fail(err)
 
 
 # --------------------------------------------------------------------------- check
 
 
-@app.command()
+@app.command(cls=Command)
 def check(
     reward_file: Annotated[Path, typer.Argument(help="Python file defining compute_reward.")],
     env: Annotated[str, typer.Option("--env", help="Environment id.")],
-    states: Annotated[int, typer.Option(help="States sampled for the dry run.")] = 64,
+    states: Annotated[int, typer.Option(min=1, help="States sampled for the dry run.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed for sampling states.")] = 0,
 ) -> None:
     """Validate a reward file and dry-run it in the sandbox on states from the real env."""
     from autoreward.sandbox.commands import check_command
 
-    try:
+    with errors():
         code = check_command(console, reward_file, env, n_states=states, seed=seed)
-    except AutorewardError as err:
-        _fail(err)
     raise typer.Exit(code=code)
 
 
 # --------------------------------------------------------------------------- run
 
 
-@app.command()
+@app.command(cls=Command)
 def run(
     ctx: typer.Context,
     env: Annotated[
@@ -167,27 +177,30 @@ def run(
         str, typer.Option(help="litellm model string, `manual`, or `replay:PATH`.")
     ] = "gpt-4o-mini",
     api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL.")] = None,
-    iterations: Annotated[int, typer.Option(help="Designer iterations.")] = 3,
-    samples: Annotated[int, typer.Option(help="Candidate rewards per iteration (K).")] = 4,
+    iterations: Annotated[int, typer.Option(min=1, help="Designer iterations.")] = 3,
+    samples: Annotated[int, typer.Option(min=1, help="Candidate rewards per iteration (K).")] = 4,
     steps: Annotated[
-        int | None, typer.Option(help="Training steps per candidate (default: schema).")
+        int | None, typer.Option(min=1, help="Training steps per candidate (default: schema).")
     ] = None,
-    algo: Annotated[
-        str | None, typer.Option(help="PPO, SAC, TD3 or A2C (default: schema).")
-    ] = None,
-    n_envs: Annotated[int | None, typer.Option(help="Parallel envs per candidate.")] = None,
-    workers: Annotated[int, typer.Option(help="Training workers (0 = one per core).")] = 0,
+    algo: Annotated[str | None, typer.Option(help=ALGOS_HELP)] = None,
+    n_envs: Annotated[int | None, typer.Option(min=1, help="Parallel envs per candidate.")] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Training workers (0 = one per core).")] = 0,
     executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address, e.g. auto.")] = None,
     seed: Annotated[int, typer.Option(help="Base seed.")] = 0,
-    eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes per candidate.")] = 5,
+    eval_episodes: Annotated[
+        int, typer.Option(min=1, help="Evaluation episodes per candidate.")
+    ] = 5,
     halving: Annotated[bool, typer.Option(help="Successive halving across candidates.")] = True,
     critic: Annotated[bool, typer.Option(help="Ask the critic before training.")] = True,
     final_seeds: Annotated[
-        int, typer.Option(help="Seeds to retrain the best rewards on (0 = skip).")
+        int, typer.Option(min=0, help="Seeds to retrain the best rewards on (0 = skip).")
     ] = 3,
     final_candidates: Annotated[
-        int, typer.Option(help="Top candidates retrained on the final seeds; the best mean wins.")
+        int,
+        typer.Option(
+            min=1, help="Top candidates retrained on the final seeds; the best mean wins."
+        ),
     ] = 2,
     target: Annotated[
         float | None, typer.Option(help="Stop early at this fitness (default: schema).")
@@ -197,7 +210,7 @@ def run(
     record: Annotated[
         Path | None, typer.Option(help="Write a replay transcript of every LLM call.")
     ] = None,
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda or auto.")] = "cpu",
+    device: DeviceOpt = "cpu",
     hyperparams: HyperparamsOpt = None,
     policy: PolicyOpt = None,
     hyperparams_file: HyperparamsFileOpt = None,
@@ -214,40 +227,48 @@ def run(
         ),
     ] = None,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
+    fitness: FitnessOpt = None,
+    fitness_kind: FitnessKindOpt = None,
+    fitness_aggregate: FitnessAggregateOpt = None,
+    fitness_threshold: FitnessThresholdOpt = None,
+    fitness_description: FitnessDescriptionOpt = None,
 ) -> None:
     """Generate, check, train and iterate reward functions for one goal."""
     from autoreward.loop.commands import run_command
 
     given = {
-        name
-        for name in ctx.params
+        name for name in ctx.params
         if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
-    }
+    }  # fmt: skip
+    from autoreward.train.hyperparams import parse_assignments
 
-    try:
-        from autoreward.train.hyperparams import parse_assignments
-
-        options = dict(
-            env_id=env, task=task, model=model, api_base=api_base, iterations=iterations,
-            samples=samples, steps=steps, algo=algo, n_envs=n_envs, workers=workers,
-            executor=executor, ray_address=ray_address, seed=seed, eval_episodes=eval_episodes,
-            halving=halving, critic=critic, final_seeds=final_seeds,
-            final_candidates=final_candidates, target_fitness=target,
-            video=video, feedback=feedback, record=record, device=device,
-            hyperparams=parse_assignments(hyperparams or [], policy),
-            hyperparams_file=hyperparams_file, tensorboard=tensorboard, wandb_project=wandb,
+    with errors():
+        parsed = parse_assignments(hyperparams or [], policy)
+    options = dict(
+        env_id=env, task=task, model=model, api_base=api_base, iterations=iterations,
+        samples=samples, steps=steps, algo=algo, n_envs=n_envs, workers=workers,
+        executor=executor, ray_address=ray_address, seed=seed, eval_episodes=eval_episodes,
+        halving=halving, critic=critic, final_seeds=final_seeds,
+        final_candidates=final_candidates, target_fitness=target,
+        video=video, feedback=feedback, record=record, device=device,
+        hyperparams=parsed, hyperparams_file=hyperparams_file, tensorboard=tensorboard,
+        wandb_project=wandb,
+    )  # fmt: skip
+    fitness_parts = fitness_options(
+        expression=fitness, kind=fitness_kind, aggregate=fitness_aggregate,
+        threshold=fitness_threshold, description=fitness_description,
+    )  # fmt: skip
+    with errors():
+        run_command(
+            console, options, given=given, out=out, resume=resume, report=report, config=config,
+            fitness=fitness_parts,
         )  # fmt: skip
-        run_command(console, options, given=given, out=out, resume=resume, report=report, config=config)
-    except AutorewardError as err:
-        _fail(err)
-    except KeyboardInterrupt:
-        raise typer.Exit(code=130) from None
 
 
 # --------------------------------------------------------------------------- batch
 
 
-@app.command()
+@app.command(cls=Command)
 def batch(
     suite: Annotated[
         str | None, typer.Argument(help="Suite YAML, or a shipped suite name (classic, ...).")
@@ -257,7 +278,7 @@ def batch(
     ] = None,
     executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
     workers: Annotated[
-        int, typer.Option(help="Training workers shared by all tasks (0 = one per core).")
+        int, typer.Option(min=0, help="Training workers shared by all tasks (0 = one per core).")
     ] = 0,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address, e.g. auto.")] = None,
     model: Annotated[
@@ -269,16 +290,16 @@ def batch(
         Path | None, typer.Option(help="Continue a batch from its directory.")
     ] = None,
     steps: Annotated[
-        int | None, typer.Option(help="Training steps per candidate, for every task.")
+        int | None, typer.Option(min=1, help="Training steps per candidate, for every task.")
     ] = None,
     iterations: Annotated[
-        int | None, typer.Option(help="Designer iterations, for every task.")
+        int | None, typer.Option(min=1, help="Designer iterations, for every task.")
     ] = None,
     samples: Annotated[
-        int | None, typer.Option(help="Candidates per iteration, for every task.")
+        int | None, typer.Option(min=1, help="Candidates per iteration, for every task.")
     ] = None,
     parallel: Annotated[
-        int, typer.Option(help="Tasks run at once (0 = as many as workers, at least 2).")
+        int, typer.Option(min=0, help="Tasks run at once (0 = as many as workers, at least 2).")
     ] = 0,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check the suite and list its tasks; train nothing.")
@@ -287,29 +308,33 @@ def batch(
     """Run every task of a suite (one worker pool for all) and write a results table."""
     from autoreward.batch.commands import batch_command
 
-    try:
+    with errors():
         code = batch_command(
             console, suite, tasks=tasks, executor=executor, workers=workers, ray_address=ray_address,
             model=model, api_base=api_base, out=out, resume=resume, parallel=parallel, dry_run=dry_run,
             overrides={"steps": steps, "iterations": iterations, "samples": samples},
         )  # fmt: skip
-    except AutorewardError as err:
-        _fail(err)
     raise typer.Exit(code=code)
 
 
 # --------------------------------------------------------------------------- train
 
 
-@app.command()
+@app.command(cls=Command)
 def train(
+    ctx: typer.Context,
     reward_file: Annotated[Path, typer.Argument(help="Python file defining compute_reward.")],
-    env: Annotated[str, typer.Option("--env", help="Environment id, e.g. CartPole-v1.")],
-    steps: Annotated[int | None, typer.Option(help="Training steps (default: schema).")] = None,
-    algo: Annotated[
-        str | None, typer.Option(help="PPO, SAC, TD3, A2C or DQN (default: schema).")
+    env: Annotated[
+        str | None,
+        typer.Option("--env", help="Environment id, e.g. CartPole-v1 (or env_id from --config)."),
     ] = None,
-    n_envs: Annotated[int | None, typer.Option(help="Parallel envs (default: schema).")] = None,
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="Training steps (default: schema).")
+    ] = None,
+    algo: Annotated[str | None, typer.Option(help=ALGOS_HELP)] = None,
+    n_envs: Annotated[
+        int | None, typer.Option(min=1, help="Parallel envs (default: schema).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for training and evaluation.")] = 0,
     baseline: Annotated[
         str | None, typer.Option(help="`env`: also train on the env's own reward, side by side.")
@@ -318,48 +343,71 @@ def train(
         Path | None, typer.Option(help="Output directory (default: runs/train-...).")
     ] = None,
     video: Annotated[bool, typer.Option(help="Render an evaluation video.")] = True,
-    eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes.")] = 10,
-    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda or auto.")] = "cpu",
+    eval_episodes: Annotated[int, typer.Option(min=1, help="Evaluation episodes.")] = 10,
+    device: DeviceOpt = "cpu",
     hyperparams: HyperparamsOpt = None,
     policy: PolicyOpt = None,
     hyperparams_file: HyperparamsFileOpt = None,
     tensorboard: TensorboardOpt = True,
     wandb: WandbOpt = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="A run YAML (as for `autoreward run --config`): its env_id, fitness, steps, algo, "
+            "n_envs, seed, eval_episodes, video and device apply; command-line options win."
+        ),
+    ] = None,
+    fitness: FitnessOpt = None,
+    fitness_kind: FitnessKindOpt = None,
+    fitness_aggregate: FitnessAggregateOpt = None,
+    fitness_threshold: FitnessThresholdOpt = None,
+    fitness_description: FitnessDescriptionOpt = None,
 ) -> None:
     """Train one reward in an isolated worker and print its evaluation on the task fitness."""
-    from autoreward.train.commands import train_command
+    from autoreward.train.commands import TrainOptions, train_command
     from autoreward.train.hyperparams import parse_assignments
 
-    try:
-        code = train_command(
-            console, reward_file, env, steps=steps, algo=algo, n_envs=n_envs, seed=seed,
-            baseline=baseline, out=out, video=video, eval_episodes=eval_episodes, device=device,
+    given = {
+        name for name in ctx.params
+        if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+    }  # fmt: skip
+    with errors():
+        options = TrainOptions.build(
+            given=given, config=config, env_id=env, steps=steps, algo=algo, n_envs=n_envs,
+            seed=seed, eval_episodes=eval_episodes, video=video, device=device,
             hyperparams=parse_assignments(hyperparams or [], policy),
-            hyperparams_file=hyperparams_file, tensorboard=tensorboard, wandb_project=wandb,
-        )
-    except AutorewardError as err:
-        _fail(err)
+            hyperparams_file=str(hyperparams_file) if hyperparams_file else None,
+            tensorboard=tensorboard, wandb_project=wandb,
+            fitness=fitness_options(
+                expression=fitness, kind=fitness_kind, aggregate=fitness_aggregate,
+                threshold=fitness_threshold, description=fitness_description,
+            ),
+        )  # fmt: skip
+        code = train_command(console, reward_file, options, baseline=baseline, out=out)
     raise typer.Exit(code=code)
 
 
 # --------------------------------------------------------------------------- report, export
 
 
-@app.command()
+@app.command(cls=Command)
 def report(
-    path: Annotated[Path, typer.Argument(help="A run directory or a batch directory.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A run directory, a batch directory, or the output folder of `autoreward train`."
+        ),
+    ],
 ) -> None:
-    """Write a self-contained report.html for a run (or a batch) and print its path."""
+    """Write a self-contained report.html for a run, a batch or a train folder; print its path."""
     from autoreward.report import write_report
 
-    try:
+    with errors():
         out = write_report(path)
-    except AutorewardError as err:
-        _fail(err)
     console.print(f"report: [bold]{out}[/]")
 
 
-@app.command()
+@app.command(cls=Command)
 def export(
     run_dir: Annotated[Path, typer.Argument(help="The run directory.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The module to write.")] = Path(
@@ -372,23 +420,47 @@ def export(
     """Write the run's best reward as a standalone module for autoreward.RewardWrapper."""
     from autoreward.export import export_reward
 
-    try:
+    with errors():
         done = export_reward(run_dir, out, candidate=candidate)
-    except AutorewardError as err:
-        _fail(err)
-    console.print(f"wrote [bold]{done.path}[/] ({done.source} of {done.env_id})", soft_wrap=True)
+    console.print(f"wrote [bold]{done.path}[/] ({done.source} of {done.env_id})")
     console.print(
         f'use it: env = autoreward.RewardWrapper(gym.make("{done.env_id}"), "{done.path}")',
-        highlight=False,
-        markup=False,
-        soft_wrap=True,
-    )
+        highlight=False, markup=False,
+    )  # fmt: skip
+
+
+@app.command(cls=Command)
+def play(
+    target: Annotated[
+        Path,
+        typer.Argument(
+            help="A run directory (its best candidate), an iter_<i>/cand_<j> folder, or the "
+            "output folder of `autoreward train`."
+        ),
+    ],
+    candidate: Annotated[
+        str | None, typer.Option(help="ITERATION/CANDIDATE of a run instead of its best, e.g. 1/2.")
+    ] = None,
+    episodes: Annotated[int, typer.Option(min=1, help="New evaluation episodes to play.")] = 3,
+    video: Annotated[bool, typer.Option(help="Film one episode to video.mp4.")] = True,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the episodes (default: the evaluation's).")
+    ] = None,
+) -> None:
+    """Watch a trained policy: new episodes, their fitness, and a video (in the sandbox)."""
+    from autoreward.train.play import play_command
+
+    with errors():
+        code = play_command(
+            console, target, candidate=candidate, episodes=episodes, video=video, seed=seed
+        )
+    raise typer.Exit(code=code)
 
 
 # --------------------------------------------------------------------------- refine
 
 
-@app.command()
+@app.command(cls=Command)
 def refine(
     run_dir: Annotated[Path, typer.Argument(help="The run directory to steer.")],
     feedback: Annotated[
@@ -401,24 +473,32 @@ def refine(
         ),
     ] = None,
     iterations_per_turn: Annotated[
-        int, typer.Option(help="Iterations run after each turn (the feedback reaches the first).")
+        int,
+        typer.Option(
+            min=1, help="Iterations run after each turn (the feedback reaches the first)."
+        ),
     ] = 1,
-    max_turns: Annotated[int | None, typer.Option(help="Stop after this many turns.")] = None,
+    max_turns: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many turns.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model for the next iterations (litellm string, `manual`, `replay:PATH`); "
+            "default: the run's own."
+        ),
+    ] = None,
+    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL.")] = None,
 ) -> None:
     """Show the best reward, ask for feedback and a ranking, run the next iteration; repeat."""
     from autoreward.loop.refine import refine_session
 
-    try:
+    with errors():
         refine_session(
-            console,
-            run_dir,
-            feedback=feedback,
-            rank=rank,
-            iterations_per_turn=iterations_per_turn,
-            max_turns=max_turns,
-        )
-    except AutorewardError as err:
-        _fail(err)
+            console, run_dir, feedback=feedback, rank=rank,
+            iterations_per_turn=iterations_per_turn, max_turns=max_turns,
+            model=model, api_base=api_base,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":  # pragma: no cover

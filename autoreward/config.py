@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from autoreward.envs.schema import FitnessSpec
 from autoreward.errors import ConfigError
+from autoreward.yamlfile import YamlDoc, describe_error, position, read_yaml, require_mapping
 
 
 class RunConfig(BaseModel):
@@ -110,20 +110,55 @@ class RunConfig(BaseModel):
         return self.model_dump(mode="json")
 
 
-def load_run_config(data: dict[str, object], source: str = "config") -> RunConfig:
+def option_name(field: str) -> str:
+    """The command-line option of a RunConfig field (`env_id` -> `--env`)."""
+    return "--" + _FIELD_TO_OPTION.get(field, field).replace("_", "-")
+
+
+_FIELD_TO_OPTION = {"env_id": "env", "target_fitness": "target"}
+
+
+def load_run_config(
+    data: dict[str, object],
+    source: str = "options",
+    *,
+    doc: YamlDoc | None = None,
+    from_cli: set[str] | frozenset[str] = frozenset(),
+) -> RunConfig:
+    """Validate run options. Each problem is named by its command-line option when `source`
+    is "options" or the field is in `from_cli`, by `file:line:col` when the YAML `doc` is
+    given, else by `source: field`; all problems are reported at once."""
     try:
         return RunConfig.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(f"{source}: {where}: {first['msg']}") from err
+        errors = sorted(err.errors(), key=lambda e: position(doc, tuple(e["loc"]), e))
+        problems = [_problem(e, source, doc, from_cli) for e in errors]
+        if len(problems) == 1:
+            raise ConfigError(problems[0]) from err
+        head = f"{doc.source}: invalid run config" if doc is not None else "invalid run options"
+        raise ConfigError(f"{head}:\n  " + "\n  ".join(problems)) from err
+
+
+def _problem(e: Any, source: str, doc: YamlDoc | None, from_cli: set[str] | frozenset[str]) -> str:
+    loc = tuple(e["loc"])
+    if loc and (source == "options" or loc[0] in from_cli) and e["type"] != "extra_forbidden":
+        rest = "".join(f".{p}" for p in loc[1:])
+        return f"{option_name(str(loc[0]))}{rest}: {str(e['msg']).removeprefix('Value error, ')}"
+    if doc is not None:
+        return describe_error(e, RunConfig, doc)
+    return f"{source}: {describe_error(e, RunConfig, None)}"
+
+
+def read_run_config_file(path: str | Path) -> tuple[RunConfig, YamlDoc]:
+    """A run YAML (`--config`): its RunConfig, and the parsed file for later error messages."""
+    doc = read_yaml(
+        path,
+        what="config file",
+        hint="pass a run YAML such as examples/cartpole-left-half/run.yaml",
+    )
+    data = require_mapping(doc, "run options (env_id, task, ...)")
+    return load_run_config(data, str(path), doc=doc), doc
 
 
 def load_run_config_file(path: str | Path) -> RunConfig:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of options, got {type(data).__name__}")
-    return load_run_config(data, str(path))
+    return read_run_config_file(path)[0]

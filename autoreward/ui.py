@@ -60,12 +60,18 @@ class RunView:
     started: float = field(default_factory=time.time)
     cands: dict[str, _Cand] = field(default_factory=dict)
     budget_note: str = ""
+    manual: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Prompts waiting for a person's answer (`--model manual`), by prompt number."""
 
     def update(self, ev: dict[str, Any]) -> None:
         kind = ev.get("event", "")
         j = ev.get("candidate")
         if kind == "run_start":
             self.budget_note = ev.get("budget_note") or ""
+        elif kind == "manual_wait":
+            self.manual[int(ev["prompt"])] = ev
+        elif kind == "manual_answered":
+            self.manual.pop(int(ev["prompt"]), None)
         elif kind == "iteration_start":
             self.iteration = ev["iteration"]
             self.cands = {}
@@ -110,7 +116,7 @@ class RunView:
         table.add_column("note", overflow="ellipsis", no_wrap=True)
         for j in sorted(self.cands, key=lambda k: (len(k), k)):
             c = self.cands[j]
-            steps = f"{c.steps:,}/{c.total_steps:,}" if c.total_steps else ""
+            steps = steps_text(c.steps, c.total_steps)
             fit = "" if c.fitness is None else f"{c.fitness:.3g}"
             style = _STATE_STYLE.get(c.state, "")
             table.add_row(j, Text(c.state, style=style), steps, fit, Text(c.note))
@@ -133,11 +139,13 @@ class RunView:
             f"{elapsed:,.0f}s",
         )
         title = f"autoreward · {self.env_id} · {self.model}"
-        lines = [Text(self.task, style="italic"), head]
+        parts: list[Any] = [Text(self.task, style="italic"), head]
         if self.budget_note:
-            lines.append(Text(f"budget: {self.budget_note}", style="yellow"))
-        note = Text(FITNESS_NOTE, style="dim")
-        return Panel(Group(*lines, table, note), title=title)
+            parts.append(Text(f"budget: {self.budget_note}", style="yellow"))
+        parts += [table, Text(FITNESS_NOTE, style="dim")]
+        if self.manual:
+            parts.append(manual_pending_text(list(self.manual.values())))
+        return Panel(Group(*parts), title=title)
 
 
 class LiveRunView:
@@ -150,29 +158,92 @@ class LiveRunView:
 
     def __enter__(self) -> LiveRunView:
         if self.console.is_terminal:
-            self._live = Live(self.view.render(), console=self.console, refresh_per_second=4)
+            # get_renderable: every refresh re-renders, so the elapsed clock keeps running
+            # while the loop waits (for training, or for a person's manual answer)
+            self._live = Live(
+                console=self.console, refresh_per_second=4, get_renderable=self.view.render
+            )
             self._live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
-            self._live.update(self.view.render())
+            self._live.refresh()
             self._live.__exit__(None, None, None)
 
     def __call__(self, ev: dict[str, Any]) -> None:
         self.view.update(ev)
-        if self._live is not None:
-            self._live.update(self.view.render())
-        elif ev.get("event") == "run_start" and ev.get("budget_note"):
+        kind = ev.get("event")
+        if kind in {"manual_wait", "manual_answered"}:
+            # printed once, above the live panel (which shows what is still pending); never
+            # hard-wrapped, so a path stays one piece to copy
+            self.console.print(manual_event_text(ev), highlight=False, soft_wrap=True)
+        elif self._live is not None:
+            self._live.refresh()
+        elif kind == "run_start" and ev.get("budget_note"):
             self.console.print(
                 f"budget: {ev['budget_note']}", highlight=False, markup=False, soft_wrap=True
             )
-        elif ev.get("event") in {"iteration_start", "candidate", "best", "final", "iteration_end"}:
+        elif kind in {"iteration_start", "candidate", "best", "final", "iteration_end"}:
             self.console.print(_plain_line(ev), highlight=False, markup=False)
 
 
 def _num(x: Any) -> str:
     return "?" if not isinstance(x, (int, float)) else f"{x:.4g}"
+
+
+# --------------------------------------------------------------------------- manual answers
+
+
+def manual_event_text(ev: dict[str, Any], task: str | None = None) -> Text:
+    """What a person answering prompts by hand must know: where the prompt is (the full path,
+    on one line), what to do with it, and where the answer goes."""
+    who = f"task {task}: " if task else ""
+    n, role = ev.get("prompt"), ev.get("role", "")
+    if ev.get("event") == "manual_answered":
+        return Text.assemble(("manual ", "bold cyan"), f"{who}answer to prompt {n} ({role}) read")
+    return Text.assemble(
+        ("manual ", "bold cyan"),
+        f"{who}prompt {n} ({role}) is waiting for your answer:\n",
+        "  1. open ",
+        (str(ev.get("prompt_path", "")), "bold"),
+        "\n  2. paste everything below its `---` line into a chat window (a new chat for each prompt)\n",
+        "  3. save the model's whole answer, unedited, as\n     ",
+        (str(ev.get("answer_path", "")), "bold"),
+        "\n  the run continues by itself once the file is there",
+    )
+
+
+def manual_pending_text(pending: list[dict[str, Any]], task_of: Any = None) -> Text:
+    """The live view's list of prompts still waiting for an answer file."""
+    lines = Text.assemble(
+        ("waiting for you", "bold cyan"),
+        f" (--model manual): {len(pending)} prompt{'' if len(pending) == 1 else 's'} to answer; "
+        "save each answer beside its prompt as answer_<n>.md",
+    )
+    for ev in sorted(pending, key=lambda e: (str(task_of(e)) if task_of else "", e["prompt"])):
+        who = f"{task_of(ev)}: " if task_of else ""
+        lines.append(f"\n  {who}prompt {ev['prompt']} ({ev.get('role', '')}) ")
+        lines.append(str(ev.get("prompt_path", "")), style="bold")
+    lines.overflow = "fold"
+    return lines
+
+
+def steps_text(steps: int, total: int) -> str:
+    """`512/4,096`; past the budget (an algorithm trains in whole rollouts or updates, so it
+    can end beyond it) the true count and the budget: `8,192 (budget 2,048)`."""
+    if not total:
+        return f"{steps:,}" if steps else ""
+    if steps > total:
+        return f"{steps:,} (budget {total:,})"
+    return f"{steps:,}/{total:,}"
+
+
+def seeds_text(mean: float, std: float | None, n: int) -> str:
+    """`0.8956 over 1 seed`, `0.81 ± 0.05 over 3 seeds`: no spread for a single value."""
+    if n <= 1:
+        return f"{mean:.4g} over {n} seed"
+    return f"{mean:.4g} ± {std or 0.0:.3g} over {n} seeds"
 
 
 def _short(text: str, n: int) -> str:
@@ -207,6 +278,7 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
             justify="right"
             if col in {"iter", "cand", "fitness", "env return", "steps"}
             else "left",
+            overflow="fold",  # a narrow terminal wraps a cell; it never cuts it to "…"
         )
     best = getattr(result, "best", None)
     for rec in run.candidate_records():

@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Installs autoreward into ./.venv (created if missing). torch is pinned and installed first:
-# torch==2.13.0 is a CPU wheel; an unpinned `torch` would pull a multi-GB CUDA build.
+# Installs autoreward into ./.venv (created if missing) with the exact versions in
+# constraints.txt: the set the whole test suite passed with. pyproject.toml keeps version
+# ranges for people who install the package into their own environment.
+# torch is installed first: torch==2.13.0 is a CPU wheel; an unpinned `torch` would pull a
+# multi-GB CUDA build.
+#   VENV=DIR           install into another venv folder (default: .venv)
+#   CONSTRAINTS=none   newest versions within pyproject.toml's ranges instead of the tested
+#                      ones (e.g. on a Python other than the one constraints.txt was made on)
+# constraints.txt is refreshed on purpose with scripts/refresh-constraints.sh (make constraints).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -15,14 +22,20 @@ if ! command -v bwrap >/dev/null 2>&1; then
     echo "      Fedora: sudo dnf install bubblewrap; Arch: sudo pacman -S bubblewrap), see README 'Sandbox'."
   fi
 fi
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
+VENV=${VENV:-.venv}
+CONSTRAINTS=${CONSTRAINTS:-constraints.txt}
+pin=()
+if [ "$CONSTRAINTS" != none ]; then
+  pin=(-c "$CONSTRAINTS")
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[dev,ray]"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q "torch==2.13.0" ${pin[@]+"${pin[@]}"}
+"$VENV/bin/python" -m pip install -q -e ".[dev,ray]" ${pin[@]+"${pin[@]}"}
 # Compile Crafter's numba world generator once, here, into site-packages: the sandboxed
 # workers only read that cache (they cannot write site-packages, nor poison it for others).
-.venv/bin/python -c "from autoreward.envs.crafter.env import CrafterEnv; CrafterEnv().reset(seed=0)" \
+"$VENV/bin/python" -c "from autoreward.envs.crafter.env import CrafterEnv; CrafterEnv().reset(seed=0)" \
   >/dev/null 2>&1 || echo "note: could not warm Crafter's numba cache; its first reset per worker is slower"
-echo "autoreward installed in .venv ($(.venv/bin/autoreward --version))"
+echo "autoreward installed in $VENV ($("$VENV/bin/autoreward" --version); versions: ${CONSTRAINTS/#none/newest within pyproject.toml})"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -381,3 +382,51 @@ def test_cli_needs_a_suite_or_a_batch_to_resume() -> None:
     result = CliRunner().invoke(app, ["batch"])
     assert result.exit_code == 2
     assert "a suite is needed: autoreward batch SUITE.yaml" in result.output
+
+
+def test_dry_run_in_a_pipe_cuts_no_cell(tmp_path: Path) -> None:
+    """Piped output has no terminal width: the table takes its natural width, nothing ends in …
+    and no cell is broken over lines (the problem of a task stays on its row)."""
+    out = CliRunner().invoke(app, ["batch", str(_suite_file(tmp_path)), "--dry-run"]).output
+    assert "…" not in out
+    for name, env in [("centre", "CartPole-v1"), ("left", "CartPole-v1")]:
+        assert re.search(rf"│ {name} +│ {env} +│ PPO +│ 2,048 +│ 1 × 1 +│ score, sum +│ 0\.9", out)
+    row = next(line for line in out.splitlines() if line.startswith("│ broken "))
+    assert "unknown environment 'CartPole-v99' (did you mean CartPole-v1, CartPole-v0, " in row
+    assert row.endswith("?) │")
+
+
+def test_manual_prompts_of_a_batch_are_shown_with_their_task() -> None:
+    """Each task numbers its own prompts (prompt 1 in every task): the task goes with each."""
+    from rich.console import Console
+
+    from autoreward.batch.commands import BatchView, LiveBatchView, _Task
+
+    def wait(task: str, n: int) -> dict[str, Any]:
+        folder = f"/runs/batch/tasks/{task}/llm/manual"
+        return {"event": "task_loop", "task": task, "loop": {
+            "event": "manual_wait", "prompt": n, "role": "designer",
+            "prompt_path": f"{folder}/prompt_{n}.md", "answer_path": f"{folder}/answer_{n}.md"}}  # fmt: skip
+
+    view = BatchView(suite="s", tasks={"cartpole": _Task(env="CartPole-v1"),
+                                       "pendulum": _Task(env="Pendulum-v1")})  # fmt: skip
+    out = io.StringIO()
+    live = LiveBatchView(view, Console(file=out, width=80, force_terminal=False))
+    with live:
+        live(wait("cartpole", 1))
+        live(wait("pendulum", 1))
+        live({"event": "task_state", "task": "cartpole", "status": "running"})
+    printed = out.getvalue()
+    assert "manual task cartpole: prompt 1 (designer) is waiting for your answer:" in printed
+    assert "  1. open /runs/batch/tasks/pendulum/llm/manual/prompt_1.md\n" in printed
+    assert "[task] cartpole running" in printed
+
+    shown = Console(width=160, record=True)
+    shown.print(view.render())
+    text = shown.export_text()
+    assert "2 prompts to answer" in text
+    assert "cartpole: prompt 1 (designer) /runs/batch/tasks/cartpole/llm/manual/prompt_1.md" in text
+    assert "pendulum: prompt 1 (designer) /runs/batch/tasks/pendulum/llm/manual/prompt_1.md" in text
+    view.update({"event": "task_loop", "task": "cartpole",
+                 "loop": {"event": "manual_answered", "prompt": 1, "role": "designer"}})  # fmt: skip
+    assert list(view.manual) == [("pendulum", 1)]

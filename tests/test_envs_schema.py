@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -72,8 +73,14 @@ def test_duplicate_field_names_are_rejected(tmp_path: Path) -> None:
 def test_unknown_key_names_its_location(tmp_path: Path) -> None:
     data = _cartpole_data()
     data["fields"][1]["units"] = "m"
-    with pytest.raises(ConfigError, match=r"CartPole-v1.yaml: invalid schema: fields\.1\.units"):
+    with pytest.raises(ConfigError, match=r"CartPole-v1.yaml: invalid schema:") as err:
         load_schema_file(_write(tmp_path, data))
+    # the line and column of the key, the list item it is in, the keys allowed there
+    assert re.search(
+        r"CartPole-v1.yaml:\d+:\d+: fields\.1: unknown key 'units' \(allowed: name, shape, unit, "
+        r"description, source, hidden\); did you mean 'unit'\?",
+        str(err.value),
+    ), str(err.value)
 
 
 def test_success_fitness_needs_threshold() -> None:

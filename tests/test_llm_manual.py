@@ -198,3 +198,74 @@ def test_terminal_ctrl_d_ends_the_answer_and_empty_input_is_refused(tmp_path: Pa
         closed.complete(
             PROMPT, role="designer", temperature=1.0, sample_index=0, prompt_hash="b" * 64
         )
+
+
+def test_waiting_is_announced_with_absolute_paths_and_the_answer_is_reported(
+    tmp_path: Path, person: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller (the run's live view) is told which prompt waits, where it is and where the
+    answer goes — absolute paths, also when the folder was given relative to the cwd."""
+    monkeypatch.chdir(tmp_path)
+    events: list[dict[str, object]] = []
+    person(tmp_path / "manual", {1: "the answer"})
+    provider = ManualProvider(Path("manual"), poll_interval=0.01, notify=events.append)
+    text = provider.complete(
+        PROMPT, role="critic", temperature=0.0, sample_index=0, prompt_hash=prompt_hash(PROMPT)
+    )
+    assert text.text == "the answer"
+    assert events == [
+        {"event": "manual_wait", "prompt": 1, "role": "critic",
+         "prompt_path": str(tmp_path / "manual" / "prompt_1.md"),
+         "answer_path": str(tmp_path / "manual" / "answer_1.md")},
+        {"event": "manual_answered", "prompt": 1, "role": "critic"},
+    ]  # fmt: skip
+    assert f"(the full path: `{tmp_path / 'manual' / 'answer_1.md'}`)" in (
+        tmp_path / "manual" / "prompt_1.md"
+    ).read_text()
+
+
+def test_without_a_listener_the_message_keeps_each_path_on_one_line(
+    tmp_path: Path, person: Person
+) -> None:
+    """Printed to a pipe (80 columns), a long path must stay whole so it can be copied."""
+    import io
+
+    from autoreward.output import CliConsole
+
+    folder = tmp_path / ("deeply-nested-run-directory-" * 4) / "llm" / "manual"
+    out = io.StringIO()
+    person(folder, {1: "ok"})
+    provider = ManualProvider(folder, poll_interval=0.01, console=CliConsole(file=out, width=80))
+    provider.complete(PROMPT, role="designer", temperature=1.0, sample_index=0, prompt_hash="a" * 64)
+    lines = out.getvalue().splitlines()
+    assert f"  1. open {folder / 'prompt_1.md'}" in lines
+    assert any(line.endswith(str(folder / "answer_1.md")) for line in lines)
+    assert "paste everything below its `---` line into a chat window" in out.getvalue()
+
+
+def test_stop_waiting_ends_every_poll(tmp_path: Path) -> None:
+    """Ctrl-C sets the stop flag: threads polling for answer files end instead of keeping the
+    interrupted process alive."""
+    from autoreward.llm.manual import allow_waiting, stop_waiting
+
+    provider = ManualProvider(tmp_path, poll_interval=0.01, console=quiet())
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            provider.complete(PROMPT, role="designer", temperature=1.0, sample_index=0,
+                              prompt_hash="b" * 64)  # fmt: skip
+        except LLMError as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.1)
+    assert thread.is_alive()
+    stop_waiting()
+    try:
+        thread.join(5)
+        assert not thread.is_alive()
+        assert len(errors) == 1 and "stopped waiting for" in str(errors[0])
+    finally:
+        allow_waiting()

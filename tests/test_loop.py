@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -218,9 +219,9 @@ def test_ctrl_c_stops_training_workers_and_records_no_false_failure(
     assert proc.returncode == 130, text
     assert "autoreward run --resume" in text
     assert not list(tmp_path.glob("*/iter_0/cand_*/jobs/*.json")), "an interrupted job was recorded"
-    # only this checkout's workers (other checkouts on the same machine may be training)
-    pattern = f"{sys.prefix}/bin/python.* -m autoreward.sandbox.child"
-    workers = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    # this venv's workers only: other checkouts on the same machine may be training right now
+    mine = f"^{re.escape(sys.executable)} .*-m autoreward[.]sandbox[.]child"
+    workers = subprocess.run(["pgrep", "-f", mine], capture_output=True, text=True)
     assert workers.stdout.strip() == ""
 
 

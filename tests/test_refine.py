@@ -322,3 +322,74 @@ def test_scripted_terminal_session_reaches_the_designer(
     logged = "\n".join(p.read_text() for p in run.llm_dir.glob("*designer*.prompt.md"))
     assert "Please keep the cart in the left half of the track." in logged
     assert "Human feedback after this iteration" in (run.path / "report.html").read_text()
+
+
+# --------------------------------------------------------------------------- continuing a run
+
+
+def test_feedback_saved_before_a_failed_iteration_is_not_asked_again(run_dir: Path) -> None:
+    console, out = _console()
+    ask, prompts = _asker("go left", "")
+
+    def fails(path: Path, n: int) -> None:
+        raise ConfigError("the model went away")
+
+    with pytest.raises(ConfigError, match="the model went away"):
+        refine_session(console, run_dir, ask=ask, run_next=fails, max_turns=1)
+    assert json.loads((run_dir / "iter_1" / "feedback.json").read_text())["text"] == "go left"
+    asked = len(prompts)
+
+    resume = _FakeResume()
+    turns = refine_session(console, run_dir, ask=_asker()[0], run_next=resume, max_turns=1)
+    assert len(prompts) == asked  # nothing asked the second time
+    assert [t.text for t in turns] == ["go left"] and resume.calls == [3]
+    assert "using the feedback you gave before" in " ".join(out.getvalue().split())
+    lines = (run_dir / "refine.jsonl").read_text().splitlines()
+    assert len(lines) == 1  # the turn is saved once
+
+
+def test_a_replayed_run_without_answers_for_the_next_iteration_fails_before_asking(
+    run_dir: Path,
+) -> None:
+    """A recording cannot answer prompts carrying new feedback: say so, and what to pass."""
+    config = run_dir / "config.yaml"
+    transcript = Path(__file__).resolve().parents[1] / "examples/cartpole-left-half/transcript.jsonl"
+    config.write_text(config.read_text().replace("model: openai/fake-model", f"model: replay:{transcript}"))
+    result = CliRunner().invoke(app, ["refine", str(run_dir)], input="never read\n")
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "holds no designer answers for iteration 2" in text
+    assert "--model gpt-4o-mini" in text and "--model manual" in text
+    assert "Feedback for the designer" not in result.output
+    assert not (run_dir / "iter_1" / "feedback.json").exists()
+
+
+def test_refine_model_option_reaches_the_resumed_run(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autoreward.loop import commands
+
+    seen: list[tuple[dict, set]] = []
+    monkeypatch.setattr(
+        commands, "run_command", lambda console, options, *, given, **kw: seen.append((options, given))
+    )
+    result = CliRunner().invoke(app, ["refine", str(run_dir), "--model", "manual", "--feedback", "left"])
+    assert result.exit_code == 0, result.output
+    assert seen and seen[0][0]["model"] == "manual" and "model" in seen[0][1]
+
+
+def test_piped_refine_keeps_the_task_and_the_video_path_whole(tmp_path: Path) -> None:
+    from autoreward.output import CliConsole
+
+    run_dir = make_run(tmp_path / ("a-long-folder-name-" * 4))
+    best = load_run(run_dir).best
+    assert best is not None
+    (best.folder / "video.mp4").write_bytes(b"\x00" * 64)
+    view = load_run(run_dir)
+    assert view.best is not None and view.best.video is not None
+    out = io.StringIO()
+    show_state(CliConsole(file=out, width=80), view, view.iterations[-1])
+    lines = out.getvalue().splitlines()
+    assert view.task in lines
+    assert f"video of the best: {view.best.video}" in lines
+    assert "…" not in out.getvalue()

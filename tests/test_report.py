@@ -256,12 +256,14 @@ def test_batch_without_results_yet(tmp_path: Path) -> None:
 
 
 def test_report_of_something_else_says_what_it_expected(tmp_path: Path) -> None:
-    with pytest.raises(
-        ConfigError, match=r"neither a run directory \(no config.yaml\) nor a batch directory"
-    ):
+    with pytest.raises(ConfigError, match="is not a folder autoreward wrote") as err:
         write_report(tmp_path)
-    with pytest.raises(ConfigError, match="is not a directory"):
+    assert "holding config.yaml" in str(err.value) and "`autoreward train`" in str(err.value)
+    with pytest.raises(ConfigError, match="missing does not exist"):
         write_report(tmp_path / "missing")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ConfigError, match="notes.txt is a file, not a directory"):
+        write_report(tmp_path / "notes.txt")
 
 
 def test_cli_report(run_dir: Path, tmp_path: Path) -> None:
@@ -269,7 +271,7 @@ def test_cli_report(run_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "report.html" in result.output and (run_dir / "report.html").is_file()
     bad = CliRunner().invoke(app, ["report", str(tmp_path / "nothing")])
-    assert bad.exit_code == 2 and "is not a directory" in " ".join(bad.output.split())
+    assert bad.exit_code == 2 and f"error: {tmp_path / 'nothing'} does not exist\n" in bad.output
 
 
 # --------------------------------------------------------------------------- headless Chromium

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,9 @@ from typer.testing import CliRunner
 
 from autoreward.cli import app
 from autoreward.loop.commands import build_config
+
+ROOT = Path(__file__).resolve().parents[1]
+TRANSCRIPT = Path("examples/cartpole-left-half/transcript.jsonl")
 
 
 def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
@@ -131,3 +135,143 @@ def test_bad_hyperparams_stop_the_run_before_it_starts(tmp_path: Path, monkeypat
     result = CliRunner().invoke(app, ["run", "--config", str(cfg_file), "--out", str(tmp_path / "runs")])
     assert result.exit_code == 2 and "'seed' is set by autoreward" in result.output
     assert not (tmp_path / "runs").exists()
+# --------------------------------------------------------------------------- --fitness, --algo, --device
+
+
+def test_fitness_on_the_command_line_replaces_the_schemas(tmp_path: Path) -> None:
+    options = {"env_id": "CartPole-v1", "task": "stay left"}
+    cfg, _ = build_config(
+        options, {"env", "task"}, None,
+        fitness={"expression": "(next_state['cart_position'] < 0) / 500.0",
+                 "description": "steps in the left half", "aggregate": "sum"},
+    )  # fmt: skip
+    assert cfg.fitness is not None and cfg.fitness.kind == "score"
+    assert "cart_position" in cfg.fitness.expression
+    assert cfg.fitness.description == "steps in the left half"
+
+
+def test_fitness_options_change_the_config_files_fitness(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text(
+        "env_id: CartPole-v1\ntask: stay left\nfitness:\n  kind: score\n"
+        "  expression: (next_state['cart_position'] < 0) / 500.0\n  description: left half\n"
+    )
+    cfg, _ = build_config({}, set(), None, cfg_file, fitness={"kind": "success", "threshold": 0.5})
+    assert cfg.fitness is not None and cfg.fitness.kind == "success"
+    assert cfg.fitness.threshold == 0.5 and cfg.fitness.description == "left half"
+
+
+@pytest.mark.parametrize(
+    ("fitness", "message"),
+    [
+        ({"expression": "next_state['x']"}, "--fitness needs --fitness-description"),
+        ({"expression": "1.0", "description": "d", "kind": "success"},
+         "--fitness-threshold: a 'success' fitness needs a 'threshold'"),
+        ({"expression": "1.0", "description": "d", "aggregate": "median"},
+         "--fitness-aggregate: Input should be 'sum', 'mean', 'final', 'max' or 'min'"),
+    ],
+)  # fmt: skip
+def test_bad_fitness_options_name_the_option(fitness: dict, message: str) -> None:
+    from autoreward.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_config({"env_id": "CartPole-v1", "task": "x"}, {"env", "task"}, None, fitness=fitness)
+
+
+def test_a_fitness_reading_a_missing_field_fails_before_any_work(tmp_path: Path) -> None:
+    code, out = run_cli(
+        ["--env", "CartPole-v1", "--task", "x", "--model", "manual", "--out", str(tmp_path / "runs"),
+         "--fitness", "next_state['cart_posn']", "--fitness-description", "d"], None,
+    )  # fmt: skip
+    assert code == 2
+    assert "fitness reads next_state[\"cart_posn\"] but CartPole-v1 has no field 'cart_posn'" in out
+    assert "did you mean 'cart_position'?" in out
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "algo", "message"),
+    [
+        ("CartPole-v1", "SAC", "--algo SAC: SAC needs continuous (Box) actions, but CartPole-v1 has 2 discrete actions"),
+        ("Pendulum-v1", "dqn", "--algo DQN: DQN needs discrete actions, but Pendulum-v1 has continuous actions of shape (1,)"),
+    ],
+)  # fmt: skip
+def test_algorithm_and_action_space_mismatch_fails_before_any_work(
+    tmp_path: Path, env: str, algo: str, message: str
+) -> None:
+    code, out = run_cli(["--env", env, "--task", "x", "--model", "manual", "--algo", algo,
+                         "--out", str(tmp_path / "runs")], None)  # fmt: skip
+    assert code == 2 and f"error: {message}" in out
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cuda_on_a_cpu_only_torch_is_refused_and_auto_records_the_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from autoreward.loop.commands import preflight
+
+    monkeypatch.setattr(torch.version, "cuda", None)
+    code, out = run_cli(["--env", "CartPole-v1", "--task", "x", "--model", "manual", "--device", "cuda",
+                         "--out", str(tmp_path / "runs")], None)  # fmt: skip
+    assert code == 2
+    assert f"error: --device cuda: the installed torch {torch.__version__} is a CPU-only build" in out
+    assert "install a CUDA build of torch" in out and "--device cpu" in out
+    assert not (tmp_path / "runs").exists()
+
+    cfg, _ = build_config({"env_id": "CartPole-v1", "task": "x", "model": "manual", "device": "auto"},
+                          {"env", "task", "model", "device"}, None)  # fmt: skip
+    assert preflight(cfg).device == "cpu"
+
+
+def test_a_cuda_build_that_sees_no_gpu_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from autoreward.errors import ConfigError
+    from autoreward.train.device import resolve_device
+
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"built for CUDA 12\.8 but sees no GPU"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == "cpu"
+
+
+# --------------------------------------------------------------------------- paths saved in config.yaml
+
+
+def test_replay_and_record_paths_are_saved_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    cfg, _ = build_config(
+        {"env_id": "CartPole-v1", "task": "x", "model": f"replay:{TRANSCRIPT}", "record": Path("t.jsonl")},
+        {"env", "task", "model", "record"}, None,
+    )  # fmt: skip
+    assert cfg.model == f"replay:{ROOT / TRANSCRIPT}"
+    assert cfg.record == ROOT / "t.jsonl"
+
+
+def test_a_run_recorded_with_a_relative_replay_path_resumes_from_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Older runs saved `replay:examples/...` relative to where they were started: the folder
+    that holds `runs/` is searched too, and a path found nowhere is one clear error."""
+    import shutil
+
+    from autoreward.errors import LLMError
+    from autoreward.store.rundir import RunDir
+
+    shutil.copy(ROOT / TRANSCRIPT, tmp_path / "session.jsonl")
+    run = RunDir.create(tmp_path / "runs", "CartPole-v1", "x",
+                        {"env_id": "CartPole-v1", "task": "x", "model": "replay:session.jsonl"})  # fmt: skip
+    monkeypatch.chdir(ROOT)
+    cfg, _ = build_config({}, set(), run.path)
+    assert cfg.model == f"replay:{tmp_path / 'session.jsonl'}"
+    (tmp_path / "session.jsonl").unlink()
+    with pytest.raises(LLMError, match=r"replay transcript session.jsonl does not exist \(looked in"):
+        build_config({}, set(), run.path)
+    # another model for the next iterations is allowed on resume
+    cfg, _ = build_config({"model": "manual"}, {"model"}, run.path)
+    assert cfg.model == "manual"

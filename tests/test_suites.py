@@ -12,7 +12,6 @@ import pytest
 from autoreward.batch.suites import (
     Suite,
     dry_run_fitness,
-    fitness_field_refs,
     list_suites,
     load_suite,
     resolve_suite_path,
@@ -20,6 +19,7 @@ from autoreward.batch.suites import (
     task_run_config,
     task_schema,
 )
+from autoreward.envs.custom_fitness import fitness_field_refs
 from autoreward.errors import ConfigError
 
 SHIPPED = ["classic", "mujoco-locomotion", "novel-behaviors"]
@@ -122,7 +122,7 @@ def test_unknown_keys_point_at_the_key_and_list_allowed_ones(tmp_path: Path) -> 
         "suite.yaml:6:5: task 'a': unknown key 'fitnes' (allowed: name, env, task, fitness" in text
     )
     assert (
-        "suite.yaml:14:7: task 'b': unknown key 'agg' (allowed: kind, expression, aggregate" in text
+        "suite.yaml:14:7: task 'b': fitness: unknown key 'agg' (allowed: kind, expression, aggregate" in text
     )
 
 
@@ -134,7 +134,7 @@ def test_unknown_top_level_and_defaults_keys(tmp_path: Path) -> None:
         """)  # fmt: skip
     with pytest.raises(
         ConfigError,
-        match=r"suite\.yaml:2:12: unknown key 'iteration' \(allowed: iterations, samples",
+        match=r"suite\.yaml:2:12: defaults: unknown key 'iteration' \(allowed: iterations, samples.*did you mean 'iterations'\?",
     ):
         load_suite(path)
 

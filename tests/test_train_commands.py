@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
 from typer.testing import CliRunner
 
 from autoreward.cli import app
@@ -57,4 +58,69 @@ def test_bad_inputs_are_one_clean_line(tmp_path: Path) -> None:
     )
     assert bad_baseline.exit_code == 2 and "--baseline 'zero' is not known" in text(bad_baseline)
     bad_algo = runner.invoke(app, ["train", str(DENSE), "--env", "CartPole-v1", "--algo", "ddpg"])
-    assert bad_algo.exit_code == 2 and "bad option algo" in text(bad_algo)
+    assert bad_algo.exit_code == 2 and "error: --algo ddpg is not supported" in text(bad_algo)
+
+
+LOADS_BADLY = '''import numpy as np
+
+SCALE = 1 / 0
+
+
+def compute_reward(state, action, next_state):
+    angle = next_state["pole_angle"]
+    return SCALE * angle, {"scaled": SCALE * angle}
+'''
+
+
+def test_train_with_a_custom_fitness_keeps_the_reward_and_reports(tmp_path: Path) -> None:
+    """`--fitness` replaces the schema's fitness (the evaluation says so), the folder keeps the
+    reward it trained and what it was trained with, and `autoreward report` renders it."""
+    out = tmp_path / "train"
+    result = runner.invoke(app, [
+        "train", str(DENSE), "--env", "CartPole-v1", "--steps", "512", "--no-video",
+        "--eval-episodes", "2", "--out", str(out),
+        "--fitness", "(next_state['cart_position'] < 0.0) * 1.0", "--fitness-kind", "success",
+        "--fitness-aggregate", "max", "--fitness-threshold", "1",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "task fitness (success)" in result.output and "off (--no-video)" in result.output
+    assert f"report: autoreward report {out}" in result.output
+    assert (out / "reward" / "reward.py").read_text() == DENSE.read_text()
+    spec = yaml.safe_load((out / "train.yaml").read_text())
+    assert spec["fitness"]["expression"] == "(next_state['cart_position'] < 0.0) * 1.0"
+    assert spec["fitness_source"] == "custom" and spec["device"] == "cpu" and spec["algo"] == "PPO"
+    assert spec["reward_file"] == str(DENSE)
+    train = json.loads((out / "reward" / "train.json").read_text())
+    assert train["fitness_kind"] == "success" and train["device"] == "cpu"
+
+    report = runner.invoke(app, ["report", str(out)])
+    assert report.exit_code == 0, report.output
+    html = (out / "report.html").read_text()
+    assert "autoreward train" in html and "a custom fitness" in html
+    assert "cartpole_dense.py" in html and "compute_reward" in html
+
+
+def test_train_takes_env_and_fitness_from_a_run_yaml(tmp_path: Path) -> None:
+    from autoreward.train.commands import TrainOptions
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "cartpole-left-half" / "run.yaml"
+    opts = TrainOptions.build(
+        given={"steps"}, config=example, fitness={}, env_id=None, steps=1000, algo=None,
+        n_envs=None, seed=0, eval_episodes=10, video=True, device="cpu",
+    )  # fmt: skip
+    assert opts.env_id == "CartPole-v1" and opts.steps == 1000  # the command line wins
+    assert opts.fitness is not None and "cart_position" in opts.fitness.expression
+    assert opts.eval_episodes == 5  # set in the YAML
+    missing = runner.invoke(app, ["train", str(DENSE)])
+    assert missing.exit_code == 2 and "error: --env is needed" in missing.output
+
+
+def test_the_parent_only_parses_the_reward(tmp_path: Path) -> None:
+    """A reward whose module body raises passes the static check; it is never run in the
+    parent, so the failure comes from the isolated worker, as a failed result."""
+    reward = tmp_path / "bad_at_import.py"
+    reward.write_text(LOADS_BADLY)
+    result = runner.invoke(app, ["train", str(reward), "--env", "CartPole-v1", "--steps", "256",
+                                 "--no-video", "--eval-episodes", "1", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "bad_at_import.py failed:" in result.output and "ZeroDivisionError" in result.output

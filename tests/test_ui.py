@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from runfakes import make_run, mark_replayed
 
@@ -78,6 +79,8 @@ def test_a_budget_note_is_shown_live_and_in_plain_output() -> None:
     with LiveRunView(RunView(env_id="CartPole-v1", task="b", model="m", iterations=1), console) as live:
         live({"event": "run_start", "budget": 8192, "budget_note": note})
     assert f"budget: {note}" in console.export_text()  # one line, not wrapped
+
+
 def test_the_run_summary_shows_the_spread_the_estimates_and_replayed_texts(tmp_path: Path) -> None:
     run = make_run(tmp_path)
     mark_replayed(run, {"role": "analyzer", "meta": {"iteration": 0}},
@@ -96,3 +99,63 @@ def test_the_run_summary_shows_the_spread_the_estimates_and_replayed_texts(tmp_p
             "recorded run's numbers, not this run's: analysis of iteration 0, critic review of "
             "iteration 1 candidate 0") in text  # fmt: skip
     assert "fitness: one training seed each" in text
+
+
+def _manual_wait(n: int, folder: str = "/runs/r/llm/manual") -> dict:
+    return {"event": "manual_wait", "prompt": n, "role": "designer",
+            "prompt_path": f"{folder}/prompt_{n}.md", "answer_path": f"{folder}/answer_{n}.md"}  # fmt: skip
+
+
+def test_pending_manual_prompts_are_listed_until_answered() -> None:
+    view = RunView(env_id="CartPole-v1", task="balance", model="manual", iterations=1)
+    view.update(_manual_wait(1))
+    view.update(_manual_wait(2))
+    text = render(view)
+    assert "waiting for you (--model manual): 2 prompts to answer" in text
+    assert "prompt 1 (designer) /runs/r/llm/manual/prompt_1.md" in text
+    assert "prompt 2 (designer) /runs/r/llm/manual/prompt_2.md" in text
+    view.update({"event": "manual_answered", "prompt": 1, "role": "designer"})
+    text = render(view)
+    assert "1 prompt to answer" in text and "prompt_1.md" not in text
+
+
+def test_live_view_keeps_the_clock_running_and_prints_manual_instructions_above_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In a terminal the panel is re-rendered on every refresh (not frozen at the last event),
+    and a manual prompt's instructions are printed once, above the live panel."""
+    import io
+
+    from autoreward import ui
+    from autoreward.ui import LiveRunView
+
+    now = [1000.0]
+    monkeypatch.setattr(ui.time, "time", lambda: now[0])
+    out = io.StringIO()
+    console = Console(file=out, width=200, force_terminal=True, color_system=None)
+    view = RunView(env_id="CartPole-v1", task="balance", model="manual", iterations=1, started=now[0])
+    with LiveRunView(view, console) as live:
+        assert live._live is not None
+        live(_manual_wait(3))
+        now[0] += 42
+        live._live.refresh()
+    text = out.getvalue()
+    assert "manual prompt 3 (designer) is waiting for your answer:" in text
+    assert "1. open /runs/r/llm/manual/prompt_3.md" in text
+    assert "save the model's whole answer, unedited, as\n     /runs/r/llm/manual/answer_3.md\n" in text
+    assert "elapsed 42s" in text  # the clock moved without any new event
+
+
+def test_steps_past_the_budget_show_the_true_count() -> None:
+    from autoreward.ui import steps_text
+
+    assert steps_text(512, 4096) == "512/4,096"
+    assert steps_text(768, 750) == "768 (budget 750)"
+    assert steps_text(0, 0) == ""
+
+
+def test_one_seed_has_no_spread() -> None:
+    from autoreward.ui import seeds_text
+
+    assert seeds_text(0.8956, 0.0, 1) == "0.8956 over 1 seed"
+    assert seeds_text(0.81, 0.05, 3) == "0.81 ± 0.05 over 3 seeds"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -17,6 +17,7 @@ from autoreward.batch import BatchDir, BatchResult, TaskRow, run_batch
 from autoreward.batch.suites import Suite, load_suite, suite_problems, task_run_config
 from autoreward.envs.registry import load_schema
 from autoreward.errors import ConfigError
+from autoreward.ui import manual_event_text, manual_pending_text
 
 _STATUS_STYLE = {"pending": "dim", "running": "yellow", "done": "green", "failed": "red"}
 
@@ -51,6 +52,9 @@ class BatchView:
     iterations: dict[str, int] = field(default_factory=dict)
     batch_dir: str = ""
     started: float = field(default_factory=time.time)
+    manual: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    """Prompts waiting for a person's answer (`--model manual`), by (task, prompt number):
+    each task numbers its own prompts, so the task is shown with every one."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def update(self, ev: dict[str, Any]) -> None:
@@ -94,11 +98,15 @@ class BatchView:
         elif kind == "task_error":
             t.reason = ev.get("error", "")
         elif kind == "task_loop":
-            self._loop_event(t, ev.get("loop") or {})
+            self._loop_event(str(ev.get("task")), t, ev.get("loop") or {})
 
-    def _loop_event(self, t: _Task, ev: dict[str, Any]) -> None:
+    def _loop_event(self, name: str, t: _Task, ev: dict[str, Any]) -> None:
         inner = ev.get("event")
-        if inner == "iteration_start":
+        if inner == "manual_wait":
+            self.manual[(name, int(ev["prompt"]))] = {**ev, "task": name}
+        elif inner == "manual_answered":
+            self.manual.pop((name, int(ev["prompt"])), None)
+        elif inner == "iteration_start":
             t.iteration = str(ev.get("iteration", 0) + 1)
         elif inner == "phase":
             t.phase = ev.get("phase", "")
@@ -107,9 +115,14 @@ class BatchView:
         elif inner == "llm_usage":
             t.tokens, t.cost = ev.get("tokens", t.tokens), ev.get("cost", t.cost)
 
-    def render(self) -> Table:
+    def render(self) -> Group:
         with self._lock:
-            return self._render()
+            parts: list[Any] = [self._render()]
+            if self.manual:
+                parts.append(
+                    manual_pending_text(list(self.manual.values()), task_of=lambda e: e["task"])
+                )
+            return Group(*parts)
 
     def _render(self) -> Table:
         done = sum(t.status in ("done", "failed") for t in self.tasks.values())
@@ -145,23 +158,41 @@ class BatchView:
 
 
 class LiveBatchView:
-    """A rich Live display of a BatchView; the instance is the batch's `on_event` callback."""
+    """A rich Live display of a BatchView in a terminal, one line per task state change
+    otherwise; the instance is the batch's `on_event` callback."""
 
     def __init__(self, view: BatchView, console: Console) -> None:
         self.view, self.console = view, console
-        self._live = Live(
-            console=console, refresh_per_second=2, get_renderable=view.render, transient=False
+        self._live = (
+            Live(console=console, refresh_per_second=2, get_renderable=view.render)
+            if console.is_terminal
+            else None
         )
 
     def __enter__(self) -> LiveBatchView:
-        self._live.__enter__()
+        if self._live is not None:
+            self._live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._live.__exit__(None, None, None)
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
 
     def __call__(self, ev: dict[str, Any]) -> None:
         self.view.update(ev)
+        inner = (ev.get("loop") or {}) if ev.get("event") == "task_loop" else {}
+        if inner.get("event") in {"manual_wait", "manual_answered"}:
+            self.console.print(
+                manual_event_text(inner, task=str(ev.get("task"))), highlight=False, soft_wrap=True
+            )
+        elif self._live is None and ev.get("event") == "task_state":
+            line = f"[task] {ev.get('task')} {ev.get('status')}"
+            for key in ("best_fitness", "baseline_fitness", "normalized"):
+                if isinstance(ev.get(key), (int, float)):
+                    line += f" {key}={ev[key]:.4g}"
+            if ev.get("reason"):
+                line += f" reason={ev['reason']}"
+            self.console.print(line, highlight=False, markup=False)
 
 
 # =========================================================================== the command
@@ -242,7 +273,7 @@ def _dry_run(
     problems = suite_problems(suite, names, dry_run=True)
     table = Table(title=f"suite {suite.name}: {len(names)} task(s)", title_justify="left")
     for col in ["task", "env", "algo", "steps", "iter × K", "fitness", "target", "check"]:
-        table.add_column(col, no_wrap=col in ("task", "env"))
+        table.add_column(col, no_wrap=col in ("task", "env"), overflow="fold")
     for name in names:
         task = suite.task(name)
         cfg = task_run_config(suite, task, model=model, overrides=overrides)
@@ -272,7 +303,7 @@ def print_batch_summary(console: Console, result: BatchResult) -> None:
     table = Table(title=f"results: {result.suite}", title_justify="left")
     for col in ["task", "status", "best (1 seed)", "final seeds", "env reward", "sparse fitness",
                 "random", "norm. vs env", "norm. vs sparse", "iters", "tokens", "cost $", "wall"]:  # fmt: skip
-        table.add_column(col, no_wrap=col == "task")
+        table.add_column(col, no_wrap=col == "task", overflow="fold")
     for r in result.rows:
         final = (
             "–" if r.final_fitness is None else f"{r.final_fitness:.3f} ± {r.final_std or 0.0:.3f}"

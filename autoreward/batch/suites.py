@@ -20,19 +20,20 @@ every problem at once, each with the file, line and task it is about.
 
 from __future__ import annotations
 
-import ast
 import difflib
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from autoreward.config import RunConfig, load_run_config
+from autoreward.envs.custom_fitness import unknown_field_problems
 from autoreward.envs.registry import load_schema, schema_dir
 from autoreward.envs.schema import EnvSchema, FitnessSpec
 from autoreward.errors import AutorewardError, ConfigError
+from autoreward.yamlfile import Subject, node_at, read_yaml, validate
 
 Algo = Literal["PPO", "SAC", "TD3", "A2C", "DQN"]
 
@@ -206,25 +207,13 @@ def load_suite(path: str | Path, *, check_envs: bool = True) -> Suite:
     read state fields the env does not have are errors.
     """
     path = resolve_suite_path(path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(
-            f"{where}: not valid YAML: {problem}", hint="check indentation and quoting"
-        ) from err
+    doc = read_yaml(path, what="suite file")
+    data = doc.data
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with 'name' and 'tasks' at the top level")
+    root = doc.root
     _check_duplicate_names(path, root, data)
-    try:
-        suite = Suite.model_validate(data)
-    except ValidationError as err:
-        problems = [_describe_error(e, path, root, data) for e in err.errors()]
-        raise ConfigError(f"{path}: invalid suite:\n  " + "\n  ".join(problems)) from err
+    suite = validate(Suite, doc, "suite", subject=_task_subject(data))
     suite.with_source(str(path), _task_lines(root, data))
 
     problems = [
@@ -261,42 +250,9 @@ def static_problems(task: SuiteTask) -> list[str]:
     return [f"fitness expression: {p}" for p in check_expression(task.fitness.expression)]
 
 
-def fitness_field_refs(expression: str) -> list[tuple[str, str]]:
-    """The `(dict, key)` pairs an expression reads, e.g. `("next_state", "x_velocity")`."""
-    try:
-        tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError:
-        return []
-    refs: list[tuple[str, str]] = []
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Subscript)
-            and isinstance(node.value, ast.Name)
-            and node.value.id in ("state", "next_state")
-            and isinstance(node.slice, ast.Constant)
-            and isinstance(node.slice.value, str)
-        ):
-            ref = (node.value.id, node.slice.value)
-            if ref not in refs:
-                refs.append(ref)
-    return refs
-
-
 def field_problems(task: SuiteTask, schema: EnvSchema) -> list[str]:
     """State fields the task's fitness reads that the env's schema does not have."""
-    if task.fitness is None:
-        return []
-    available = [f.name for f in schema.fields]
-    problems = []
-    for dict_name, key in fitness_field_refs(task.fitness.expression):
-        if key not in available:
-            close = difflib.get_close_matches(key, available, n=1)
-            maybe = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append(
-                f"fitness reads {dict_name}[\"{key}\"] but {schema.env_id} has no field '{key}'{maybe}; "
-                f"available: {', '.join(available)}"
-            )
-    return problems
+    return [] if task.fitness is None else unknown_field_problems(task.fitness, schema)
 
 
 def task_schema(task: SuiteTask) -> EnvSchema:
@@ -332,6 +288,13 @@ def suite_problems(
                 out[task.name] = error_line(err)
                 continue
             problems = field_problems(task, schema) + hyperparam_problems(suite, task, schema)
+            if not problems:
+                from autoreward.train.algos import resolve_algo
+
+                try:
+                    resolve_algo(task.algo or suite.defaults.algo, schema, option="algo")
+                except AutorewardError as err:
+                    problems = [error_line(err)]
             if not problems and dry_run:
                 try:
                     dry_run_fitness(schema, n=32)
@@ -429,7 +392,7 @@ def _check_duplicate_names(path: Path, root: yaml.Node | None, data: dict[str, A
         if not isinstance(name, str):
             continue
         if name in first:
-            node = _node_at(root, ("tasks", i, "name"))
+            node = node_at(root, ("tasks", i, "name"))
             line = f":{node.start_mark.line + 1}" if node is not None else ""
             raise ConfigError(
                 f"{path}{line}: duplicate task name '{name}' (tasks {first[name]} and {i})",
@@ -444,65 +407,21 @@ def _task_lines(root: yaml.Node | None, data: dict[str, Any]) -> dict[str, int]:
     if not isinstance(tasks, list):
         return lines
     for i, t in enumerate(tasks):
-        node = _node_at(root, ("tasks", i))
+        node = node_at(root, ("tasks", i))
         if isinstance(t, dict) and "name" in t and node is not None:
             lines[str(t["name"])] = node.start_mark.line + 1
     return lines
 
 
-def _node_at(
-    root: yaml.Node | None, loc: tuple[Any, ...], key_node: bool = False
-) -> yaml.Node | None:
-    """The YAML node at a pydantic error location (the key's node for the last step when
-    `key_node`, so an unknown key points at itself)."""
-    node = root
-    for depth, step in enumerate(loc):
-        last = depth == len(loc) - 1
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == str(step):
-                    node = k if (last and key_node) else v
-                    break
-            else:
-                return node
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
-            if not 0 <= step < len(node.value):
-                return node
-            node = node.value[step]
-        else:
-            return node
-    return node
+def _task_subject(data: dict[str, Any]) -> Subject:
+    """Error locations under `tasks[i]` name the task: "task 'a': " and the rest."""
 
+    def subject(loc: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+        if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
+            tasks = data.get("tasks") or []
+            item = tasks[loc[1]] if loc[1] < len(tasks) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            return (f"task '{name}': " if name else f"tasks[{loc[1]}]: "), loc[2:]
+        return "", loc
 
-def _describe_error(e: Any, path: Path, root: yaml.Node | None, data: dict[str, Any]) -> str:
-    loc = tuple(e["loc"])
-    node = _node_at(root, loc, key_node=e["type"] == "extra_forbidden")
-    where = f"{path}:{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node else str(path)
-    subject = ""
-    if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
-        tasks = data.get("tasks") or []
-        name = tasks[loc[1]].get("name") if isinstance(tasks[loc[1]], dict) else None
-        subject = f"task '{name}': " if name else f"tasks[{loc[1]}]: "
-        field_path = ".".join(str(p) for p in loc[2:])
-    else:
-        field_path = ".".join(str(p) for p in loc)
-    if e["type"] == "extra_forbidden":
-        model = _model_for(loc[:-1])
-        allowed = ", ".join(model.model_fields) if model is not None else ""
-        return f"{where}: {subject}unknown key '{loc[-1]}'" + (
-            f" (allowed: {allowed})" if allowed else ""
-        )
-    msg = str(e["msg"]).removeprefix("Value error, ")
-    return f"{where}: {subject}{field_path + ': ' if field_path else ''}{msg}"
-
-
-def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    if not loc:
-        return Suite
-    if loc[0] == "defaults" and len(loc) == 1:
-        return SuiteDefaults
-    if loc[0] == "tasks" and len(loc) == 2:
-        return SuiteTask
-    if loc[0] == "tasks" and len(loc) == 3 and loc[2] == "fitness":
-        return FitnessSpec
-    return None
+    return subject

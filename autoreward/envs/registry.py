@@ -74,20 +74,26 @@ def overridden_schemas() -> dict[str, Path]:
 
 
 def load_schema_file(path: Path) -> EnvSchema:
-    """Parse and validate one schema YAML file; errors name the file and the bad key.
+    """Parse and validate one schema YAML file; every problem is named `file:line:col`.
 
     A schema may start from another one in the same folder: `extends: OTHER-ID` takes
     OTHER-ID's keys, then this file's keys replace them (`make_kwargs`, `train` and
     `train.hyperparams` are merged key by key instead).
     """
-    data = _read_schema_data(path, ())
+    from autoreward.yamlfile import read_yaml, require_mapping, validate
+
+    doc = read_yaml(path, what="schema file")
+    data = require_mapping(doc, "schema keys (env_id, description, fields, ...)")
+    if "extends" not in data:
+        return validate(EnvSchema, doc, "schema")
+    merged = _read_schema_data(path, ())
     try:
-        return EnvSchema.model_validate(data)
+        return EnvSchema.model_validate(merged)
     except ValidationError as err:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors()
         )
-        raise ConfigError(f"{path}: invalid schema: {problems}") from err
+        raise ConfigError(f"{path}: invalid schema (after extends): {problems}") from err
 
 
 _MERGED_KEYS = ("make_kwargs", "train")

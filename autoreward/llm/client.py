@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,9 @@ class LLMClient:
     - `record_path`: append every answer used to a replay transcript.
     - `manual_dir`: where `manual` writes `prompt_<n>.md` (default `log_dir/manual`, else
       `./autoreward-manual`); `manual_stdin`: read answers from the terminal when stdin is a
-      tty; `manual_timeout`: seconds to wait for an answer file (None: wait for ever).
+      tty; `manual_timeout`: seconds to wait for an answer file (None: wait for ever);
+      `manual_notify`: receives `manual_wait` / `manual_answered` events (where each prompt
+      and its answer file are) for the caller to show, instead of printing them.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class LLMClient:
         manual_stdin: bool = False,
         manual_poll_interval: float = 1.0,
         manual_timeout: float | None = None,
+        manual_notify: Callable[[dict[str, Any]], None] | None = None,
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
         console: Console | None = None,
@@ -95,6 +99,7 @@ class LLMClient:
                 timeout=manual_timeout,
                 input_fn=input if interactive else None,
                 console=console,
+                notify=manual_notify,
             )
         elif model.startswith(REPLAY_PREFIX):
             path = model[len(REPLAY_PREFIX) :]

@@ -4,6 +4,11 @@ Each prompt goes to `prompt_<n>.md` in the manual folder; the answer is read fro
 `answer_<n>.md` beside it (polled), or typed into the terminal when `input_fn` is given.
 A prompt already written there (same text, same sample) keeps its number, so a resumed run
 picks up answers saved while it was down.
+
+A person must be told where each prompt is and what to do: with `notify`, the provider
+reports `manual_wait` (prompt number, role, the absolute prompt and answer paths) and
+`manual_answered` events, and the caller shows them (the run's live view lists every pending
+prompt); without it, the same message is printed, unwrapped so the paths can be copied.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,6 +28,20 @@ from autoreward.llm.completion import Answer
 from autoreward.llm.messages import Messages, render_messages
 from autoreward.llm.transcript import CallSite
 from autoreward.store.atomic import atomic_write_text
+
+_STOP = threading.Event()
+
+
+def stop_waiting() -> None:
+    """Make every provider stop waiting for answer files (Ctrl-C): the threads polling for
+    them end with an LLMError, so the interrupted run can exit instead of waiting for ever."""
+    _STOP.set()
+
+
+def allow_waiting() -> None:
+    """Undo `stop_waiting` (a new command starts)."""
+    _STOP.clear()
+
 
 _HEADER = re.compile(r"^<!-- autoreward manual prompt (\d+) hash=([0-9a-f]{64}) sample=(\d+) -->")
 _PROMPT_FILE = re.compile(r"^prompt_(\d+)\.md$")
@@ -40,8 +60,10 @@ class ManualProvider:
         timeout: float | None = None,
         input_fn: Callable[[str], str] | None = None,
         console: Console | None = None,
+        notify: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        self.dir = Path(dir)
+        self.dir = Path(dir).absolute()
+        self.notify = notify
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.input_fn = input_fn
@@ -117,13 +139,28 @@ class ManualProvider:
             return Answer(
                 text=self._from_terminal(n, role, prompt_path, answer_path), model="manual"
             )
-        self.console.print(
-            f"[bold cyan]manual[/] {escape(role)} prompt written to [bold]{escape(str(prompt_path))}[/]\n"
-            f"  paste it into a chat window, then save the whole answer as "
-            f"[bold]{escape(answer_path.name)}[/] beside it; waiting ...",
-            highlight=False,
-        )
-        return Answer(text=self._poll(answer_path), model="manual")
+        self._announce(
+            {"event": "manual_wait", "prompt": n, "role": role,
+             "prompt_path": str(prompt_path), "answer_path": str(answer_path)}
+        )  # fmt: skip
+        text = self._poll(answer_path)
+        self._announce({"event": "manual_answered", "prompt": n, "role": role})
+        return Answer(text=text, model="manual")
+
+    def _announce(self, ev: dict[str, Any]) -> None:
+        if self.notify is not None:
+            self.notify(ev)
+        elif ev["event"] == "manual_wait":
+            self.console.print(
+                f"[bold cyan]manual[/] {escape(ev['role'])} prompt {ev['prompt']} is waiting for "
+                f"your answer:\n  1. open [bold]{escape(ev['prompt_path'])}[/]\n"
+                "  2. paste everything below its `---` line into a chat window (a new chat for each "
+                "prompt)\n"
+                "  3. save the model's whole answer, unedited, as\n"
+                f"     [bold]{escape(ev['answer_path'])}[/]",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     def _render(
         self,
@@ -149,7 +186,8 @@ class ManualProvider:
             "Paste everything below the line into a chat window with the model of your choice "
             "(a new chat for each prompt).\n"
             f"Save the model's whole answer, unedited, as `{answer_path.name}` in this folder:\n"
-            f"`{answer_path.parent.resolve()}`\n"
+            f"`{answer_path.parent}`\n"
+            f"(the full path: `{answer_path}`)\n"
             f"autoreward is waiting for that file.\n{again}\n"
             "---\n\n"
             f"{render_messages(messages)}"
@@ -174,12 +212,18 @@ class ManualProvider:
                         return text
                     if not warned_empty:
                         self.console.print(
-                            f"[yellow]manual[/] {escape(answer_path.name)} is empty; "
+                            f"[yellow]manual[/] {escape(str(answer_path))} is empty; "
                             "waiting for the answer text",
                             highlight=False,
+                            soft_wrap=True,
                         )
                         warned_empty = True
                 last_seen = seen
+            if _STOP.is_set() or not threading.main_thread().is_alive():
+                raise LLMError(
+                    f"stopped waiting for {answer_path}",
+                    hint="save the model's answer there and resume the run with --resume DIR",
+                )
             if deadline is not None and time.monotonic() > deadline:
                 raise LLMError(
                     f"no answer in {answer_path} after {self.timeout:g} s",
@@ -198,6 +242,7 @@ class ManualProvider:
                 f"[bold]{escape(str(prompt_path))}[/]\n"
                 "  paste the model's answer below; finish with a line holding only EOF (or Ctrl-D)",
                 highlight=False,
+                soft_wrap=True,
             )
             while True:
                 lines: list[str] = []

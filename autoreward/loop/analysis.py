@@ -53,9 +53,12 @@ def mark_done(run: RunDir, it: int, t: float, *, deferred: bool) -> None:
     atomic_write_json(run.iter_dir(it) / "done.json", doc)
 
 
-def write_deferred_analysis(run_dir: str | Path, it: int) -> bool:
-    """For `refine`: write iteration `it`'s deferred analysis with the run's own model and
-    prompts (a person reads it before giving feedback). False when there was none to write."""
+def write_deferred_analysis(
+    run_dir: str | Path, it: int, model: str | None = None, api_base: str | None = None
+) -> bool:
+    """For `refine`: write iteration `it`'s deferred analysis with the run's own prompts and
+    model (or `model` / `api_base`, as refine continues the run); a person reads it before
+    giving feedback. False when there was none to write."""
     from autoreward.config import load_run_config
     from autoreward.loop.setup import build_agents_inputs, make_client
 
@@ -63,6 +66,10 @@ def write_deferred_analysis(run_dir: str | Path, it: int) -> bool:
     if not is_deferred(run, it):
         return False
     cfg = load_run_config(run.load_config(), str(run.config_path))
+    if model is not None or api_base is not None:
+        cfg = cfg.model_copy(
+            update={k: v for k, v in {"model": model, "api_base": api_base}.items() if v}
+        )
     inputs = build_agents_inputs(cfg)
     client = make_client(cfg, run)
     client.preflight()

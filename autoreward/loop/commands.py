@@ -8,8 +8,15 @@ from typing import Any
 
 from rich.console import Console
 
-from autoreward.config import RunConfig, load_run_config, load_run_config_file
-from autoreward.errors import ConfigError
+from autoreward.config import (
+    RunConfig,
+    load_run_config,
+    option_name,
+    read_run_config_file,
+)
+from autoreward.envs.schema import FitnessSpec
+from autoreward.errors import ConfigError, LLMError
+from autoreward.llm.client import REPLAY_PREFIX
 from autoreward.store.rundir import RunDir
 from autoreward.train.zoo import apply_zoo_file
 
@@ -21,7 +28,8 @@ _OPTION_TO_FIELD = {
     "wandb": "wandb_project",
 }
 _FIELD_TO_OPTION = {f: o for o, f in _OPTION_TO_FIELD.items()}
-# What may change when a run is resumed (more iterations, a new feedback text, where to record).
+# What may change when a run is resumed (more iterations, a new feedback text, where to record,
+# which model writes the next iterations).
 _RESUMABLE = {
     "iterations",
     "feedback",
@@ -33,58 +41,132 @@ _RESUMABLE = {
     "sandbox",
     "wandb_project",
     "final_candidates",
+    "model",
+    "api_base",
 }
 
 
 def build_config(
-    options: dict[str, Any], given: set[str], resume: Path | None, config: Path | None = None
+    options: dict[str, Any],
+    given: set[str],
+    resume: Path | None,
+    config: Path | None = None,
+    fitness: dict[str, Any] | None = None,
 ) -> tuple[RunConfig, RunDir | None]:
     """The run's config: CLI options, over a --config file, or the saved config of a resumed run
-    (where only a few options may change)."""
-    fields = {_OPTION_TO_FIELD.get(n, n) for n in given}
+    (where only a few options may change). `fitness`: the --fitness* options given."""
+    fields = {_OPTION_TO_FIELD.get(n, n) for n in given} & set(RunConfig.model_fields)
     if config is not None:
         if resume is not None:
             raise ConfigError(
                 "--config and --resume cannot be combined",
                 hint="a resumed run keeps its config.yaml",
             )
-        base = load_run_config_file(config).model_dump(mode="json", exclude_unset=True)
+        base_cfg, doc = read_run_config_file(config)
+        base = base_cfg.model_dump(mode="json", exclude_unset=True)
         merged = {**base, **{f: v for f, v in options.items() if f in fields}}
         if "hyperparams" in fields:  # command-line hyperparameters over the file's, key by key
             merged["hyperparams"] = {**base.get("hyperparams", {}), **options["hyperparams"]}
-        return load_run_config(apply_zoo_file(merged), str(config)), None
+        cfg = load_run_config(apply_zoo_file(merged), str(config), doc=doc, from_cli=fields)
+        return _with_paths(_with_fitness(cfg, fitness), config.parent), None
     if resume is None:
         if not options.get("env_id") or not options.get("task"):
             raise ConfigError(
                 "both --env and --task are needed for a new run",
-                hint='autoreward run --env CartPole-v1 --task "balance the pole" (or --resume DIR)',
+                hint='autoreward run --env CartPole-v1 --task "balance the pole" (or --resume DIR, or --config run.yaml)',
             )
-        return load_run_config(apply_zoo_file(options), "options"), None
+        cfg = load_run_config(apply_zoo_file(options), "options")
+        return _with_paths(_with_fitness(cfg, fitness), None), None
     run = RunDir.open(resume)
+    if fitness:
+        raise ConfigError(
+            f"cannot change the fitness when resuming {resume}",
+            hint="its candidates were judged by the saved one; start a new run instead",
+        )
     saved = run.load_config()
-    changed = {f for f in fields if f in RunConfig.model_fields and options.get(f) != saved.get(f)}
+    changed = {f for f in fields if options.get(f) != saved.get(f)}
     refused = sorted(changed - _RESUMABLE)
     if refused:
         raise ConfigError(
-            f"cannot change {', '.join('--' + _FIELD_TO_OPTION.get(f, f).replace('_', '-') for f in refused)} "
-            f"when resuming {resume}",
+            f"cannot change {', '.join(option_name(f) for f in refused)} when resuming {resume}",
             hint="start a new run instead, or resume without those options",
         )
     for f in changed:
         saved[f] = options[f]
-    return load_run_config(saved, str(run.config_path)), run
+    cfg = load_run_config(saved, str(run.config_path), from_cli=changed)
+    return _with_paths(cfg, None, run), run
 
 
-def preflight(cfg: RunConfig) -> None:
+def _with_fitness(cfg: RunConfig, parts: dict[str, Any] | None) -> RunConfig:
+    """Apply --fitness* options over the config's fitness (or the schema's)."""
+    if not parts:
+        return cfg
+    from autoreward.envs.custom_fitness import fitness_from_options
+
+    base: FitnessSpec | None = cfg.fitness
+    if base is None and "expression" not in parts:
+        from autoreward.envs.registry import load_schema
+
+        base = load_schema(cfg.env_id).fitness
+    return cfg.model_copy(update={"fitness": fitness_from_options(parts, base)})
+
+
+def _with_paths(cfg: RunConfig, config_dir: Path | None, run: RunDir | None = None) -> RunConfig:
+    """Paths saved in config.yaml are absolute, so the run resumes (and `refine` continues it)
+    from any directory: the `replay:` transcript and the `--record` file."""
+    update: dict[str, Any] = {}
+    if cfg.model.startswith(REPLAY_PREFIX) and cfg.model != REPLAY_PREFIX:
+        path = Path(cfg.model[len(REPLAY_PREFIX) :]).expanduser()
+        found = _find_file(path, config_dir, run)
+        if found is None:
+            places = ", ".join(str(p) for p in _search_roots(config_dir, run))
+            raise LLMError(
+                f"replay transcript {path} does not exist"
+                + ("" if path.is_absolute() else f" (looked in {places})"),
+                hint="pass --model replay:/absolute/path.jsonl, or another model such as "
+                "--model gpt-4o-mini or --model manual",
+            )
+        update["model"] = REPLAY_PREFIX + str(found)
+    if cfg.record is not None and not cfg.record.is_absolute():
+        update["record"] = Path.cwd() / cfg.record
+    return cfg.model_copy(update=update) if update else cfg
+
+
+def _search_roots(config_dir: Path | None, run: RunDir | None) -> list[Path]:
+    roots = [Path.cwd()]
+    if config_dir is not None:
+        roots.append(config_dir.resolve())
+    if run is not None:  # a run recorded with a relative path: the folder `runs/` was made in
+        roots.append(run.path.resolve().parent.parent)
+    return roots
+
+
+def _find_file(path: Path, config_dir: Path | None, run: RunDir | None) -> Path | None:
+    if path.is_absolute():
+        return path if path.is_file() else None
+    for root in _search_roots(config_dir, run):
+        if (root / path).is_file():
+            return (root / path).resolve()
+    return None
+
+
+def preflight(cfg: RunConfig) -> RunConfig:
     """Everything that can fail fast, before a run directory exists or any work starts: the
-    environment id, the task fitness, the LLM provider (missing key, unreachable endpoint)."""
-    from autoreward.envs.fitness import compile_fitness
+    environment id, the task fitness, the algorithm for the env's actions, the device, the LLM
+    provider (missing key, unreachable endpoint). Returns the config with `device: auto`
+    resolved to the device training will use."""
+    from autoreward.envs.custom_fitness import check_custom_fitness
     from autoreward.envs.registry import load_schema
     from autoreward.llm.client import LLMClient
+    from autoreward.train.algos import resolve_algo
+    from autoreward.train.device import resolve_device
     from autoreward.train.hyperparams import check_training_options, effective_hyperparams
 
     schema = load_schema(cfg.env_id)
-    algo = cfg.algo or schema.train.algo
+    if cfg.fitness is not None:
+        check_custom_fitness(cfg.fitness, schema, "the run's fitness")
+    algo = resolve_algo(cfg.algo, schema)
+    device = resolve_device(cfg.device)
     hyperparams = effective_hyperparams(schema.train.hyperparams, schema.train.algo, algo,
                                         cfg.hyperparams, cfg.hyperparams_file is None)  # fmt: skip
     check_training_options(algo, hyperparams, schema)
@@ -92,14 +174,13 @@ def preflight(cfg: RunConfig) -> None:
         from autoreward.train.tblog import require_wandb
 
         require_wandb()
-    if cfg.fitness is not None:
-        compile_fitness(cfg.fitness.expression, "the run's fitness")
     if cfg.sandbox == "strict":
         from autoreward.sandbox.worker import isolation, set_policy
 
         set_policy("strict")
         isolation()  # no container here: one clear error before anything is created
     LLMClient(cfg.model, api_base=cfg.api_base, use_cache=False).preflight()
+    return cfg.model_copy(update={"device": device}) if device != cfg.device else cfg
 
 
 def run_command(
@@ -111,12 +192,13 @@ def run_command(
     resume: Path | None,
     report: bool = True,
     config: Path | None = None,
+    fitness: dict[str, Any] | None = None,
 ) -> None:
     from autoreward.loop import run_loop
     from autoreward.ui import LiveRunView, RunView, print_run_summary
 
-    cfg, run = build_config(options, given, resume, config)
-    preflight(cfg)
+    cfg, run = build_config(options, given, resume, config, fitness)
+    cfg = preflight(cfg)
     if run is None:
         run = RunDir.create(out, cfg.env_id, cfg.task, cfg.dump())
     else:

@@ -65,7 +65,11 @@ def run_loop(
         set_policy("strict")
     inputs = build_agents_inputs(cfg)  # a bad fitness fails here, before any work
     schema, plan, training = inputs.schema, inputs.plan, inputs.training
-    client = make_client(cfg, run)
+    client = make_client(
+        cfg,
+        run,
+        manual_notify=lambda ev: emit(ev["event"], **{k: v for k, v in ev.items() if k != "event"}),
+    )
     client.preflight()
     if executor is None:
         executor = make_executor(cfg.executor, workers=cfg.workers or None, address=cfg.ray_address)

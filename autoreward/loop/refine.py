@@ -16,16 +16,19 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.text import Text
 
 from autoreward.errors import ConfigError
-from autoreward.loop.refine_view import show_state
+from autoreward.loop.refine_view import show_state, sparkline
 from autoreward.report.data import CandidateView, IterationView, RunView, load_run
 from autoreward.store.atomic import append_jsonl, atomic_write_json
 from autoreward.store.rundir import RunDir
+
+__all__ = ["FeedbackTurn", "parse_ranking", "refine_session", "show_state", "sparkline"]
 
 QUIT_WORDS = {"q", "quit", "exit"}
 RANKABLE = {"trained", "pruned"}
@@ -71,14 +74,20 @@ def refine_session(
     ask: Ask | None = None,
     run_next: RunNext | None = None,
     analyze: Analyze | None = None,
+    model: str | None = None,
+    api_base: str | None = None,
 ) -> list[FeedbackTurn]:
     """Turns of show → ask → save → run the next iteration, until the person stops.
 
     `ask` reads one answer (default: the console's input, so stdin); `run_next(run_dir,
-    iterations)` continues the run up to that many iterations (default: the `run --resume` path).
+    iterations)` continues the run up to that many iterations (default: the `run --resume`
+    path, with `model` / `api_base` for the next iterations when given; it is checked before
+    anything is asked, so a run that cannot continue costs the person no typing). Feedback
+    saved by a turn whose iteration then failed is used again, not asked for again.
     `analyze(run_dir, iteration)` writes an iteration's analysis when the loop deferred it (the
     loop makes no analyzer call after a run's last iteration; here a person reads it, and the
-    next iteration's designer then reads the same file). Default: the run's own model.
+    next iteration's designer then reads the same file). Default: the run's own model, or
+    `model` when given.
     """
     if iterations_per_turn < 1:
         raise ConfigError(f"--iterations-per-turn must be at least 1, got {iterations_per_turn}")
@@ -89,8 +98,12 @@ def refine_session(
     if scripted:
         max_turns = 1
     ask = ask or _console_ask(console)
-    run_next = run_next or _resume_run(console)
-    analyze = analyze or _deferred_analysis(console)
+    if rank is not None:  # a typo in --rank is reported first: it is the cheapest to fix
+        parse_ranking(rank, _last_finished(load_run(run.path)))
+    if run_next is None:
+        check_can_continue(run, model, api_base)
+        run_next = _resume_run(console, model, api_base)
+    analyze = analyze or _deferred_analysis(console, model, api_base)
     turns: list[FeedbackTurn] = []
     while max_turns is None or len(turns) < max_turns:
         view = load_run(run.path)
@@ -99,17 +112,30 @@ def refine_session(
             view = load_run(run.path)
             it = _last_finished(view)
         show_state(console, view, it)
-        try:
-            turn = (
-                _scripted_turn(view, it, feedback, rank)
-                if scripted
-                else _ask_turn(console, view, it, ask)
+        saved = None if scripted else _saved_turn(run, it)
+        if saved is not None:
+            turn = saved
+            console.print(
+                f"[bold]using the feedback you gave before[/] (saved in "
+                f"{run.iter_dir(it.index) / 'feedback.json'}; the iteration it was for did not run): "
+                + (f"«{turn.text}»" if turn.text else "no text")
+                + (f", ranking {','.join(map(str, turn.ranking))}" if turn.ranking else "")
+                + "\n  to replace it, pass --feedback TEXT (and --rank), or delete that file",
+                highlight=False,
+                markup=True,
             )
-        except _Quit:
-            console.print("[bold]refine session ended.[/]")
-            break
-        turn.turn = len(turns) + 1
-        save_turn(run, turn)
+        else:
+            try:
+                turn = (
+                    _scripted_turn(view, it, feedback, rank)
+                    if scripted
+                    else _ask_turn(console, view, it, ask)
+                )
+            except _Quit:
+                console.print("[bold]refine session ended.[/]")
+                break
+            turn.turn = len(turns) + 1
+            save_turn(run, turn)
         turns.append(turn)
         target = it.index + 1 + iterations_per_turn
         console.print(
@@ -130,6 +156,49 @@ def refine_session(
                 f"[bold]refine session ended[/] after {len(turns)} turn(s) (--max-turns)."
             )
     return turns
+
+
+def _saved_turn(run: RunDir, it: IterationView) -> FeedbackTurn | None:
+    """Feedback on iteration `it` saved by an earlier session whose next iteration never
+    finished (e.g. the model failed): the loop has not used it yet."""
+    from autoreward.store.atomic import read_json
+
+    data = read_json(run.iter_dir(it.index) / "feedback.json")
+    if data is None or (run.iter_dir(it.index + 1) / "done.json").exists():
+        return None
+    try:
+        return FeedbackTurn.model_validate(data)
+    except ValueError:
+        return None
+
+
+def check_can_continue(run: RunDir, model: str | None, api_base: str | None) -> None:
+    """Fail before asking anything when the next iteration cannot run: the config and the
+    model (a missing key, a replay transcript that is gone or holds no answers for it)."""
+    from autoreward.llm.client import REPLAY_PREFIX
+    from autoreward.llm.transcript import read_transcript
+    from autoreward.loop.commands import build_config, preflight
+
+    options = {"model": model, "api_base": api_base}
+    given = {k for k, v in options.items() if v is not None}
+    cfg, _ = build_config(options, given, run.path)
+    preflight(cfg)
+    if not cfg.model.startswith(REPLAY_PREFIX):
+        return
+    path = Path(cfg.model[len(REPLAY_PREFIX) :])
+    upcoming = _last_finished(load_run(run.path)).index + 1
+    recorded = {
+        e.site.iteration
+        for e in read_transcript(path)
+        if e.role == "designer" and e.site is not None and e.site.iteration is not None
+    }
+    if upcoming not in recorded:
+        raise ConfigError(
+            f"{run.path} replays its answers from {path}, which holds no designer answers for "
+            f"iteration {upcoming}: a recording cannot answer prompts carrying new feedback",
+            hint="continue with a model that writes new answers: --model gpt-4o-mini (any "
+            "litellm model) or --model manual",
+        )
 
 
 def _last_finished(view: RunView) -> IterationView:
@@ -194,26 +263,27 @@ def _console_ask(console: Console) -> Ask:
     return lambda prompt: console.input(prompt)
 
 
-def _deferred_analysis(console: Console) -> Analyze:
+def _deferred_analysis(console: Console, model: str | None, api_base: str | None) -> Analyze:
     def analyze(run_dir: Path, iteration: int) -> bool:
         from autoreward.loop.analysis import is_deferred, write_deferred_analysis
 
         if not is_deferred(RunDir(run_dir), iteration):
             return False
         console.print(f"[bold]analyzing iteration {iteration}[/] (the run skipped it as its last)")
-        return write_deferred_analysis(run_dir, iteration)
+        return write_deferred_analysis(run_dir, iteration, model=model, api_base=api_base)
 
     return analyze
 
 
-def _resume_run(console: Console) -> RunNext:
+def _resume_run(console: Console, model: str | None, api_base: str | None) -> RunNext:
     def run_next(run_dir: Path, iterations: int) -> None:
         from autoreward.loop.commands import run_command
 
+        options: dict[str, Any] = {"iterations": iterations, "model": model, "api_base": api_base}
         run_command(
             console,
-            {"iterations": iterations},
-            given={"iterations"},
+            options,
+            given={k for k, v in options.items() if v is not None},
             out=run_dir.parent,
             resume=run_dir,
             report=True,

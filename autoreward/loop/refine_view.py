@@ -42,13 +42,19 @@ def sparkline(values: list[float | None]) -> str:
 
 def show_state(console: Console, view: RunView, it: IterationView) -> None:
     best = view.best
-    console.rule(f"[bold]{view.env_id}[/] · {view.task}")
+    console.rule(f"[bold]{view.env_id}[/]")
+    console.print(Text(view.task, style="italic"), soft_wrap=True)  # whole, never cut to "…"
     if best is None:
         console.print(
             "[red]no candidate has trained successfully yet[/]; feedback still reaches the designer"
         )
     else:
         console.print(_best_panel(view, best))
+        # outside the panel, on one line: a path broken by the panel's border cannot be copied
+        console.print(
+            f"video of the best: {best.video}" if best.video else "video of the best: none recorded",
+            highlight=False, markup=False, soft_wrap=True,
+        )  # fmt: skip
         stats = statistics_table(best, _eval_episodes(best, view))
         if stats is not None:
             console.print(stats)
@@ -79,12 +85,6 @@ def _best_panel(view: RunView, best: CandidateView) -> Panel:
         f"{best.steps:,}",
     )
     lines: list[Any] = [head]
-    lines.append(
-        Text(
-            f"video: {best.video}" if best.video else "video: none recorded",
-            style="dim" if not best.video else "",
-        )
-    )
     if best.hacking:
         lines.append(Text(f"suspected reward hacking: {best.hacking}", style="yellow"))
     if best.code:
@@ -115,7 +115,7 @@ def statistics_table(c: CandidateView, eval_episodes: int | None = None) -> Tabl
         return None
     steps = [p.get("step") for p in (curve or points)]
     caption = f"{len(steps)} checkpoints" + (
-        f", steps {steps[0]:,}…{steps[-1]:,}" if steps and None not in (steps[0], steps[-1]) else ""
+        f", steps {steps[0]:,}–{steps[-1]:,}" if steps and None not in (steps[0], steps[-1]) else ""
     )
     caption += ". " + curve_caption(eval_episodes)
     table = Table(

@@ -3,7 +3,9 @@ plan, and the training setup as the prompts show it; and the run's LLM client.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from autoreward.agents.base import training_prompt
 from autoreward.agents.prompts import RenderedPrompt
@@ -58,11 +60,15 @@ def training_setup(plan: TrainPlan, schema: EnvSchema, samples: int) -> Training
     )
 
 
-def make_client(cfg: RunConfig, run: RunDir) -> LLMClient:
+def make_client(
+    cfg: RunConfig, run: RunDir, manual_notify: Callable[[dict[str, Any]], None] | None = None
+) -> LLMClient:
+    """The run's LLM client; `manual_notify` receives the manual provider's prompt events."""
     return LLMClient(
         cfg.model,
         api_base=cfg.api_base,
         cache_dir=run.cache_dir,
         log_dir=run.llm_dir,
         record_path=cfg.record,
+        manual_notify=manual_notify,
     )

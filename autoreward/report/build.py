@@ -42,23 +42,29 @@ TEMPLATES = Path(__file__).parent / "templates"
 REPORT_NAME = "report.html"
 
 
+ACCEPTED = (
+    "a run directory (runs/<timestamp>-<env>-<task>/, holding config.yaml), a batch directory "
+    "(runs/batch-<timestamp>-<suite>/, holding results.csv or tasks/) or the output folder of "
+    "`autoreward train` (runs/train-<timestamp>-<env>/, holding train.yaml)"
+)
+
+
 def write_report(path: str | Path) -> Path:
-    """`autoreward report PATH`: a run directory or a batch directory, whichever `path` is."""
+    """`autoreward report PATH`: a run directory, a batch directory or a train folder."""
+    from autoreward.report.train_report import is_train_dir, write_train_report
+
     folder = Path(path)
+    if not folder.exists():
+        raise ConfigError(f"{folder} does not exist", hint=f"pass {ACCEPTED}")
     if not folder.is_dir():
-        raise ConfigError(
-            f"{folder} is not a directory",
-            hint="pass a run directory (runs/<timestamp>-...) or a batch directory",
-        )
+        raise ConfigError(f"{folder} is a file, not a directory", hint=f"pass {ACCEPTED}")
     if is_run_dir(folder):
         return write_run_report(folder)
     if is_batch_dir(folder):
         return write_batch_report(folder)
-    raise ConfigError(
-        f"{folder} is neither a run directory (no config.yaml) nor a batch directory "
-        "(no results.csv, results.md or tasks/)",
-        hint="pass the folder `autoreward run` or `autoreward batch` printed",
-    )
+    if is_train_dir(folder):
+        return write_train_report(folder)
+    raise ConfigError(f"{folder} is not a folder autoreward wrote", hint=f"pass {ACCEPTED}")
 
 
 def write_run_report(run_dir: str | Path) -> Path:

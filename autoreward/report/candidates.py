@@ -85,7 +85,14 @@ def _missing_training(c: CandidateView, what: str) -> str:
 
 
 def _video_note(c: CandidateView) -> str:
+    if c.status == "pruned":
+        return (
+            "no video: pruned by successive halving after the first rung (videos are rendered "
+            "for the candidates that train on the full budget)"
+        )
     status = str((c.train or {}).get("video_status") or "")
+    if status == "not requested":
+        return "no video: turned off for this run (--no-video)"
     if status and not status.startswith("ok"):
         return status if status.startswith("no video") else f"no video ({status})"
     if c.status in {"failed_check", "duplicate", "pending"}:

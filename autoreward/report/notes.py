@@ -109,7 +109,9 @@ def final_text(final: dict[str, Any] | None) -> str | None:
         return None
     n = final.get("n_seeds") or len(final.get("per_seed") or final.get("fitnesses") or [])
     std = final.get("std") or 0.0
-    return f"{final['mean']:.4g} ± {std:.3g} over {n} seed{'' if n == 1 else 's'}"
+    if n == 1:  # one value has no spread
+        return f"{final['mean']:.4g} over 1 seed"
+    return f"{final['mean']:.4g} ± {std:.3g} over {n} seeds"
 
 
 def final_for(final: dict[str, Any] | None, iteration: int, index: int) -> dict[str, Any] | None:

@@ -40,6 +40,11 @@ class RunDir:
     # ------------------------------------------------------------------ creation
     @classmethod
     def create(cls, out_root: str | Path, env_id: str, task: str, config: dict[str, Any]) -> RunDir:
+        if Path(out_root).exists() and not Path(out_root).is_dir():
+            raise ConfigError(
+                f"--out {out_root} is a file, not a directory",
+                hint="run directories are created inside --out (default: runs/)",
+            )
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = Path(out_root) / f"{stamp}-{slugify(env_id)}-{slugify(task, 30)}"
         path, n = base, 1
@@ -55,10 +60,7 @@ class RunDir:
     def open(cls, path: str | Path) -> RunDir:
         run = cls(path)
         if not run.config_path.exists():
-            raise ConfigError(
-                f"{path} is not a run directory (no config.yaml)",
-                hint="pass the folder `autoreward run` printed, e.g. runs/20260101-120000-cartpole-...",
-            )
+            raise ConfigError(f"{path} {_what_it_is(run.path)}", hint=_RUN_DIR_HINT)
         return run
 
     # ------------------------------------------------------------------ layout
@@ -134,3 +136,21 @@ class RunDir:
 
     def read(self, rel: str | Path, default: Any = None) -> Any:
         return read_json(self.path / rel, default)
+
+
+_RUN_DIR_HINT = "pass the folder `autoreward run` printed, e.g. runs/20260101-120000-cartpole-..."
+
+
+def _what_it_is(path: Path) -> str:
+    """Why `path` is not a run directory, naming what it is instead."""
+    if not path.exists():
+        return "does not exist"
+    if not path.is_dir():
+        return "is a file, not a run directory"
+    if (path / "batch.yaml").is_file():
+        tasks = sorted(p.name for p in (path / "tasks").iterdir()) if (path / "tasks").is_dir() else []
+        where = f" (its tasks' runs are under {path / 'tasks'}/: {', '.join(tasks)})" if tasks else ""
+        return f"is a batch directory, not a run directory{where}"
+    if (path / "train.yaml").is_file() or (path / "reward" / "train.json").is_file():
+        return "is the output folder of `autoreward train`, not a run directory"
+    return "is not a run directory (no config.yaml)"

@@ -388,11 +388,18 @@ def _write_train_json(
             "checkpoint_overhead_s": outcome.checkpoint_overhead_s,
             "steps_per_cpu_s": outcome.steps_per_cpu_s,
             "resumed_from_steps": outcome.steps - outcome.steps_this_run,
-            "device": outcome.device,
+            "device": outcome.device,  # the one torch trained on
+            "device_requested": result_device(result),
         }
     if note:
         extra["note"] = note
     atomic_write_json(out / "train.json", {**result.model_dump(mode="json"), **extra})
+
+
+def result_device(result: TrainResult) -> str:
+    """The device the job asked for (from its train.json's job; 'cpu' unless set)."""
+    saved = read_json(Path(result.out_dir) / JOB_FILE) or {}
+    return str(saved.get("device", "cpu"))
 
 
 def _plain(value: Any, depth: int = 0) -> Any:

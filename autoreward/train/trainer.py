@@ -113,6 +113,7 @@ class _Run:
         self.policies: list[int] = []
         self.final_policy = False
         self.setup: dict[str, Any] = {}
+        self.device: str | None = None
 
     # ------------------------------------------------------------------ the run, top to bottom
 
@@ -140,11 +141,15 @@ class _Run:
             self.prior_train_s = resume.train_s
 
         # ---- environments and model
+        from autoreward.train.device import resolve_device
+
+        resolve_device(job.device, "device")  # SB3 would fall back to the CPU without a word
         seed = job.seed + self.start_step  # a continuation sees fresh episodes
         self.venv, self.wrapper, self.normalizer, self.model, self.setup = build_training(
             job, schema, self.algo, n_envs, seed, reward_fn, resume
         )
         model, normalizer = self.model, self.normalizer
+        self.device = str(model.device)
 
         def save(final: bool = False) -> None:
             save_checkpoint(
@@ -241,7 +246,7 @@ class _Run:
             policies=sorted(self.policies),
             final_policy=self.final_policy,
             checkpoint=(self.out / CHECKPOINT_DIR / "state.json").exists(),
-            device=self.job.device,
+            device=self.device or "never started",
             setup=self.setup,
             **fields,
         )

@@ -39,7 +39,9 @@ class Quantity:
         excess = np.abs(warp - gym) - RTOL * np.abs(gym)
         excess = np.where(np.isnan(excess), np.inf, excess)
         self.worst = max(self.worst, float(excess.max(initial=0.0)))
-        self.max_abs = max(self.max_abs, float(np.nan_to_num(np.abs(warp - gym), nan=np.inf).max(initial=0.0)))
+        self.max_abs = max(
+            self.max_abs, float(np.nan_to_num(np.abs(warp - gym), nan=np.inf).max(initial=0.0))
+        )
         self.bad += int(np.sum(np.any(excess > self.atol, axis=1)))
         self.total += len(warp)
 
@@ -87,8 +89,10 @@ def run_parity(
 
         assert schema.simulation is not None
         schema.simulation.cone = cone  # type: ignore[assignment]
-        value = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL,
-                 "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}[cone]
+        value = {
+            "pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL,
+            "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC,
+        }[cone]
         for e in envs:
             e.unwrapped.model.opt.cone = value
     warp = BatchedMujocoEnv(schema, nworld, seed=seed)
@@ -113,8 +117,9 @@ def run_parity(
             g_obs = np.stack([o[0] for o in outs])
             g_term = np.array([o[2] for o in outs])
             _compare_obs(report, obs_terms, result.terminal_obs, g_obs)
-            _compare_state(report, schema, warp.state_numpy(result.next_state),
-                           [o[4][STATE_KEY] for o in outs])
+            _compare_state(
+                report, schema, warp.state_numpy(result.next_state), [o[4][STATE_KEY] for o in outs]
+            )
             report.termination_mismatch += int(np.sum(result.terminated.numpy() != g_term))
             report.terminations += int(g_term.sum())
             report.world_steps += nworld
@@ -130,7 +135,9 @@ def run_parity(
     return report
 
 
-def _sync(warp: BatchedMujocoEnv, envs: list, new_episode: bool, worlds: list[int] | None = None) -> None:
+def _sync(
+    warp: BatchedMujocoEnv, envs: list, new_episode: bool, worlds: list[int] | None = None
+) -> None:
     sel = list(range(len(envs))) if worlds is None else worlds
     data = [envs[i].unwrapped.data for i in sel]
     warp.set_state(
@@ -142,16 +149,21 @@ def _sync(warp: BatchedMujocoEnv, envs: list, new_episode: bool, worlds: list[in
     )
 
 
-def _compare_obs(report: ParityReport, slices: dict[str, slice], warp_obs: torch.Tensor,
-                 gym_obs: np.ndarray) -> None:
+def _compare_obs(
+    report: ParityReport, slices: dict[str, slice], warp_obs: torch.Tensor, gym_obs: np.ndarray
+) -> None:
     w = warp_obs.numpy().astype(np.float64)
     assert w.shape == gym_obs.shape, f"observation shape {w.shape} vs gymnasium {gym_obs.shape}"
     for name, sl in slices.items():
         report.quantities[f"obs.{name}"].add(w[:, sl], gym_obs[:, sl])
 
 
-def _compare_state(report: ParityReport, schema: EnvSchema, warp_state: dict[str, np.ndarray],
-                   gym_states: list[dict]) -> None:
+def _compare_state(
+    report: ParityReport,
+    schema: EnvSchema,
+    warp_state: dict[str, np.ndarray],
+    gym_states: list[dict],
+) -> None:
     for f in schema.fields:
         g = np.stack([np.asarray(s[f.name], dtype=np.float64) for s in gym_states])
         w = warp_state[f.name]

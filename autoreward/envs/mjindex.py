@@ -102,13 +102,25 @@ def array_source(
 
 
 def _array_size(model: Any, attr: str) -> int:
-    per = {"qpos": model.nq, "qvel": model.nv, "qfrc_actuator": model.nv,
-           "qfrc_constraint": model.nv}
+    per = {
+        "qpos": model.nq,
+        "qvel": model.nv,
+        "qfrc_actuator": model.nv,
+        "qfrc_constraint": model.nv,
+    }
     if attr in per:
         return int(per[attr])
     count = {"site_xpos": model.nsite, "geom_xpos": model.ngeom}.get(attr, model.nbody)
-    width = {"xpos": 3, "xquat": 4, "xmat": 9, "cfrc_ext": 6, "cinert": 10, "cvel": 6,
-             "site_xpos": 3, "geom_xpos": 3}[attr]
+    width = {
+        "xpos": 3,
+        "xquat": 4,
+        "xmat": 9,
+        "cfrc_ext": 6,
+        "cinert": 10,
+        "cvel": 6,
+        "site_xpos": 3,
+        "geom_xpos": 3,
+    }[attr]
     return int(count) * width
 
 
@@ -117,7 +129,12 @@ def model_names(model: Any, kind: str) -> list[str]:
     import mujoco
 
     obj = getattr(mujoco.mjtObj, f"mjOBJ_{kind.upper()}")
-    count = {"body": model.nbody, "joint": model.njnt, "geom": model.ngeom, "site": model.nsite,
-             "actuator": model.nu}[kind]
+    count = {
+        "body": model.nbody,
+        "joint": model.njnt,
+        "geom": model.ngeom,
+        "site": model.nsite,
+        "actuator": model.nu,
+    }[kind]
     names = (mujoco.mj_id2name(model, obj, i) for i in range(count))
     return [n for n in names if n and n != "world"]

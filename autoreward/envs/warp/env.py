@@ -104,8 +104,9 @@ class BatchedMujocoEnv:
             self._m.opt.warn_overflow = 0  # reported by check_overflow, with the schema to fix
             mjd = mujoco.MjData(mjm)
             mujoco.mj_forward(mjm, mjd)
-            self._d = mjw.put_data(mjm, mjd, nworld=num_envs, nconmax=spec.nconmax,
-                                   njmax=spec.njmax)
+            self._d = mjw.put_data(
+                mjm, mjd, nworld=num_envs, nconmax=spec.nconmax, njmax=spec.njmax
+            )
         self._view = WarpArrays(wp, mjw, self._m, self._d, mjm, self.device, self._run)
         a = self._view.array
         self._qpos, self._qvel, self._ctrl = a("qpos"), a("qvel"), a("ctrl")
@@ -215,7 +216,9 @@ class BatchedMujocoEnv:
         rows = mask.nonzero().reshape(-1)
         for dst, src in ((self._qpos, qpos), (self._qvel, qvel), (self._warmstart, qacc_warmstart)):
             if src is not None:
-                dst[rows] = torch.as_tensor(np.asarray(src), dtype=torch.float32, device=self.device)
+                dst[rows] = torch.as_tensor(
+                    np.asarray(src), dtype=torch.float32, device=self.device
+                )
         self._launch("forward", self._forward)
         cache: dict[str, Any] = {}
         raw = self._state.read(self._view, cache)
@@ -241,10 +244,16 @@ class BatchedMujocoEnv:
         if flags & (int(mjw.OverflowType.NEFC) | int(mjw.OverflowType.NJMAX_NNZ)):
             what.append(f"constraint rows (nefc > njmax = {self.njmax}): raise simulation.njmax")
         if flags & (int(mjw.OverflowType.BROADPHASE) | int(mjw.OverflowType.NARROWPHASE)):
-            what.append(f"contacts (more than nconmax = {self.nconmax} per world on average): "
-                        "raise simulation.nconmax")
-        rest = flags & ~(int(mjw.OverflowType.NEFC) | int(mjw.OverflowType.NJMAX_NNZ)
-                         | int(mjw.OverflowType.BROADPHASE) | int(mjw.OverflowType.NARROWPHASE))
+            what.append(
+                f"contacts (more than nconmax = {self.nconmax} per world on average): "
+                "raise simulation.nconmax"
+            )
+        rest = flags & ~(
+            int(mjw.OverflowType.NEFC)
+            | int(mjw.OverflowType.NJMAX_NNZ)
+            | int(mjw.OverflowType.BROADPHASE)
+            | int(mjw.OverflowType.NARROWPHASE)
+        )
         if rest:
             what.append(f"other MuJoCo Warp buffers (overflow bits {rest:#x})")
         self._overflow.zero_()

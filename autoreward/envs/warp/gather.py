@@ -102,7 +102,9 @@ def _indexed(gather: Gather, width: int, r: Recipe, text: str) -> tuple[Gather, 
     try:
         picked = np.atleast_1d(picked[r.index])
     except IndexError:
-        raise ConfigError(f"source '{text}': index {r.index} is out of range for size {width}") from None
+        raise ConfigError(
+            f"source '{text}': index {r.index} is out of range for size {width}"
+        ) from None
     if picked.size == 0:
         raise ConfigError(f"source '{text}': the index selects nothing")
     cols = picked.tolist()
@@ -187,10 +189,14 @@ class MjDataStack:
         self.body_mass = torch.as_tensor(model.body_mass)
 
     def array(self, name: str) -> torch.Tensor:
-        return torch.as_tensor(np.stack([np.asarray(getattr(d, name)).reshape(-1) for d in self.datas]))
+        return torch.as_tensor(
+            np.stack([np.asarray(getattr(d, name)).reshape(-1) for d in self.datas])
+        )
 
     def contacts(self) -> Contacts:
-        rows = [(int(c.geom1), int(c.geom2), w) for w, d in enumerate(self.datas) for c in d.contact]
+        rows = [
+            (int(c.geom1), int(c.geom2), w) for w, d in enumerate(self.datas) for c in d.contact
+        ]
         t = torch.as_tensor(np.array(rows, dtype=np.int64).reshape(-1, 3))
         return Contacts(t[:, 0], t[:, 1], t[:, 2], torch.ones(len(rows), dtype=torch.bool))
 

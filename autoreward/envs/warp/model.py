@@ -74,16 +74,20 @@ def load_model(schema: EnvSchema) -> Any:
     except ValueError as err:
         raise ConfigError(f"{schema.env_id}: MuJoCo cannot load {path}: {err}") from err
     if spec.solver is not None:
-        model.opt.solver = {"newton": mujoco.mjtSolver.mjSOL_NEWTON,
-                            "cg": mujoco.mjtSolver.mjSOL_CG}[spec.solver]
+        model.opt.solver = {
+            "newton": mujoco.mjtSolver.mjSOL_NEWTON,
+            "cg": mujoco.mjtSolver.mjSOL_CG,
+        }[spec.solver]
     elif model.opt.solver == mujoco.mjtSolver.mjSOL_PGS:
         raise ConfigError(
             f"{schema.env_id}: {path.name} uses the PGS solver, which MuJoCo Warp does not have",
             hint="set 'solver: newton' in the schema's simulation section (and say so in 'notes')",
         )
     if spec.cone is not None:
-        model.opt.cone = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL,
-                          "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}[spec.cone]
+        model.opt.cone = {
+            "pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL,
+            "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC,
+        }[spec.cone]
     check_action(schema, model)
     return model
 
@@ -101,7 +105,9 @@ def check_action(schema: EnvSchema, model: Any) -> None:
     low = np.broadcast_to(np.asarray(schema.action.low, dtype=np.float64), (model.nu,))
     high = np.broadcast_to(np.asarray(schema.action.high, dtype=np.float64), (model.nu,))
     rng = np.asarray(model.actuator_ctrlrange)
-    if not (np.allclose(low[limited], rng[limited, 0]) and np.allclose(high[limited], rng[limited, 1])):
+    if not (
+        np.allclose(low[limited], rng[limited, 0]) and np.allclose(high[limited], rng[limited, 1])
+    ):
         raise ConfigError(
             f"{schema.env_id}: action bounds low={low.tolist()} high={high.tolist()} differ from "
             f"the model's control range {rng.tolist()}",

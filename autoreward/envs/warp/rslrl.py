@@ -29,7 +29,9 @@ from autoreward.types import RewardFn, State
 class RslRlVecEnv(VecEnv):
     """`env` as an rsl_rl `VecEnv`; `reward_fn` scores every step on the host (numpy)."""
 
-    def __init__(self, env: BatchedMujocoEnv, reward_fn: RewardFn, cfg: dict[str, Any] | None = None):
+    def __init__(
+        self, env: BatchedMujocoEnv, reward_fn: RewardFn, cfg: dict[str, Any] | None = None
+    ):
         self.env = env
         self.reward_fn = reward_fn
         self.num_envs = env.num_envs
@@ -63,7 +65,9 @@ class RslRlVecEnv(VecEnv):
         state = self._state
         result = self.env.step(applied)
         t0 = time.perf_counter()
-        both = torch.cat([result.next_state, self.env.state], dim=0).detach().to("cpu", torch.float64)
+        both = (
+            torch.cat([result.next_state, self.env.state], dim=0).detach().to("cpu", torch.float64)
+        )
         host = both.numpy()
         n = self.num_envs
         next_state = self.env.state_layout.split(host[:n])

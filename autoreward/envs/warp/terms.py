@@ -68,7 +68,9 @@ class CompiledState:
             shapes.append(shape)
             offsets.append(offset)
             offset += size
-        self.layout = StateLayout(tuple(f.name for f in fields), tuple(shapes), tuple(offsets), offset)
+        self.layout = StateLayout(
+            tuple(f.name for f in fields), tuple(shapes), tuple(offsets), offset
+        )
         self.dt = dt
         self._fd = np.concatenate(fd_cols) if fd_cols else np.zeros(0, dtype=np.int64)
         self._fd_t: torch.Tensor | None = None

@@ -31,8 +31,9 @@ class WarpArrays:
         self._run = run  # runs warp launches on the env's device and stream, ordered with torch
         self.nworld = int(d.nworld)
         self.device = device
-        self.body_mass = torch.as_tensor(np.asarray(mjm.body_mass), dtype=torch.float32,
-                                         device=device)
+        self.body_mass = torch.as_tensor(
+            np.asarray(mjm.body_mass), dtype=torch.float32, device=device
+        )
         self._views: dict[str, torch.Tensor] = {}
         n = int(d.naconmax)
         self._slots = torch.arange(n, device=device)

@@ -58,7 +58,11 @@ class StepResult:
 
 
 class BatchedMujocoEnv:
-    """`num_envs` worlds of `schema`'s MuJoCo model on MuJoCo Warp (`device`: cpu, cuda, auto)."""
+    """`num_envs` worlds of `schema`'s MuJoCo model on MuJoCo Warp (`device`: cpu, cuda, auto).
+
+    `graphs=False` launches every kernel from Python instead of replaying captured graphs
+    (same results, for debugging; on the CPU device about 100x slower at small world counts).
+    """
 
     def __init__(
         self,
@@ -68,6 +72,7 @@ class BatchedMujocoEnv:
         seed: int = 0,
         max_episode_length: int | None = None,
         overflow_check_every: int | None = None,
+        graphs: bool = True,
     ) -> None:
         import mujoco
 
@@ -107,7 +112,7 @@ class BatchedMujocoEnv:
             self._d = mjw.put_data(
                 mjm, mjd, nworld=num_envs, nconmax=spec.nconmax, njmax=spec.njmax
             )
-        self._view = WarpArrays(wp, mjw, self._m, self._d, mjm, self.device, self._run)
+        self._view = WarpArrays(wp, mjw, self._m, self._d, mjm, self.device, self._launch)
         a = self._view.array
         self._qpos, self._qvel, self._ctrl = a("qpos"), a("qvel"), a("ctrl")
         self._warmstart, self._cfrc_ext = a("qacc_warmstart"), a("cfrc_ext")
@@ -128,7 +133,7 @@ class BatchedMujocoEnv:
 
         started = time.perf_counter()
         self._graphs: dict[str, Any] = {}
-        self._warm_up()
+        self._warm_up(graphs)
         self.compile_seconds = time.perf_counter() - started
         """Wall time of the first physics step and forward: kernel compilation (or cache load)."""
         self._obs = torch.zeros((num_envs, self.num_obs), device=self.device)
@@ -275,7 +280,7 @@ class BatchedMujocoEnv:
             self._mask.fill_(True)
         else:
             self._mask.copy_(mask)
-        self._launch("reset", lambda: self._mjw.reset_data(self._m, self._d, reset=self._mask_wp))
+        self._launch("reset", self._reset_data)
         m = self._mask[:, None]
         qpos, qvel = self._reset_terms.sample(self.num_envs, self._generator, self.device)
         self._qpos.copy_(torch.where(m, qpos, self._qpos))
@@ -301,20 +306,29 @@ class BatchedMujocoEnv:
     def _forward(self) -> None:
         self._mjw.forward(self._m, self._d)
 
-    def _warm_up(self) -> None:
-        """Compile (or load) every kernel now, then capture CUDA graphs of the hot paths."""
-        self._run(self._physics)
-        self._run(self._forward)
-        self._run(lambda: self._mjw.reset_data(self._m, self._d, reset=self._mask_wp))
-        self._view.contact_normal_forces()
-        if self._cuda:
+    def _reset_data(self) -> None:
+        self._mjw.reset_data(self._m, self._d, reset=self._mask_wp)
+
+    def _warm_up(self, graphs: bool) -> None:
+        """Compile (or load) every kernel now, then capture the hot paths as graphs (CUDA graphs,
+        or Warp's CPU graphs: a replay skips the Python cost of ~350 launches per physics step)."""
+        programs = {
+            "physics": self._physics,
+            "forward": self._forward,
+            "reset": self._reset_data,
+            "contact_forces": self._view.compute_contact_forces,
+        }
+        for fn in programs.values():
+            self._run(fn)
+        if graphs:
             wp = self._wp
-            for name, fn in (("physics", self._physics), ("forward", self._forward)):
+            for name, fn in programs.items():
                 with self._on_warp(), wp.ScopedCapture(device=self._wp_device) as capture:
                     fn()
                 self._graphs[name] = capture.graph
 
     def _launch(self, name: str, fn: Callable[[], None]) -> None:
+        """Run a program: its captured graph when there is one."""
         graph = self._graphs.get(name)
         if graph is None:
             self._run(fn)

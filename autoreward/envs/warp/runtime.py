@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from autoreward.errors import ConfigError
@@ -22,11 +21,6 @@ def import_warp() -> tuple[Any, Any]:
         ) from err
     if not getattr(import_warp, "_ready", False):
         wp.config.log_level = wp.LOG_WARNING  # no banner, no line per compiled module
-        level = os.environ.get("AUTOREWARD_WARP_OPT_LEVEL")
-        if level:
-            if level not in {"0", "1", "2", "3"}:
-                raise ConfigError(f"AUTOREWARD_WARP_OPT_LEVEL must be 0..3, got '{level}'")
-            wp.config.optimization_level = int(level)
         wp.init()
         import_warp._ready = True  # type: ignore[attr-defined]
     return wp, mjw

@@ -25,10 +25,10 @@ class WarpArrays:
         d: Any,
         mjm: Any,
         device: torch.device,
-        run: Callable[[Callable[[], None]], None],
+        launch: Callable[[str, Callable[[], None]], None],
     ) -> None:
         self._wp, self._mjw, self._m, self._d = wp, mjw, m, d
-        self._run = run  # runs warp launches on the env's device and stream, ordered with torch
+        self._launch = launch  # runs a named warp program (its graph when captured), in order
         self.nworld = int(d.nworld)
         self.device = device
         self.body_mass = torch.as_tensor(
@@ -60,5 +60,8 @@ class WarpArrays:
     def contact_normal_forces(self) -> torch.Tensor:
         """Normal force of every contact slot (contact frame, first component), like
         `mj_contactForce`; needs the constraint forces of the last step."""
-        self._run(lambda: self._mjw.contact_force(self._m, self._d, self._ids, False, self._force))
+        self._launch("contact_forces", self.compute_contact_forces)
         return self._force_t[:, 0]
+
+    def compute_contact_forces(self) -> None:
+        self._mjw.contact_force(self._m, self._d, self._ids, False, self._force)

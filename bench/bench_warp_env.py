@@ -107,7 +107,7 @@ def main() -> None:
         + (f", cold kernel cache {os.environ['WARP_CACHE_PATH']}" if args.cold else "")
     )
     header = (
-        f"{'env':<16} {'backend':<18} {'worlds':>6} {'reset ms':>9} {'step ms':>9} "
+        f"{'env':<26} {'backend':<18} {'worlds':>6} {'reset ms':>9} {'step ms':>9} "
         f"{'state ms':>9} {'env steps/s':>12} {'vs gym':>7}"
     )
     print(header)
@@ -115,7 +115,7 @@ def main() -> None:
     for env_id in args.env:
         gym_rate = gym_steps_per_second(env_id, args.gym_steps, args.repeat)
         print(
-            f"{env_id:<16} {'gymnasium (CPU)':<18} {1:>6} {'':>9} {1e3 / gym_rate:9.3f} "
+            f"{env_id:<26} {'gymnasium (CPU)':<18} {1:>6} {'':>9} {1e3 / gym_rate:9.3f} "
             f"{'':>9} {gym_rate:12.0f} {1.0:7.2f}"
         )
         compile_s = None
@@ -123,7 +123,7 @@ def main() -> None:
             r = warp_row(env_id, n, args.device, args.repeat)
             compile_s = r["compile_s"] if compile_s is None else compile_s
             print(
-                f"{'':<16} {'mujoco-warp ' + args.device:<18} {n:>6} {r['reset_ms']:9.2f} "
+                f"{'':<26} {'mujoco-warp ' + args.device:<18} {n:>6} {r['reset_ms']:9.2f} "
                 f"{r['step_ms']:9.2f} {r['state_ms']:9.3f} {r['steps_per_s']:12.0f} "
                 f"{r['steps_per_s'] / gym_rate:7.2f}"
             )
@@ -131,11 +131,11 @@ def main() -> None:
             r = warp_row(env_id, args.copy_worlds, args.device, 1, calls=2)
             share = r["state_ms"] / r["step_ms"]
             print(
-                f"{'':<16} {'host copy':<18} {args.copy_worlds:>6} {'':>9} {r['step_ms']:9.2f} "
+                f"{'':<26} {'host copy':<18} {args.copy_worlds:>6} {'':>9} {r['step_ms']:9.2f} "
                 f"{r['state_ms']:9.3f} {'':>12} {'':>7}  state_numpy = {100 * share:.2f}% of a step"
             )
         print(
-            f"{'':<16} first env build: kernels {'compiled' if args.cold else 'loaded'} in "
+            f"{'':<26} first env build: kernels {'compiled' if args.cold else 'loaded'} in "
             f"{compile_s:.1f} s"
         )
     print(

@@ -153,6 +153,8 @@ def test_set_state_moves_the_physics(hopper: BatchedMujocoEnv) -> None:
     assert env.state_numpy()["torso_height"][[0, 5]].tolist() == pytest.approx([1.0, 1.1])
     with pytest.raises(ValueError, match=r"actions must have shape \(8, 3\)"):
         env.step(torch.zeros(8, 2))
+    with pytest.raises(ValueError, match=r"qvel must have shape \(2, 6\) for the 2 selected"):
+        env.set_state(qpos, np.zeros((3, 6)), worlds=[0, 5])
 
 
 def test_rsl_rl_vec_env_contract(hopper: BatchedMujocoEnv) -> None:

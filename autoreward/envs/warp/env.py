@@ -219,11 +219,20 @@ class BatchedMujocoEnv:
         `qpos` (nq) and `qvel` (nv) are given for the selected worlds. Returns the observation."""
         mask = self._world_mask(worlds)
         rows = mask.nonzero().reshape(-1)
-        for dst, src in ((self._qpos, qpos), (self._qvel, qvel), (self._warmstart, qacc_warmstart)):
-            if src is not None:
-                dst[rows] = torch.as_tensor(
-                    np.asarray(src), dtype=torch.float32, device=self.device
+        for name, dst, src in (
+            ("qpos", self._qpos, qpos),
+            ("qvel", self._qvel, qvel),
+            ("qacc_warmstart", self._warmstart, qacc_warmstart),
+        ):
+            if src is None:
+                continue
+            value = torch.as_tensor(np.asarray(src), dtype=torch.float32, device=self.device)
+            if value.shape != (len(rows), dst.shape[1]):
+                raise ValueError(
+                    f"{name} must have shape ({len(rows)}, {dst.shape[1]}) for the {len(rows)} "
+                    f"selected worlds, got {tuple(value.shape)}"
                 )
+            dst[rows] = value
         self._launch("forward", self._forward)
         cache: dict[str, Any] = {}
         raw = self._state.read(self._view, cache)
@@ -295,7 +304,6 @@ class BatchedMujocoEnv:
         self._obs = torch.where(m, obs, self._obs)
         self._current = torch.where(m, start, self._current)
         self.episode_length_buf.masked_fill_(self._mask, 0)
-        self._overflow.masked_fill_(self._mask, 0)
 
     def _physics(self) -> None:
         for _ in range(self.frame_skip):

@@ -20,7 +20,7 @@ def test_parse_full_recipe() -> None:
     ("text", "message"),
     [
         ("velocity:torso", "unknown state source 'velocity'"),
-        ("qpos", "needs a name: 'qpos:NAME'"),
+        ("contact", "needs a name: 'contact:NAME'"),
         ("com:torso", "'com' takes no name"),
         ("obs[1", "cannot parse state source"),
         ("obs[]", "empty index"),

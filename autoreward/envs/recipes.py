@@ -7,13 +7,15 @@ A recipe names where a value lives; it is data, never Python:
 
     base                 value (float64, flattened; NAMES is NAME[,NAME...], concatenated)
     obs                  the observation (flat Box)          obs:KEY   a Dict observation entry
-    qpos:NAMES           joint position(s): free 7, ball 4, slide/hinge 1 per joint
-    qvel:NAMES           joint velocity(ies): free 6, ball 3, slide/hinge 1 per joint
-    xpos:NAMES           body frame position in the world (3 per body)
-    xquat:NAMES / xmat:NAMES  body orientation: quaternion w,x,y,z (4) / rotation matrix, row-major (9)
+    qpos[:NAMES]         joint position(s): free 7, ball 4, slide/hinge 1 per joint
+    qvel[:NAMES]         joint velocity(ies): free 6, ball 3, slide/hinge 1 per joint
+    qfrc_actuator[:NAMES] / qfrc_constraint[:NAMES]   actuator / constraint force per dof
+    xpos[:NAMES]         body frame position in the world (3 per body)
+    xquat[:NAMES] / xmat[:NAMES]  body orientation: quaternion w,x,y,z (4) / rotation matrix (9)
     com                  whole-model centre of mass, mass-weighted body inertial positions (3)
-    site:NAMES / geom:NAMES   site / geom position in the world (3 each)
-    cfrc_ext:NAMES       external (contact) force on each body: torque (3), force (3)
+    site[:NAMES] / geom[:NAMES]   site / geom position in the world (3 each)
+    cfrc_ext[:NAMES]     external (contact) force on each body: torque (3), force (3)
+    cinert[:NAMES] / cvel[:NAMES]  com-based body inertia (10) / velocity, rotation:linear (6)
     contact:NAMES[/OTHER]        per geom, 1.0 while it touches anything (or geom OTHER), else 0.0
     contact_force:NAMES[/OTHER]  per geom, summed normal force of those contacts (N)
     attr:NAME[.NAME...]  attribute of the unwrapped env (classic-control / Box2D internals)
@@ -22,6 +24,9 @@ A recipe names where a value lives; it is data, never Python:
     reward               the env's own step reward (0 at reset); for hidden fitness fields only
     fdvel:BASE           finite difference (now - previous step) / env dt; 0 at episode start
 
+An array base without NAMES reads the whole array (all joints, bodies, ...): `cfrc_ext[6:]` is
+every body but the world. Names are resolved in `mjindex.py`, which the batched MuJoCo Warp
+backend (`autoreward/envs/warp/`) shares, so a recipe means the same thing on both backends.
 A value whose declared shape has two or more dimensions is reshaped to it (row-major).
 Names are resolved once, when the extractor is built (`mj_name2id`); every step is numpy
 indexing into cached views of `MjData`, plus a short scan of the active contacts.
@@ -36,14 +41,13 @@ from typing import Any
 
 import numpy as np
 
+from autoreward.envs.mjindex import ARRAYS, array_source, model_names, object_id
 from autoreward.envs.schema import StateField
 from autoreward.errors import ConfigError
 
-MUJOCO_BASES = ("qpos", "qvel", "xpos", "xquat", "xmat", "com", "site", "geom", "cfrc_ext",
-                "contact", "contact_force")  # fmt: skip
+MUJOCO_BASES = (*ARRAYS, "com", "contact", "contact_force")
 BASES = ("obs", "attr", "env", "reward", *MUJOCO_BASES)
-_NEEDS_NAME = {"qpos", "qvel", "xpos", "xquat", "xmat", "site", "geom", "cfrc_ext", "contact",
-               "contact_force", "attr", "env"}  # fmt: skip
+_NEEDS_NAME = {"contact", "contact_force", "attr", "env"}
 
 _RECIPE_RE = re.compile(
     r"^(?P<fd>fdvel:)?(?P<base>[a-z_]+)(?::(?P<name>[^\[\]\s]+))?"
@@ -263,31 +267,7 @@ class StateExtractor:
                 f"{self._context}: field '{field.name}' uses MuJoCo source '{r.text}' but the env "
                 "is not a MuJoCo env",
             )
-        obj = {
-            "qpos": mujoco.mjtObj.mjOBJ_JOINT,
-            "qvel": mujoco.mjtObj.mjOBJ_JOINT,
-            "xpos": mujoco.mjtObj.mjOBJ_BODY,
-            "xquat": mujoco.mjtObj.mjOBJ_BODY,
-            "xmat": mujoco.mjtObj.mjOBJ_BODY,
-            "cfrc_ext": mujoco.mjtObj.mjOBJ_BODY,
-            "site": mujoco.mjtObj.mjOBJ_SITE,
-            "geom": mujoco.mjtObj.mjOBJ_GEOM,
-            "contact": mujoco.mjtObj.mjOBJ_GEOM,
-            "contact_force": mujoco.mjtObj.mjOBJ_GEOM,
-        }
-
-        def resolve(kind: Any, name: str) -> int:
-            i = mujoco.mj_name2id(model, kind, name)
-            if i < 0:
-                label = kind.name.removeprefix("mjOBJ_").lower()
-                known = model_names(model, label)
-                raise ConfigError(
-                    f"{self._context}: field '{field.name}' (source '{r.text}'): no {label} named "
-                    f"'{name}' in the MuJoCo model",
-                    hint=f"{label}s are: {', '.join(known) or '(none named)'}",
-                )
-            return int(i)
-
+        where = f"{self._context}: field '{field.name}' (source '{r.text}')"
         b = r.base
         if b == "com":
             # Same arithmetic as gymnasium's `mass_center`, so finite differences match exactly.
@@ -303,61 +283,34 @@ class StateExtractor:
 
             return _indexed(com, r.index)
         if b in ("contact", "contact_force"):
-            parts = (r.name or "").split("/")
-            if len(parts) > 2:
-                raise ConfigError(
-                    f"source '{r.text}': use 'contact:GEOM[,GEOM...]' or 'contact:GEOM[,...]/OTHER'"
-                )
-            geoms = [resolve(obj[b], n) for n in parts[0].split(",")]
-            other = resolve(obj[b], parts[1]) if len(parts) == 2 else None
+            geoms, other = contact_geoms(model, r, where)
             if b == "contact":
                 return _indexed(_contact_reader(data, geoms, other, self._cache), r.index)
-            return _indexed(_contact_force_reader(model, data, geoms, other, self._cache), r.index)
-        ids = [resolve(obj[b], n) for n in (r.name or "").split(",")]
-        if b in ("qpos", "qvel"):
-            flat = data.qpos if b == "qpos" else data.qvel
-            adr = model.jnt_qposadr if b == "qpos" else model.jnt_dofadr
-            sizes = [{0: (7, 6), 1: (4, 3)}.get(int(model.jnt_type[i]), (1, 1)) for i in ids]
-            width = [sz[0 if b == "qpos" else 1] for sz in sizes]
-            idx = np.concatenate(
-                [np.arange(adr[i], adr[i] + w) for i, w in zip(ids, width, strict=True)]
+            return _indexed(
+                _contact_force_reader(model, data, geoms, other, self._cache), r.index
             )
-        else:
-            view2d = {
-                "xpos": data.xpos,
-                "xquat": data.xquat,
-                "xmat": data.xmat,
-                "cfrc_ext": data.cfrc_ext,
-                "site": data.site_xpos,
-                "geom": data.geom_xpos,
-            }[b]
-            flat = view2d.reshape(-1)  # a view: MjData keeps its buffers for its lifetime
-            w = view2d.shape[1]
-            idx = np.concatenate([np.arange(i * w, (i + 1) * w) for i in ids])
-        return _flat_reader(flat, idx, r)
+        src = array_source(model, b, r.name, r.index, r.text, where)
+        flat = getattr(data, src.array).reshape(-1)  # a view: MjData keeps its buffers
+        if src.scalar:
+            pos = int(src.index[0])
+            return lambda _obs: flat[pos]  # a numpy scalar: already a copy
+        sl = src.contiguous
+        if sl is not None:
+            return lambda _obs: flat[sl].copy()
+        idx = src.index
+        return lambda _obs: flat[idx]  # fancy indexing copies
 
 
-def _flat_reader(flat: np.ndarray, idx: np.ndarray, r: Recipe) -> Reader:
-    """Read `flat[idx]` (then `r.index` within it) as a fresh float64 copy."""
-    if r.index is not None:
-        try:
-            idx = np.atleast_1d(idx[r.index])
-            scalar = isinstance(r.index, int)
-        except IndexError:
-            raise ConfigError(
-                f"source '{r.text}': index {r.index} is out of range for size {len(idx)}"
-            ) from None
-        if idx.size == 0:
-            raise ConfigError(f"source '{r.text}': the index selects nothing")
-    else:
-        scalar = idx.size == 1
-    if scalar:
-        pos = int(idx[0])
-        return lambda _obs: flat[pos]  # a numpy scalar: already a copy
-    if np.all(np.diff(idx) == 1):
-        sl = slice(int(idx[0]), int(idx[-1]) + 1)
-        return lambda _obs: flat[sl].copy()
-    return lambda _obs: flat[idx]  # fancy indexing copies
+def contact_geoms(model: Any, r: Recipe, where: str) -> tuple[list[int], int | None]:
+    """Geom ids of a `contact:`/`contact_force:` recipe, and the OTHER geom's id (or None)."""
+    parts = (r.name or "").split("/")
+    if len(parts) > 2:
+        raise ConfigError(
+            f"source '{r.text}': use 'contact:GEOM[,GEOM...]' or 'contact:GEOM[,...]/OTHER'"
+        )
+    geoms = [object_id(model, "geom", n, where) for n in parts[0].split(",")]
+    other = object_id(model, "geom", parts[1], where) if len(parts) == 2 else None
+    return geoms, other
 
 
 def _indexed(read: Reader, index: int | slice | None) -> Reader:
@@ -421,17 +374,5 @@ def _contact_force_reader(
     return read
 
 
-def model_names(model: Any, kind: str) -> list[str]:
-    """Non-empty names of one kind ('body', 'joint', 'geom', 'site', 'actuator') in a model."""
-    import mujoco
-
-    obj = getattr(mujoco.mjtObj, f"mjOBJ_{kind.upper()}")
-    count = {
-        "body": model.nbody,
-        "joint": model.njnt,
-        "geom": model.ngeom,
-        "site": model.nsite,
-        "actuator": model.nu,
-    }[kind]
-    names = (mujoco.mj_id2name(model, obj, i) for i in range(count))
-    return [n for n in names if n and n != "world"]
+__all__ = ["BASES", "MUJOCO_BASES", "Recipe", "StateExtractor", "contact_geoms", "model_names",
+           "parse_recipe"]

@@ -5,6 +5,12 @@ A schema is data (YAML in the top-level `envs/` folder, or built by `autoschema.
 `autoreward.envs.recipes` for the grammar. Nothing in a schema is Python code except the
 fitness `expression`, a numpy expression that is validated before it is compiled and that the
 LLM never sees.
+
+The optional `simulation` section declares what the batched MuJoCo Warp backend
+(`autoreward/envs/warp/`) needs to run the env without gymnasium: the model file, frame skip,
+contact buffer sizes, and named observation, reset and termination terms (in the style of Isaac
+Lab's manager-based configs). Terms use the same recipe grammar as the fields. The CPU backend
+ignores the section; the LLM never sees it.
 """
 
 from __future__ import annotations
@@ -97,6 +103,117 @@ class TrainDefaults(_Model):
     )
 
 
+_RECIPE = "A state-source recipe (see autoreward.envs.recipes), e.g. 'qpos[1:]', 'xpos:torso'."
+
+
+class ObservationTerm(_Model):
+    """One slice of the policy observation: `clip(fn(source - minus))`, flattened."""
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    source: str = Field(min_length=1, description=_RECIPE)
+    minus: str | None = Field(default=None, description="A recipe subtracted from `source`.")
+    fn: Literal["identity", "sin", "cos"] = "identity"
+    clip: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _clip_ordered(self) -> ObservationTerm:
+        if self.clip is not None and not self.clip[0] < self.clip[1]:
+            raise ValueError(f"clip must be [low, high] with low < high, got {list(self.clip)}")
+        return self
+
+
+class ResetTerm(_Model):
+    """How one part of the initial state is drawn at every episode start, applied in order.
+
+    `target` is a `qpos` or `qvel` recipe (`qpos` = all of it, `qpos:target_x,target_y` = those
+    joints). `operation: add` adds the draw to the model's initial value (qpos0, zero velocity),
+    `set` replaces it. Distributions: `uniform` in [low, high], `normal` with `std`, `disc`:
+    uniform inside a disc of `radius` over exactly two coordinates, `constant` `value`.
+    """
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    target: str = Field(pattern=r"^(qpos|qvel)(:|\[|$)", description=_RECIPE)
+    distribution: Literal["uniform", "normal", "disc", "constant"]
+    operation: Literal["add", "set"] = "add"
+    low: float | None = None
+    high: float | None = None
+    std: float | None = Field(default=None, gt=0)
+    radius: float | None = Field(default=None, gt=0)
+    value: float | None = None
+
+    @model_validator(mode="after")
+    def _parameters_match_distribution(self) -> ResetTerm:
+        need = {"uniform": ("low", "high"), "normal": ("std",), "disc": ("radius",),
+                "constant": ("value",)}[self.distribution]
+        given = {k for k in ("low", "high", "std", "radius", "value") if getattr(self, k) is not None}
+        if missing := [k for k in need if k not in given]:
+            raise ValueError(f"a '{self.distribution}' reset needs {', '.join(missing)}")
+        if extra := sorted(given - set(need)):
+            raise ValueError(f"a '{self.distribution}' reset takes no {', '.join(extra)}")
+        if self.distribution == "uniform" and not self.low <= self.high:  # type: ignore[operator]
+            raise ValueError(f"uniform reset needs low <= high, got [{self.low}, {self.high}]")
+        return self
+
+
+class TerminationTerm(_Model):
+    """The episode ends when any value of `source` leaves `healthy_range`.
+
+    `closed: false` (gymnasium's usual strict checks) means healthy iff low < v < high;
+    `closed: true` means low <= v <= high. NaN is never healthy. A list of sources is
+    concatenated (e.g. `[qpos[2:], qvel]` for Hopper's state bound).
+    """
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    source: str | list[str] = Field(description=_RECIPE)
+    healthy_range: tuple[float, float]
+    closed: bool = False
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> TerminationTerm:
+        low, high = self.healthy_range
+        if not low < high:
+            raise ValueError(f"healthy_range must be [low, high] with low < high, got [{low}, {high}]")
+        if isinstance(self.source, list) and not self.source:
+            raise ValueError("source needs at least one recipe")
+        return self
+
+    @property
+    def sources(self) -> list[str]:
+        return [self.source] if isinstance(self.source, str) else list(self.source)
+
+
+class SimulationSpec(_Model):
+    """How the batched MuJoCo Warp backend builds and runs the env (mirrors the gymnasium env)."""
+
+    model: str = Field(
+        min_length=1,
+        description="MJCF file: a name in gymnasium's MuJoCo assets, or a path relative to envs/.",
+    )
+    frame_skip: int = Field(gt=0, description="Physics steps per env step.")
+    solver: Literal["newton", "cg"] | None = Field(
+        default=None, description="Replace the model's solver (MuJoCo Warp has no PGS)."
+    )
+    cone: Literal["pyramidal", "elliptic"] | None = Field(
+        default=None, description="Replace the model's friction cone."
+    )
+    nconmax: int = Field(gt=0, description="Contacts per world (MuJoCo Warp buffer size).")
+    njmax: int = Field(gt=0, description="Constraint rows per world (MuJoCo Warp buffer size).")
+    observation: list[ObservationTerm] = Field(min_length=1)
+    reset: list[ResetTerm] = Field(default_factory=list)
+    terminations: list[TerminationTerm] = Field(default_factory=list)
+    notes: list[str] = Field(
+        default_factory=list, description="Known differences from the CPU env, with numbers."
+    )
+
+    @field_validator("observation", "reset", "terminations")
+    @classmethod
+    def _unique_term_names(cls, terms: list[Any]) -> list[Any]:
+        names = [t.name for t in terms]
+        if dups := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"duplicate term name(s): {', '.join(dups)}")
+        return terms
+
+
 class EnvSchema(_Model):
     """Everything the tool knows about an environment; `render_schema` shows it to the LLM."""
 
@@ -120,6 +237,9 @@ class EnvSchema(_Model):
         "('open_world': cause of death, sightings and collections, coverage, sleep).",
     )
     auto: bool = Field(default=False, description="Built by autoschema, not hand-written.")
+    simulation: SimulationSpec | None = Field(
+        default=None, description="For the batched MuJoCo Warp backend; None: CPU only."
+    )
 
     @field_validator("fields")
     @classmethod

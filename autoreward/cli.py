@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.rich_utils
 
 from autoreward import __version__
 from autoreward.cli_support import (
@@ -31,6 +32,9 @@ from autoreward.output import CliConsole
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("MUJOCO_GL", "egl")
+if not sys.stdout.isatty() and typer.rich_utils.MAX_WIDTH is None:
+    # --help in a pipe: wide enough that no option name is cut to "…" (a terminal keeps its own)
+    typer.rich_utils.MAX_WIDTH = 120
 
 app = typer.Typer(
     name="autoreward",

@@ -392,7 +392,7 @@ def test_dry_run_in_a_pipe_cuts_no_cell(tmp_path: Path) -> None:
     for name, env in [("centre", "CartPole-v1"), ("left", "CartPole-v1")]:
         assert re.search(rf"│ {name} +│ {env} +│ PPO +│ 2,048 +│ 1 × 1 +│ score, sum +│ 0\.9", out)
     row = next(line for line in out.splitlines() if line.startswith("│ broken "))
-    assert "unknown environment 'CartPole-v99' (did you mean CartPole-v1, CartPole-v0, " in row
+    assert "unknown environment 'CartPole-v99' (did you mean CartPole-v1, CartPole-v0?)" in row
     assert row.endswith("?) │")
 
 

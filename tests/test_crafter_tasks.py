@@ -177,6 +177,10 @@ def test_run_on_collect_wood_gives_the_analyzer_open_world_events(
     run = RunDir.create(tmp_path, cfg.env_id, cfg.task, cfg.dump())
     result = run_loop(cfg, run)
     assert result.best is not None and result.best.fitness is not None
+    # one iteration: the loop defers its analysis (no designer reads it); refine writes it
+    from autoreward.loop.analysis import write_deferred_analysis
+
+    assert write_deferred_analysis(run.path, 0)
     analyzer = [prompt_text(r.body) for r in fake_llm.chat_requests]
     analyzer = [t for t in analyzer if "diagnoses trained policies" in t]
     assert analyzer, "the analyzer was not asked"

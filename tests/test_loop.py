@@ -210,9 +210,9 @@ def test_ctrl_c_stops_training_workers_and_records_no_false_failure(
             "--final-seeds", "0", "--no-video", "--no-report", "--out", str(tmp_path)]  # fmt: skip
     proc = _cli(args, env)
     deadline = time.time() + 120
-    while time.time() < deadline and not list(tmp_path.glob("*/iter_0/cand_*/progress.json")):
+    while time.time() < deadline and not list(tmp_path.glob("*/iter_0/cand_*/train/progress.json")):
         time.sleep(0.2)
-    assert list(tmp_path.glob("*/iter_0/cand_*/progress.json")), "training never started"
+    assert list(tmp_path.glob("*/iter_0/cand_*/train/progress.json")), "training never started"
     os.kill(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=60)  # not the ~3 minutes the 200k-step jobs would take
     text = out.decode()

@@ -53,11 +53,13 @@ def test_an_image_observation_env_trains_with_cnn_policy(tmp_path: Path) -> None
                        "--n-envs", "2", "--hyperparams", "batch_size=64", "--no-video",
                        "--eval-episodes", "1", "--out", str(tmp_path))  # fmt: skip
     assert code == 0, out
-    assert "(PPO, policy from the observation space)" in out
+    assert "(PPO, policy from the observation space, cpu)" in out
     saved = json.loads((tmp_path / "reward" / "train.json").read_text())
     assert saved["status"] == "ok" and saved["policy"] == "CnnPolicy"
-    scalars = read_scalars(tmp_path / "reward" / "tb")
-    assert {"rollout/ep_rew_mean", "checkpoint/fitness", "reward_episode/centre"} <= set(scalars)
+    # the training container's own curves, and the fitness the evaluation container measured
+    scalars = read_scalars(tmp_path / "reward" / "train" / "tb")
+    assert {"rollout/ep_rew_mean", "reward_episode/centre"} <= set(scalars)
+    assert "checkpoint/fitness" in read_scalars(tmp_path / "reward" / "tb")
 
 
 def test_an_rl_zoo_file_replaces_the_schema_hyperparameters(tmp_path: Path) -> None:
@@ -65,7 +67,7 @@ def test_an_rl_zoo_file_replaces_the_schema_hyperparameters(tmp_path: Path) -> N
                        str(ZOO / "ppo.yml"), "--hyperparams", "n_epochs=2", "--no-video",
                        "--eval-episodes", "1", "--out", str(tmp_path))  # fmt: skip
     assert code == 0, out
-    assert "for 2,000 steps (PPO, MlpPolicy)" in out  # n_timesteps of the file's entry
+    assert "for 2,000 steps (PPO, MlpPolicy, cpu)" in out  # n_timesteps of the file's entry
     assert "4,096 steps for a budget of 2,000" not in out  # 2 envs × 64 = 128 per rollout
     saved = json.loads((tmp_path / "reward" / "train.json").read_text())
     hp = saved["hyperparams"]

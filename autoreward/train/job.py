@@ -227,6 +227,7 @@ class TrainOutcome(BaseModel):
     final_policy: bool = Field(default=False, description="policy/final.npz was written.")
     checkpoint: bool = Field(default=False, description="checkpoint/ is resumable.")
     device: str = "cpu"
+    n_envs: int = Field(default=0, ge=0, description="Parallel envs the job trained on.")
     setup: dict[str, Any] = Field(
         default_factory=dict, description="Policy, hyperparameters and budget, for train.json."
     )

@@ -388,6 +388,7 @@ def _write_train_json(
             "checkpoint_overhead_s": outcome.checkpoint_overhead_s,
             "steps_per_cpu_s": outcome.steps_per_cpu_s,
             "resumed_from_steps": outcome.steps - outcome.steps_this_run,
+            "n_envs": outcome.n_envs,
             "device": outcome.device,  # the one torch trained on
             "device_requested": result_device(result),
         }

@@ -128,7 +128,7 @@ def build_policy_model(job: TrainJob, schema: EnvSchema) -> Any:
     algo = job.algo or schema.train.algo
     venv = make_training_venv(schema, 1, job.seed, schema_state=False)
     policy, kwargs, _ = resolve_hyperparams(
-        algo, job_hyperparams(job, schema, algo), venv.action_space
+        algo, job_hyperparams(job, schema, algo), venv.action_space, venv.observation_space
     )
     if "buffer_size" in kwargs or algo in ("SAC", "TD3", "DQN"):
         kwargs["buffer_size"] = 1  # acting only: no replay memory

@@ -113,6 +113,7 @@ class _Run:
         self.policies: list[int] = []
         self.final_policy = False
         self.setup: dict[str, Any] = {}
+        self.n_envs = 0
         self.device: str | None = None
 
     # ------------------------------------------------------------------ the run, top to bottom
@@ -133,6 +134,7 @@ class _Run:
         self.algo = job.algo or schema.train.algo
         self.total_steps = job.total_steps or schema.train.total_steps
         n_envs = job.n_envs or schema.train.n_envs
+        self.n_envs = n_envs
         reward_fn = _load_reward(job.reward_code)
         resume = load_checkpoint_state(job.resume_from) if job.resume_from else None
         if resume is not None:
@@ -247,6 +249,7 @@ class _Run:
             final_policy=self.final_policy,
             checkpoint=(self.out / CHECKPOINT_DIR / "state.json").exists(),
             device=self.device or "never started",
+            n_envs=self.n_envs,
             setup=self.setup,
             **fields,
         )

@@ -196,6 +196,9 @@ def bench_halving(steps: int, root: Path) -> dict[str, Any]:
     halved = successive_halving(executor, jobs("halving"), rung_fraction=0.25, keep_fraction=0.5)
     halving_wall = time.perf_counter() - t0
     for label, results in (("full", full), ("halving", halved.results)):
+        for r in results:
+            if r.status != "ok":
+                console.print(f"  [red]{label}: {r.label} failed[/]: {r.reason}", markup=True)
         console.print(
             "  "
             + label

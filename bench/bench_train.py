@@ -9,7 +9,9 @@
    other load on the machine does not skew the ratios.
 2. Parallel candidates: wall time of K=4 candidates on 2 workers vs 1 (LocalExecutor).
 3. Successive halving: 4 CartPole candidates (good, plain, mediocre, bad) trained fully vs
-   with halving; steps spent and best fitness of each.
+   with halving on 2 workers; steps spent, wall time, best fitness of each, and where a job's
+   time goes (training container start-up and learning, evaluation container, reward-terms
+   container, publishing; summed over the jobs of each variant, from `train.json` timings).
 
     .venv/bin/python bench/bench_train.py [--quick]
 """
@@ -68,7 +70,8 @@ def raw_sb3_steps_per_s(env_id: str, steps: int, seed: int) -> float:
 def trainer_steps_per_s(
     env_id: str, steps: int, seed: int, reward_code: str | None, out: Path
 ) -> float:
-    from autoreward.store.atomic import read_json
+    """The training container's own loop, in this process (no container start-up, no
+    evaluation: those are measured by the halving part)."""
     from autoreward.train.job import TrainJob
     from autoreward.train.trainer import train
 
@@ -87,7 +90,7 @@ def trainer_steps_per_s(
     )
     if result.status != "ok":
         raise RuntimeError(f"{env_id} training failed: {result.reason}")
-    return float(read_json(out / "train.json")["steps_per_cpu_s"])
+    return float(result.steps_per_cpu_s)
 
 
 def bench_throughput(
@@ -193,6 +196,9 @@ def bench_halving(steps: int, root: Path) -> dict[str, Any]:
     halved = successive_halving(executor, jobs("halving"), rung_fraction=0.25, keep_fraction=0.5)
     halving_wall = time.perf_counter() - t0
     for label, results in (("full", full), ("halving", halved.results)):
+        for r in results:
+            if r.status != "ok":
+                console.print(f"  [red]{label}: {r.label} failed[/]: {r.reason}", markup=True)
         console.print(
             "  "
             + label
@@ -202,6 +208,8 @@ def bench_halving(steps: int, root: Path) -> dict[str, Any]:
             )
         )
     return {
+        "stages_full": _stages(full),
+        "stages_halving": _stages(list(halved.first_rung) + [halved.results[i] for i in halved.survivors]),
         "best_fitness_full": max(r.fitness or 0.0 for r in full),
         "best_fitness_halving": max(r.fitness or 0.0 for r in halved.results),
         "steps_full": sum(r.steps_this_run for r in full),
@@ -211,6 +219,20 @@ def bench_halving(steps: int, root: Path) -> dict[str, Any]:
         "wall_full_s": full_wall,
         "wall_halving_s": halving_wall,
     }
+
+
+STAGES = ("startup_s", "learn_s", "eval_container_s", "terms_container_s", "publish_s")
+
+
+def _stages(results: list[Any]) -> dict[str, float]:
+    """Wall seconds per stage, summed over the jobs (train container = start-up + learning +
+    saving; the rest of it is `train_container_s` minus the two)."""
+    out = {k: 0.0 for k in (*STAGES, "train_container_s")}
+    for r in results:
+        for k in out:
+            out[k] += float(r.timings.get(k, 0.0))
+    out["saving_s"] = out["train_container_s"] - out["startup_s"] - out["learn_s"]
+    return out
 
 
 # =========================================================================== main
@@ -279,6 +301,15 @@ def report(
             f"→ speed-up {par['speedup']:.2f}x"
         )
     if halving:
+        stages = Table(title="where the jobs' time goes (wall seconds, summed over jobs)")
+        for col in ("variant", "container start-up", "learning", "saving", "evaluation",
+                    "reward terms", "publishing"):  # fmt: skip
+            stages.add_column(col, justify="right")
+        for name in ("full", "halving"):
+            st = halving[f"stages_{name}"]
+            stages.add_row(name, *(f"{st[k]:.1f}" for k in ("startup_s", "learn_s", "saving_s",
+                           "eval_container_s", "terms_container_s", "publish_s")))  # fmt: skip
+        console.print(stages)
         console.print(
             f"successive halving: {halving['steps_halving']:,} steps vs {halving['steps_full']:,} training all fully "
             f"(saved {halving['steps_saved_fraction']:.0%}); best fitness {halving['best_fitness_halving']:.3g} vs "

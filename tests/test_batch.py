@@ -430,3 +430,22 @@ def test_manual_prompts_of_a_batch_are_shown_with_their_task() -> None:
     view.update({"event": "task_loop", "task": "cartpole",
                  "loop": {"event": "manual_answered", "prompt": 1, "role": "designer"}})  # fmt: skip
     assert list(view.manual) == [("pendulum", 1)]
+
+
+def test_env_modules_are_imported_before_the_task_threads_start() -> None:
+    """Two task threads importing one gymnasium package at once saw it half-initialised
+    (a real failure of a batch); run_batch imports every task's env module first."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from autoreward.batch.run import _import_env_modules\n"
+        "from autoreward.batch.suites import load_suite\n"
+        "assert 'gymnasium.envs.classic_control.acrobot' not in sys.modules\n"
+        "_import_env_modules(load_suite('classic').tasks)\n"
+        "assert 'gymnasium.envs.classic_control.acrobot' in sys.modules\n"
+        "assert 'gymnasium.envs.classic_control.cartpole' in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -102,3 +102,17 @@ def test_load_schema_returns_independent_copies() -> None:
     a.fields.clear()
     assert isinstance(load_schema("CartPole-v1"), EnvSchema)
     assert load_schema("CartPole-v1").fields
+
+
+def test_every_shipped_schema_survives_the_json_trip_to_a_worker() -> None:
+    """A job's schema travels to its container as JSON; `.inf` bounds (Hopper's healthy
+    height) must not come back as null (a real failure: every Hopper candidate of a batch)."""
+    import json
+
+    from autoreward.envs.registry import list_schemas, load_schema
+    from autoreward.envs.schema import EnvSchema
+
+    for env_id in list_schemas():
+        schema = load_schema(env_id)
+        again = EnvSchema.model_validate(json.loads(json.dumps(schema.model_dump(mode="json"))))
+        assert again == schema, env_id

@@ -254,3 +254,35 @@ def test_watchdog_ends_a_hung_reward_call_within_seconds(in_c: bool) -> None:
     assert res.status == "error"
     assert res.reason.startswith("reward call exceeded 1 s at step 150"), res.reason
     assert res.wall_s < 30
+
+
+def test_the_heartbeat_is_never_read_torn() -> None:
+    """The supervisor reads the heartbeat while the job writes it: a read in the middle of a
+    write must not look like a call that started at time 0 (a real spurious 'reward call
+    exceeded 5 s' for a microsecond reward on a loaded machine)."""
+    import os
+    import time
+
+    from autoreward.sandbox.watchdog import Heartbeat
+
+    beat = Heartbeat()
+    pid = os.fork()
+    if pid == 0:  # the job: calls as fast as it can
+        t_end = time.monotonic() + 2.0
+        step = 0
+        while time.monotonic() < t_end:
+            beat.begin(step)
+            beat.end()
+            step += 1
+        os._exit(0)
+    false_alarms = 0
+    t_end = time.monotonic() + 2.0
+    while time.monotonic() < t_end:
+        if beat.overdue(1.0) is not None:
+            false_alarms += 1
+    os.waitpid(pid, 0)
+    assert false_alarms == 0
+    beat.begin(7)
+    assert beat.overdue(0.0) == 7 and beat.overdue(60.0) is None
+    beat.end()
+    assert beat.overdue(0.0) is None

@@ -110,6 +110,7 @@ def run_batch(
                 "task_state", task=t.name, status="done", skipped=True, **_row_fields(state[t.name])
             )
     runner = _TaskRunner(batch, suite, options, shared, emit, executor, workers, ray_address)
+    _import_env_modules(todo)
     try:
         _run_all(runner.run, todo, n_parallel)
     except KeyboardInterrupt:
@@ -128,6 +129,25 @@ def run_batch(
         failed=len(result.failed),
     )
     return result
+
+
+def _import_env_modules(tasks: list[SuiteTask]) -> None:
+    """Import every task's env module here, in one thread, before the task threads start:
+    two threads making envs of one gymnasium package at once can see it half-initialised
+    ("cannot import name 'CartPoleEnv' from partially initialized module")."""
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    from autoreward.envs.builtin import register_builtin_envs
+
+    register_builtin_envs()
+    for task in tasks:
+        try:
+            entry = gym.spec(task.env).entry_point
+            if isinstance(entry, str):
+                load_env_creator(entry)
+        except Exception:  # an unknown or broken env fails in its own task, with its reason
+            continue
 
 
 def _run_all(fn: Callable[[SuiteTask], None], tasks: list[SuiteTask], parallel: int) -> None:

@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # inf bounds (`healthy_range: [0.7, .inf]`) survive a JSON round trip: a job's schema
+    # travels to its worker as JSON, where a plain dump would turn them into null
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
 
 
 class StateField(_Model):

@@ -148,10 +148,20 @@ def _train_on_node(
         curve = None if prior_curve is None else [CurvePoint.model_validate(p) for p in prior_curve]
         result = run_job_isolated(job.model_copy(update=updates), limits, prior_curve=curve)
         out = scratch / "out"
-        files = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        # Regular files only: a symlink a container left in its folder would otherwise ship
+        # the node's own files (resolved on the host) back to the driver.
+        files = {
+            str(p.relative_to(out)): p.read_bytes()
+            for p in out.rglob("*")
+            if p.is_file() and not p.is_symlink() and not _under_symlink(p, out)
+        }
         return {"result": result.model_dump(mode="json"), "node_out_dir": str(out), "files": files}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _under_symlink(path: Path, root: Path) -> bool:
+    return any(parent.is_symlink() for parent in path.parents if root in parent.parents)
 
 
 def _unpack(job: TrainJob, shipped: dict[str, Any]) -> TrainResult:

@@ -20,28 +20,54 @@ import struct
 import time
 from types import TracebackType
 
-_LAYOUT = struct.Struct("<qdq")  # in a call (0/1), monotonic start of the call, step
+_SEQ = struct.Struct("<q")  # a sequence number: odd while the job is writing (a seqlock)
+_CALL = struct.Struct("<qdq")  # in a call (0/1), monotonic start of the call, step
 SIZE = mmap.PAGESIZE
 
 
 class Heartbeat:
-    """The shared page: written by the job around each reward call, read by the supervisor."""
+    """The shared page: written by the job around each reward call, read by the supervisor.
+
+    The supervisor reads while the job writes (another process, maybe another core), so the
+    fields are guarded by a sequence number: a snapshot taken while a write is under way, or
+    torn by one, is ignored instead of being read as a call that started at time 0."""
 
     def __init__(self, buffer: mmap.mmap | None = None) -> None:
         self.buffer = buffer if buffer is not None else mmap.mmap(-1, SIZE)
-        _LAYOUT.pack_into(self.buffer, 0, 0, 0.0, 0)
+        self._seq = 0
+        _CALL.pack_into(self.buffer, _SEQ.size, 0, 0.0, 0)
+        _SEQ.pack_into(self.buffer, 0, 0)
+
+    def _write(self, in_call: int, started: float, step: int) -> None:
+        self._seq += 1
+        _SEQ.pack_into(self.buffer, 0, self._seq)  # odd: writing
+        _CALL.pack_into(self.buffer, _SEQ.size, in_call, started, step)
+        self._seq += 1
+        _SEQ.pack_into(self.buffer, 0, self._seq)  # even: consistent
 
     def begin(self, step: int) -> None:
-        _LAYOUT.pack_into(self.buffer, 0, 1, time.monotonic(), step)
+        self._write(1, time.monotonic(), step)
 
     def end(self) -> None:
-        _LAYOUT.pack_into(self.buffer, 0, 0, 0.0, 0)
+        self._write(0, 0.0, 0)
+
+    def snapshot(self) -> tuple[int, float, int] | None:
+        """(in a call, its start, its step), or None while the job is writing."""
+        (before,) = _SEQ.unpack_from(self.buffer, 0)
+        if before % 2:
+            return None
+        in_call, started, step = _CALL.unpack_from(self.buffer, _SEQ.size)
+        (after,) = _SEQ.unpack_from(self.buffer, 0)
+        return (int(in_call), float(started), int(step)) if after == before else None
 
     def overdue(self, limit_s: float) -> int | None:
         """The step of a call running longer than `limit_s`, else None."""
-        in_call, started, step = _LAYOUT.unpack_from(self.buffer, 0)
+        snap = self.snapshot()
+        if snap is None:
+            return None
+        in_call, started, step = snap
         if in_call and time.monotonic() - started > limit_s:
-            return int(step)
+            return step
         return None
 
 

@@ -264,7 +264,10 @@ def successive_halving(
             update={
                 "total_steps": rung_steps(total, rung_fraction),
                 "n_checkpoints": max(2, round(job.n_checkpoints * rung_fraction)),
+                # the rung decides on the measured fitness alone: no video and no reward-terms
+                # container (a survivor computes both after its full run)
                 "video": False,
+                "reward_terms": False,
             }
         )
         for job, total in zip(jobs, full, strict=True)

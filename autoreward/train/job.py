@@ -77,6 +77,11 @@ class TrainJob(BaseModel):
         default=3, ge=0, description="Eval episodes summarised for the analyzer."
     )
     video: bool = Field(default=False, description="Render one evaluation episode to video.mp4.")
+    reward_terms: bool = Field(
+        default=True,
+        description="Compute the reward's components on the evaluation episodes (its own "
+        "container) for the trajectory summaries; the first halving rung skips it.",
+    )
     video_max_frames: int = Field(
         default=250, gt=0, description="Frames in the video at most (every k-th step is rendered)."
     )

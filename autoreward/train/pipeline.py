@@ -97,7 +97,9 @@ def run_pipeline(
     # ---- 3. the reward's components on the evaluation episodes (its own container)
     terms: dict[str, Any] | None = None
     note = None
-    if job.reward_code is not None:
+    if job.reward_code is not None and not job.reward_terms:
+        note = "the reward's components on the evaluation episodes were not computed (first rung)"
+    elif job.reward_code is not None:
         t0 = time.time()
         terms, note = _terms(job, out)
         timings["terms_container_s"] = time.time() - t0

@@ -50,7 +50,7 @@ class Reviewer:
         self.task = task
         self.training = training
         self.contract = contract(None if isinstance(schema, str) else schema.action)
-        self.inputs = inputs_hash(task, self.schema_text, training)
+        self.inputs = inputs_hash(task, self.schema_text)
         self.temperature = temperature
 
 
@@ -144,12 +144,12 @@ def messages(system: str, user: RenderedPrompt) -> list[dict[str, Any]]:
     ]
 
 
-def inputs_hash(task: str, schema: str, training: RenderedPrompt | None = None) -> str:
-    """sha256 of what a run is about (the task, the schema text and the training setup), for
-    the call metadata: a replay answers a prompt by position only for the same task,
-    environment and training setup."""
-    extra = "" if training is None else f"\n\0\n{training.text}"
-    return hashlib.sha256(f"{task}\n\0\n{schema}{extra}".encode()).hexdigest()
+def inputs_hash(task: str, schema: str) -> str:
+    """sha256 of what a run is about (the task and the schema text), for the call metadata: a
+    replay answers a prompt by position only for the same task and environment. The training
+    setup (budget, parallel envs, hyperparameters) is left out on purpose: like the fitness
+    numbers of later prompts, it is what a smoke replay with a smaller budget changes."""
+    return hashlib.sha256(f"{task}\n\0\n{schema}".encode()).hexdigest()
 
 
 def call_meta(system: str, user: RenderedPrompt, *, inputs: str, **position: Any) -> dict[str, Any]:

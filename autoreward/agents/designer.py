@@ -111,7 +111,7 @@ class Designer:
         self.task = task
         self.training = training
         self.contract = contract(None if isinstance(schema, str) else schema.action)
-        self.inputs = inputs_hash(task, self.schema_text, training)
+        self.inputs = inputs_hash(task, self.schema_text)
         self.check = check
         self.max_repairs = max_repairs
         self.temperature = temperature

@@ -16,6 +16,7 @@ backend ignores the section; the LLM never sees it.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -106,6 +107,15 @@ class TrainDefaults(_Model):
     )
 
 
+def _open_bounds(value: Any) -> Any:
+    """`[low, high]` with a null end read as unbounded: a range with `.inf` dumped to JSON
+    comes back as null, and must mean the same."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        low, high = value
+        return (-math.inf if low is None else low, math.inf if high is None else high)
+    return value
+
+
 _RECIPE = "A state-source recipe (see autoreward.envs.recipes), e.g. 'qpos[1:]', 'xpos:torso'."
 
 
@@ -176,6 +186,10 @@ class TerminationTerm(_Model):
     source: str | list[str] = Field(description=_RECIPE)
     healthy_range: tuple[float, float]
     closed: bool = False
+
+    _bounds = field_validator("healthy_range", mode="before")(
+        classmethod(lambda cls, v: _open_bounds(v))
+    )
 
     @model_validator(mode="after")
     def _range_ordered(self) -> TerminationTerm:

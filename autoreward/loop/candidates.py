@@ -106,7 +106,9 @@ class ResumableExecutor:
 
     @staticmethod
     def _path(job: TrainJob) -> Path:
-        spec = job.model_dump_json(exclude={"label", "progress_every_s"})
+        # the default backend is left out, so the keys of runs made before it existed hold
+        exclude = {"label", "progress_every_s"} | ({"backend"} if job.backend == "sb3" else set())
+        spec = job.model_dump_json(exclude=exclude)
         key = hashlib.sha256(spec.encode()).hexdigest()[:16]
         return Path(job.out_dir) / "jobs" / f"{key}.json"
 

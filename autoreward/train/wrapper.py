@@ -27,7 +27,7 @@ from autoreward.train.ledger import EpisodeRecord, RewardLedger
 from autoreward.types import RewardFn, State
 
 __all__ = ["ENV_REWARD_TERM", "EpisodeRecord", "RewardVecEnvWrapper", "check_reward_output",
-           "reward_rows"]  # fmt: skip
+           "reward_raised", "reward_rows"]  # fmt: skip
 
 ENV_REWARD_TERM = "env_reward"
 """The single component name used when the wrapper passes the env's own reward through."""
@@ -134,15 +134,7 @@ class RewardVecEnvWrapper(VecEnvWrapper):
             with reward_call(self.steps_done):
                 out = self.reward_fn(self._state, self._actions, next_state)
         except Exception as err:
-            hint = (
-                "compute_reward must not modify its inputs; compute new arrays instead (no out=, no +=)"
-                if "read-only" in str(err)
-                else "the reward must work on every batched state the env reaches during training"
-            )
-            raise RewardCodeError(
-                f"compute_reward raised {type(err).__name__} at training step {self.steps_done}: {err}",
-                hint=hint,
-            ) from err
+            raise reward_raised(err, self.steps_done) from err
         names, rows = self._sanity_checks(out, env_rewards)
         self._state = next_state
         return names, rows
@@ -215,6 +207,18 @@ class _Stacker:
             value.flags.writeable = False
             out[key] = value
         return out
+
+
+def reward_raised(err: Exception, step: int) -> RewardCodeError:
+    """The error for a reward that raised `err` during training at env step `step`."""
+    hint = (
+        "compute_reward must not modify its inputs; compute new arrays instead (no out=, no +=)"
+        if "read-only" in str(err)
+        else "the reward must work on every batched state the env reaches during training"
+    )
+    return RewardCodeError(
+        f"compute_reward raised {type(err).__name__} at training step {step}: {err}", hint=hint
+    )
 
 
 def reward_rows(

@@ -82,7 +82,7 @@ class TrainPlan(BaseModel):
                 return cls(
                     **common, backend="warp", algo="PPO", total_steps=warp.total_steps,  # type: ignore[arg-type]
                     n_envs=warp.worlds, hyperparams=warp.hyperparams,
-                    budget_note=warp.budget_note, device=device,
+                    budget_note=warp.budget_note, device=device,  # type: ignore[arg-type]
                 )  # fmt: skip
         algo = cfg.algo if cfg.algo is not None else schema.train.algo
         total, n_envs = total_given, cfg.n_envs or schema.train.n_envs

@@ -153,6 +153,7 @@ def load_rslrl_policy(job: TrainJob, schema: EnvSchema, path: Path) -> RslRlPred
     """The job's actor rebuilt from its hyperparameters, weights from `path` (untrusted: loaded
     without pickles, every tensor checked against the architecture the job describes)."""
     import torch
+    from gymnasium import spaces
 
     from autoreward.envs.extract import make_env
     from autoreward.sandbox.untrusted import load_npz
@@ -163,10 +164,14 @@ def load_rslrl_policy(job: TrainJob, schema: EnvSchema, path: Path) -> RslRlPred
         raise ConfigError(f"{path}: not an rsl-rl policy (the job says --backend warp)")
     env = make_env(schema, seed=job.seed)
     try:
-        obs_dim = int(np.prod(env.observation_space.shape))
-        low = np.asarray(env.action_space.low, dtype=np.float64)
-        high = np.asarray(env.action_space.high, dtype=np.float64)
-        num_actions = int(np.prod(env.action_space.shape))
+        obs_space, act_space = env.observation_space, env.action_space
+        if not isinstance(act_space, spaces.Box) or obs_space.shape is None:
+            raise ConfigError(f"{schema.env_id}: an rsl-rl actor needs a flat observation and "
+                              "continuous actions")  # fmt: skip
+        obs_dim = int(np.prod(obs_space.shape))
+        low = np.asarray(act_space.low, dtype=np.float64)
+        high = np.asarray(act_space.high, dtype=np.float64)
+        num_actions = int(np.prod(act_space.shape))
     finally:
         env.close()
     actor = build_actor(obs_dim, num_actions, job_rslrl_hyperparams(job, schema))

@@ -38,7 +38,7 @@ from pydantic import BaseModel, Field
 
 from autoreward.errors import AutorewardError, ConfigError
 from autoreward.store.atomic import atomic_write_json, read_json
-from autoreward.train.job import TrainJob, TrainOutcome
+from autoreward.train.job import StatsPoint, TrainJob, TrainOutcome
 from autoreward.train.policy_io import FINAL, POLICY_DIR, checkpoint_name
 from autoreward.train.tblog import TB_DIR
 
@@ -389,7 +389,7 @@ class _WarpRun:
             checkpoint_overhead_s=self.overhead_s,
             steps_per_s=this_run / pure_s if this_run else 0.0,
             steps_per_cpu_s=this_run / self.learn_cpu_s if this_run and self.learn_cpu_s else 0.0,
-            history=self.history,
+            history=[StatsPoint.model_validate(p) for p in self.history],
             term_names=self.term_names,
             policies=sorted(self.policies),
             final_policy=self.final_policy,

@@ -6,8 +6,8 @@ container's job for `--backend warp`.
 trainer (`trainer.py`), writes the same files into `job.out_dir` and never measures the task
 fitness (the evaluation container does, on the gymnasium env, with the saved actor):
 
-- `progress.json` (live), `checkpoint/` (resumable: `model.pt` with actor, critic and
-  optimiser, `state.json` with the statistics history), `policy/step_<n>.npz` at every
+- `progress.json` (live), `checkpoint/` (resumable, `warp_checkpoint.py`: `model.pt` with
+  actor, critic and optimiser, `state.json` with the statistics history), `policy/step_<n>.npz` at every
   statistics checkpoint and `policy/final.npz` (pickle-free actor weights, `rslrl_policy.py`);
 - the statistics history: at each of `n_checkpoints` evenly spaced steps, the same
   `checkpoint_point` document as the SB3 path (per-step component statistics, per-episode sums,
@@ -28,38 +28,23 @@ import contextlib
 import hashlib
 import io
 import math
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from autoreward.errors import AutorewardError, ConfigError
-from autoreward.store.atomic import atomic_write_json, read_json
+from autoreward.store.atomic import atomic_write_json
 from autoreward.train.job import StatsPoint, TrainJob, TrainOutcome
 from autoreward.train.policy_io import FINAL, POLICY_DIR, checkpoint_name
 from autoreward.train.tblog import TB_DIR
-
-CHECKPOINT_DIR = "checkpoint"
-MODEL_FILE = "model.pt"
-BACKEND = "warp"
-
-
-class WarpCheckpointState(BaseModel):
-    """`checkpoint/state.json` of a warp job: what a continuation needs besides `model.pt`."""
-
-    backend: str = BACKEND
-    steps: int
-    iteration: int = 0
-    env_id: str
-    seed: int
-    worlds: int
-    reward_sha256: str | None
-    history: list[dict[str, Any]] = Field(default_factory=list)
-    term_names: list[str] = Field(default_factory=list)
-    train_s: float = Field(default=0.0, description="Wall seconds spent training so far, all runs.")
+from autoreward.train.warp_checkpoint import (
+    BACKEND,
+    CHECKPOINT_DIR,
+    WarpCheckpointState,
+    load_warp_checkpoint_state,
+    load_warp_model,
+    save_warp_checkpoint,
+)
 
 
 def run_warp_train_job(payload: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +144,7 @@ class _WarpRun:
             self.runner = OnPolicyRunner(self.venv, runner_config(hp), None, self.device)
         self.runner.current_learning_iteration = self.iteration
         if resume is not None:
-            self._load_model(Path(job.resume_from or ""))
+            load_warp_model(self.runner.alg, Path(job.resume_from or ""), self.device)
         self.setup = self._setup(hp, worlds)
         thresholds = checkpoint_thresholds(self.total_steps, self.start_step, job.n_checkpoints)
 
@@ -225,48 +210,21 @@ class _WarpRun:
         self.overhead_s += time.perf_counter() - t0
 
     def _save(self, final: bool) -> None:
-        """`checkpoint/` (swapped in whole) and the pickle-free policy at this step."""
-        import torch
-
+        """`checkpoint/` and the pickle-free policy at this step."""
         from autoreward.train.rslrl_policy import save_actor
 
-        directory = self.out / CHECKPOINT_DIR
-        fresh = directory.with_name(directory.name + ".new")
-        if fresh.exists():
-            shutil.rmtree(fresh)
-        fresh.mkdir(parents=True)
-        torch.save({**self.runner.alg.save(), "iter": self.iteration}, fresh / MODEL_FILE)
         state = WarpCheckpointState(
             steps=self.steps, iteration=self.iteration, env_id=self.job.env_id,
             seed=self.job.seed, worlds=self.env.num_envs, reward_sha256=_sha(self.job.reward_code),
             history=self.history, term_names=self.term_names,
             train_s=self.prior_train_s + (time.time() - self.started),
         )  # fmt: skip
-        atomic_write_json(fresh / "state.json", state.model_dump(mode="json"))
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(fresh, directory)
+        save_warp_checkpoint(self.out / CHECKPOINT_DIR, self.runner.alg, state)
         if not final or self.steps not in self.policies:
-            save_actor(
-                self.runner.alg.get_policy(), self.out / POLICY_DIR / checkpoint_name(self.steps)
-            )
+            policy = self.out / POLICY_DIR / checkpoint_name(self.steps)
+            save_actor(self.runner.alg.get_policy(), policy)
             if self.steps not in self.policies:
                 self.policies.append(self.steps)
-
-    def _load_model(self, checkpoint: Path) -> None:
-        """Actor, critic and optimiser of the checkpoint this job continues. Loaded with
-        `weights_only=True`: tensors and plain containers, no pickled objects (the file was
-        written by this candidate's previous training container)."""
-        import torch
-
-        saved = torch.load(checkpoint / MODEL_FILE, map_location=self.device, weights_only=True)
-        try:
-            self.runner.alg.load(saved, None, strict=True)
-        except (KeyError, RuntimeError) as err:
-            raise ConfigError(
-                f"checkpoint {checkpoint} does not fit this job's networks: {err}",
-                hint="continue with the same hyperparameters the checkpoint was trained with",
-            ) from err
 
     def _check_resume(self, resume: WarpCheckpointState) -> None:
         if resume.env_id != self.job.env_id:
@@ -398,22 +356,6 @@ class _WarpRun:
             setup=self.setup,
             **fields,
         )
-
-
-def load_warp_checkpoint_state(path: str | Path) -> WarpCheckpointState:
-    directory = Path(path)
-    data = read_json(directory / "state.json")
-    if data is None or not (directory / MODEL_FILE).exists():
-        raise ConfigError(
-            f"no warp checkpoint at {directory} (expected state.json and {MODEL_FILE})",
-            hint="resume_from takes the checkpoint/ directory of an earlier --backend warp job",
-        )
-    if data.get("backend") != BACKEND:
-        raise ConfigError(
-            f"checkpoint {directory} was written by the {data.get('backend', 'sb3')} backend",
-            hint="continue a job with the backend it was trained with",
-        )
-    return WarpCheckpointState.model_validate(data)
 
 
 def _load_reward(code: str | None) -> Any:

@@ -15,6 +15,7 @@ from autoreward.cli_support import (
     ALGOS_HELP,
     DEBUG_FLAG,
     SANDBOX_FLAG,
+    BackendOpt,
     Command,
     DeviceOpt,
     FitnessAggregateOpt,
@@ -61,7 +62,8 @@ HyperparamsOpt = Annotated[
         metavar="KEY=VALUE",
         help="SB3 hyperparameter, repeatable (n_steps=256, learning_rate=lin_3e-4, "
         "'policy_kwargs={net_arch: [64, 64]}'); over the schema's, a --hyperparams-file's and "
-        "--config's.",
+        "--config's. With --backend warp: rsl-rl PPO settings (num_steps_per_env=32, "
+        "'actor_hidden_dims=[128, 128]', learning_rate=5e-4, ...).",
     ),
 ]
 PolicyOpt = Annotated[
@@ -187,7 +189,10 @@ def run(
         int | None, typer.Option(min=1, help="Training steps per candidate (default: schema).")
     ] = None,
     algo: Annotated[str | None, typer.Option(help=ALGOS_HELP)] = None,
-    n_envs: Annotated[int | None, typer.Option(min=1, help="Parallel envs per candidate.")] = None,
+    n_envs: Annotated[
+        int | None, typer.Option(min=1, help="Parallel envs per candidate (warp: worlds).")
+    ] = None,
+    backend: BackendOpt = "sb3",
     workers: Annotated[int, typer.Option(min=0, help="Training workers (0 = one per core).")] = 0,
     executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address, e.g. auto.")] = None,
@@ -250,7 +255,7 @@ def run(
         parsed = parse_assignments(hyperparams or [], policy)
     options = dict(
         env_id=env, task=task, model=model, api_base=api_base, iterations=iterations,
-        samples=samples, steps=steps, algo=algo, n_envs=n_envs, workers=workers,
+        samples=samples, steps=steps, algo=algo, n_envs=n_envs, backend=backend, workers=workers,
         executor=executor, ray_address=ray_address, seed=seed, eval_episodes=eval_episodes,
         halving=halving, critic=critic, final_seeds=final_seeds,
         final_candidates=final_candidates, target_fitness=target,
@@ -302,6 +307,13 @@ def batch(
     samples: Annotated[
         int | None, typer.Option(min=1, help="Candidates per iteration, for every task.")
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Training backend for every task: sb3, warp or auto (auto: the MuJoCo tasks on "
+            "warp where a GPU is present, the others on sb3; default: the suite's)."
+        ),
+    ] = None,
     parallel: Annotated[
         int, typer.Option(min=0, help="Tasks run at once (0 = as many as workers, at least 2).")
     ] = 0,
@@ -316,7 +328,8 @@ def batch(
         code = batch_command(
             console, suite, tasks=tasks, executor=executor, workers=workers, ray_address=ray_address,
             model=model, api_base=api_base, out=out, resume=resume, parallel=parallel, dry_run=dry_run,
-            overrides={"steps": steps, "iterations": iterations, "samples": samples},
+            overrides={"steps": steps, "iterations": iterations, "samples": samples,
+                       "backend": backend},
         )  # fmt: skip
     raise typer.Exit(code=code)
 
@@ -337,8 +350,9 @@ def train(
     ] = None,
     algo: Annotated[str | None, typer.Option(help=ALGOS_HELP)] = None,
     n_envs: Annotated[
-        int | None, typer.Option(min=1, help="Parallel envs (default: schema).")
+        int | None, typer.Option(min=1, help="Parallel envs (default: schema; warp: worlds).")
     ] = None,
+    backend: BackendOpt = "sb3",
     seed: Annotated[int, typer.Option(help="Seed for training and evaluation.")] = 0,
     baseline: Annotated[
         str | None, typer.Option(help="`env`: also train on the env's own reward, side by side.")
@@ -358,7 +372,8 @@ def train(
         Path | None,
         typer.Option(
             help="A run YAML (as for `autoreward run --config`): its env_id, fitness, steps, algo, "
-            "n_envs, seed, eval_episodes, video and device apply; command-line options win."
+            "backend, n_envs, seed, eval_episodes, video and device apply; command-line options "
+            "win."
         ),
     ] = None,
     fitness: FitnessOpt = None,
@@ -378,7 +393,7 @@ def train(
     with errors():
         options = TrainOptions.build(
             given=given, config=config, env_id=env, steps=steps, algo=algo, n_envs=n_envs,
-            seed=seed, eval_episodes=eval_episodes, video=video, device=device,
+            backend=backend, seed=seed, eval_episodes=eval_episodes, video=video, device=device,
             hyperparams=parse_assignments(hyperparams or [], policy),
             hyperparams_file=str(hyperparams_file) if hyperparams_file else None,
             tensorboard=tensorboard, wandb_project=wandb,

@@ -194,6 +194,15 @@ DeviceOpt = Annotated[
         help="Torch device: cpu, cuda, or auto (cuda when this torch build sees a GPU, else cpu)."
     ),
 ]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        help="Training backend: sb3 (stable-baselines3 on gymnasium, CPU), warp (rsl-rl PPO on "
+        "thousands of batched MuJoCo Warp worlds: MuJoCo schemas, a GPU or Warp's slow CPU "
+        "device; --n-envs counts worlds, --hyperparams are rsl-rl's), or auto (warp on a GPU "
+        "where the schema supports it, else sb3)."
+    ),
+]
 
 
 def fitness_options(**parts: Any) -> dict[str, Any]:

@@ -34,11 +34,21 @@ class RunConfig(BaseModel):
     algo: Literal["PPO", "SAC", "TD3", "A2C", "DQN"] | None = Field(
         default=None, description="PPO, SAC, TD3, A2C or DQN; default from the schema."
     )
-    n_envs: int | None = Field(default=None, ge=1, description="Parallel envs per candidate.")
+    backend: Literal["sb3", "warp", "auto"] = Field(
+        default="sb3",
+        description="sb3: stable-baselines3 on the gymnasium env (CPU processes); warp: rsl-rl "
+        "PPO on thousands of batched MuJoCo Warp worlds (MuJoCo schemas with a simulation "
+        "section; a GPU, or Warp's CPU device for small runs); auto: warp on a GPU where the "
+        "schema supports it, else sb3.",
+    )
+    n_envs: int | None = Field(
+        default=None, ge=1, description="Parallel envs per candidate (worlds with backend warp)."
+    )
     hyperparams: dict[str, Any] = Field(
         default_factory=dict,
         description="SB3 constructor arguments (plus `policy`, `normalize`) over the schema's "
-        "defaults, key by key; RL Zoo spellings accepted.",
+        "defaults, key by key; RL Zoo spellings accepted. With backend warp: rsl-rl PPO "
+        "settings over the schema's simulation.train.hyperparams.",
     )
     hyperparams_file: Path | None = Field(
         default=None,

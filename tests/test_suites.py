@@ -122,7 +122,8 @@ def test_unknown_keys_point_at_the_key_and_list_allowed_ones(tmp_path: Path) -> 
         "suite.yaml:6:5: task 'a': unknown key 'fitnes' (allowed: name, env, task, fitness" in text
     )
     assert (
-        "suite.yaml:14:7: task 'b': fitness: unknown key 'agg' (allowed: kind, expression, aggregate" in text
+        "suite.yaml:14:7: task 'b': fitness: unknown key 'agg' (allowed: kind, expression, aggregate"
+        in text
     )
 
 
@@ -317,7 +318,11 @@ def test_hyperparams_in_defaults_and_tasks_merge_and_are_checked(tmp_path: Path)
           - {name: b, env: Acrobot-v1, task: swing}
         """)  # fmt: skip
     suite = load_suite(path)
-    assert task_run_config(suite, suite.task("a")).hyperparams == {"n_steps": 64, "gamma": 0.9, "policy": "MlpPolicy"}
+    assert task_run_config(suite, suite.task("a")).hyperparams == {
+        "n_steps": 64,
+        "gamma": 0.9,
+        "policy": "MlpPolicy",
+    }
     assert task_run_config(suite, suite.task("b")).hyperparams == {"n_steps": 64, "gamma": 0.95}
     bad = write(tmp_path, """
         name: x
@@ -326,6 +331,43 @@ def test_hyperparams_in_defaults_and_tasks_merge_and_are_checked(tmp_path: Path)
           - {name: typo, env: Pendulum-v1, task: go, algo: SAC, hyperparams: {n_epochs: 3}}
           - {name: discrete, env: CartPole-v1, task: go, algo: SAC, hyperparams: {gamma: 0.9}}
         """, "bad.yaml")  # fmt: skip
-    with pytest.raises(ConfigError, match=r"bad\.yaml:4: task 'typo': hyperparams: unknown SAC hyperparameter 'n_epochs'") as err:
+    with pytest.raises(
+        ConfigError,
+        match=r"bad\.yaml:4: task 'typo': hyperparams: unknown SAC hyperparameter 'n_epochs'",
+    ) as err:
         load_suite(bad)
-    assert "bad.yaml:5: task 'discrete': SAC needs continuous actions; CartPole-v1 has 2 discrete ones" in str(err.value)
+    assert (
+        "bad.yaml:5: task 'discrete': SAC needs continuous actions; CartPole-v1 has 2 discrete ones"
+        in str(err.value)
+    )
+
+
+def test_a_suite_may_train_on_the_warp_backend(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        name: x
+        defaults: {backend: auto, hyperparams: {gamma: 0.98}}
+        tasks:
+          - {name: hop, env: Hopper-v5, task: hop, backend: warp, n_envs: 256, hyperparams: {num_steps_per_env: 16}}
+          - {name: pole, env: CartPole-v1, task: balance}
+        """)  # fmt: skip
+    suite = load_suite(path)
+    hop = task_run_config(suite, suite.task("hop"))
+    assert (hop.backend, hop.n_envs, hop.hyperparams) == (
+        "warp",
+        256,
+        {"gamma": 0.98, "num_steps_per_env": 16},
+    )
+    assert task_run_config(suite, suite.task("pole")).backend == "auto"  # sb3 without a GPU
+    bad = write(tmp_path, """
+        name: x
+        tasks:
+          - {name: pole, env: CartPole-v1, task: go, backend: warp}
+          - {name: hop, env: Hopper-v5, task: go, backend: warp, hyperparams: {n_steps: 64}}
+          - {name: sac, env: Hopper-v5, task: go, backend: warp, algo: SAC}
+        """, "bad.yaml")  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        load_suite(bad)
+    text = str(err.value)
+    assert "task 'pole': --backend warp cannot train CartPole-v1" in text
+    assert "task 'hop': --hyperparams: 'n_steps' is not an rsl-rl PPO setting" in text
+    assert "task 'sac': --algo SAC does not apply with --backend warp" in text

@@ -7,6 +7,8 @@ Before every step the world is put back onto the gymnasium env's physical state
 comparison is one env step from the same state. A free-running comparison would measure chaos:
 float32 MuJoCo Warp and float64 MuJoCo drift apart within tens of steps in contact-rich envs.
 When a gymnasium episode ends, the env resets and the world is put onto its new start state.
+Where the schema declares the env's own reward (`simulation.reward`), the step reward is
+compared too.
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ def run_parity(
         report.quantities[f"obs.{name}"] = Quantity(atol=1e-3 if "force" not in name else 0.05)
     for f in schema.fields:
         report.quantities[f"state.{f.name}"] = Quantity(atol=_atol(f.name, f.unit))
+    if warp.reward_names:  # the env's own reward, declared in simulation.reward
+        report.quantities["reward"] = Quantity(atol=1e-3)
     try:
         starts = [e.reset(seed=seed + i) for i, e in enumerate(envs)]
         _sync(warp, envs, new_episode=True)
@@ -120,6 +124,10 @@ def run_parity(
             _compare_state(
                 report, schema, warp.state_numpy(result.next_state), [o[4][STATE_KEY] for o in outs]
             )
+            if warp.reward_names:
+                g_reward = np.array([[o[1]] for o in outs], dtype=np.float64)
+                w_reward = result.env_reward.numpy().astype(np.float64)[:, None]
+                report.quantities["reward"].add(w_reward, g_reward)
             report.termination_mismatch += int(np.sum(result.terminated.numpy() != g_term))
             report.terminations += int(g_term.sum())
             report.world_steps += nworld

@@ -110,6 +110,8 @@ def training_prompt(setup: TrainingSetup) -> RenderedPrompt:
         horizon += f" ({setup.horizon_steps * setup.control_dt:.3g} s of simulated time)"
     return load_template("training_setup").render(
         algo=setup.algo,
+        trainer=setup.trainer,
+        normalizer=setup.normalizer,
         total_steps=f"{setup.total_steps:,}",
         n_envs=setup.n_envs,
         episodes=_episodes(setup.episodes),

@@ -49,7 +49,14 @@ class SuiteDefaults(_Model):
     samples: int | None = Field(default=None, ge=1, description="Candidates per iteration (K).")
     steps: int | None = Field(default=None, gt=0, description="Training steps per candidate.")
     algo: Algo | None = Field(default=None, description="SB3 algorithm; default from the schema.")
-    n_envs: int | None = Field(default=None, gt=0, description="Parallel envs per candidate.")
+    backend: Literal["sb3", "warp", "auto"] | None = Field(
+        default=None,
+        description="Training backend (sb3, warp, auto; RunConfig's); auto trains the MuJoCo "
+        "tasks on warp where a GPU is present and the others on sb3.",
+    )
+    n_envs: int | None = Field(
+        default=None, gt=0, description="Parallel envs per candidate (worlds with warp)."
+    )
     hyperparams: dict[str, Any] = Field(
         default_factory=dict,
         description="SB3 hyperparameters (plus policy, normalize) over the schema's, for every task.",
@@ -100,10 +107,12 @@ class SuiteTask(_Model):
     iterations: int | None = Field(default=None, ge=1)
     samples: int | None = Field(default=None, ge=1)
     algo: Algo | None = None
+    backend: Literal["sb3", "warp", "auto"] | None = None
     n_envs: int | None = Field(default=None, gt=0)
     hyperparams: dict[str, Any] = Field(
         default_factory=dict,
-        description="SB3 hyperparameters over the suite defaults' (key by key) and the schema's.",
+        description="SB3 hyperparameters (rsl-rl settings with backend warp) over the suite "
+        "defaults' (key by key) and the schema's.",
     )
 
 
@@ -317,10 +326,35 @@ def hyperparam_problems(suite: Suite, task: SuiteTask, schema: EnvSchema) -> lis
     from autoreward.train.hyperparams import check_training_options, effective_hyperparams
 
     overrides = task_hyperparams(suite, task)
+    backend = task.backend or suite.defaults.backend or "sb3"
+    if backend != "sb3":
+        from autoreward.train.backends import resolve_backend
+
+        try:
+            chosen, device = resolve_backend(backend, schema)
+        except AutorewardError as err:
+            return [error_line(err)]
+        if chosen == "warp":
+            return _warp_problems(suite, task, schema, device, overrides)
     algo = task.algo or suite.defaults.algo or schema.train.algo
     merged = effective_hyperparams(schema.train.hyperparams, schema.train.algo, algo, overrides)
     try:
         check_training_options(algo, merged, schema)
+    except AutorewardError as err:
+        return [error_line(err)]
+    return []
+
+
+def _warp_problems(
+    suite: Suite, task: SuiteTask, schema: EnvSchema, device: str, overrides: dict[str, Any]
+) -> list[str]:
+    """Why the task cannot train on the warp backend (an SB3 algorithm, hyperparameters that
+    are not rsl-rl's)."""
+    from autoreward.train.backends import warp_setup
+
+    try:
+        warp_setup(schema, algo=task.algo or suite.defaults.algo, steps=None, n_envs=None,
+                   hyperparams=overrides, hyperparams_file=None, device=device)  # fmt: skip
     except AutorewardError as err:
         return [error_line(err)]
     return []
@@ -355,7 +389,7 @@ def task_run_config(
     }
     if task_hyperparams(suite, task):
         data["hyperparams"] = task_hyperparams(suite, task)
-    for key in ("steps", "iterations", "samples", "algo", "n_envs"):
+    for key in ("steps", "iterations", "samples", "algo", "backend", "n_envs"):
         value = getattr(task, key)
         if value is not None:
             data[key] = value

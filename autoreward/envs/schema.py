@@ -9,15 +9,19 @@ LLM never sees.
 The optional `simulation` section declares what the batched MuJoCo Warp backend
 (`autoreward/envs/warp/`) needs to run the env without gymnasium: the model file, frame skip,
 contact buffer sizes, and named observation, reset and termination terms (in the style of Isaac
-Lab's manager-based configs). Terms use the same recipe grammar as the fields. The CPU backend
-ignores the section; the LLM never sees it.
+Lab's manager-based configs), the env's own reward as named terms, and the rsl-rl PPO settings
+it trains with (`rslrl_settings.py`). Terms use the same recipe grammar as the fields. The CPU
+backend ignores the section; the LLM never sees it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from autoreward.envs.rslrl_settings import WarpTraining
 
 
 class _Model(BaseModel):
@@ -105,6 +109,15 @@ class TrainDefaults(_Model):
     )
 
 
+def _open_bounds(value: Any) -> Any:
+    """`[low, high]` with a null end read as unbounded: a range with `.inf` dumped to JSON
+    comes back as null, and must mean the same."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        low, high = value
+        return (-math.inf if low is None else low, math.inf if high is None else high)
+    return value
+
+
 _RECIPE = "A state-source recipe (see autoreward.envs.recipes), e.g. 'qpos[1:]', 'xpos:torso'."
 
 
@@ -145,9 +158,15 @@ class ResetTerm(_Model):
 
     @model_validator(mode="after")
     def _parameters_match_distribution(self) -> ResetTerm:
-        need = {"uniform": ("low", "high"), "normal": ("std",), "disc": ("radius",),
-                "constant": ("value",)}[self.distribution]
-        given = {k for k in ("low", "high", "std", "radius", "value") if getattr(self, k) is not None}
+        need = {
+            "uniform": ("low", "high"),
+            "normal": ("std",),
+            "disc": ("radius",),
+            "constant": ("value",),
+        }[self.distribution]
+        given = {
+            k for k in ("low", "high", "std", "radius", "value") if getattr(self, k) is not None
+        }
         if missing := [k for k in need if k not in given]:
             raise ValueError(f"a '{self.distribution}' reset needs {', '.join(missing)}")
         if extra := sorted(given - set(need)):
@@ -170,11 +189,17 @@ class TerminationTerm(_Model):
     healthy_range: tuple[float, float]
     closed: bool = False
 
+    _bounds = field_validator("healthy_range", mode="before")(
+        classmethod(lambda cls, v: _open_bounds(v))
+    )
+
     @model_validator(mode="after")
     def _range_ordered(self) -> TerminationTerm:
         low, high = self.healthy_range
         if not low < high:
-            raise ValueError(f"healthy_range must be [low, high] with low < high, got [{low}, {high}]")
+            raise ValueError(
+                f"healthy_range must be [low, high] with low < high, got [{low}, {high}]"
+            )
         if isinstance(self.source, list) and not self.source:
             raise ValueError("source needs at least one recipe")
         return self
@@ -182,6 +207,34 @@ class TerminationTerm(_Model):
     @property
     def sources(self) -> list[str]:
         return [self.source] if isinstance(self.source, str) else list(self.source)
+
+
+class RewardTerm(_Model):
+    """One term of the env's own reward on the batched backend (gymnasium's `_get_rew`):
+    `weight * sum(fn(clip(value)))` over the values of `source`, after the step.
+
+    `source`: `state:NAME` (a state field of this schema, as the reward code sees it in
+    `next_state`, e.g. `state:x_velocity`), `action` (the controls the actuators got),
+    `healthy` (1.0 while no termination term fires, else 0.0) or a recipe (no `fdvel:`; name a
+    state field for a finite difference).
+    """
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    source: str = Field(min_length=1)
+    weight: float
+    fn: Literal["identity", "square", "abs"] = "identity"
+    clip: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _checked(self) -> RewardTerm:
+        if self.clip is not None and not self.clip[0] < self.clip[1]:
+            raise ValueError(f"clip must be [low, high] with low < high, got {list(self.clip)}")
+        if self.source.startswith("fdvel:"):
+            raise ValueError(
+                "a reward term cannot read 'fdvel:' directly; name a state field that does "
+                "(source: state:x_velocity)"
+            )
+        return self
 
 
 class SimulationSpec(_Model):
@@ -203,11 +256,20 @@ class SimulationSpec(_Model):
     observation: list[ObservationTerm] = Field(min_length=1)
     reset: list[ResetTerm] = Field(default_factory=list)
     terminations: list[TerminationTerm] = Field(default_factory=list)
+    reward: list[RewardTerm] = Field(
+        default_factory=list,
+        description="The env's own reward as named terms (their sum); empty: the backend has "
+        "none (no `--baseline env`, no env return in the statistics).",
+    )
+    train: WarpTraining = Field(
+        default_factory=WarpTraining,
+        description="Default world counts and rsl-rl PPO hyperparameters for this env.",
+    )
     notes: list[str] = Field(
         default_factory=list, description="Known differences from the CPU env, with numbers."
     )
 
-    @field_validator("observation", "reset", "terminations")
+    @field_validator("observation", "reset", "terminations", "reward")
     @classmethod
     def _unique_term_names(cls, terms: list[Any]) -> list[Any]:
         names = [t.name for t in terms]
@@ -252,6 +314,18 @@ class EnvSchema(_Model):
                 raise ValueError(f"duplicate state field name '{f.name}'")
             seen.add(f.name)
         return fields
+
+    @model_validator(mode="after")
+    def _reward_fields_exist(self) -> EnvSchema:
+        names = {f.name for f in self.fields}
+        for term in self.simulation.reward if self.simulation is not None else []:
+            if term.source.startswith("state:") and term.source[6:] not in names:
+                raise ValueError(
+                    f"simulation.reward term '{term.name}' reads state field "
+                    f"'{term.source[6:]}', which the schema does not have (fields: "
+                    f"{', '.join(sorted(names))})"
+                )
+        return self
 
     def field(self, name: str) -> StateField:
         for f in self.fields:

@@ -22,7 +22,7 @@ from autoreward.envs.schema import EnvSchema
 from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.store.records import CandidateRecord, RungOutcome, RungRival
 from autoreward.train.halving import HalvingResult, rung_steps, successive_halving
-from autoreward.train.job import Algo, TrainJob, TrainResult
+from autoreward.train.job import Algo, Backend, TrainJob, TrainResult
 
 EventFn = Callable[..., None]
 
@@ -45,45 +45,59 @@ class TrainPlan(BaseModel):
     hyperparams: dict[str, Any] = {}
     budget_note: str = ""
     tensorboard: bool = True
+    backend: Backend = "sb3"
 
     @classmethod
     def from_config(cls, cfg: RunConfig, schema: EnvSchema) -> TrainPlan:
         from autoreward.train.budget import fit_rollout
         from autoreward.train.hyperparams import effective_hyperparams
 
-        # The schema travels with every job: the worker's container holds no envs/ folder.
+        # one rollout for every job of the run, fitted to the smallest budget one gets
+        total_given = cfg.steps or schema.train.total_steps
+        smallest = (
+            rung_steps(total_given, cfg.rung_fraction)
+            if cfg.halving and cfg.samples > 1
+            else total_given
+        )
+        label = f"the first halving rung ({smallest:,} steps)" if smallest < total_given else ""
+        common = dict(
+            env_id=cfg.env_id,
+            # The schema travels with every job: the worker's container holds no envs/ folder.
+            schema_data=schema.model_dump(mode="json"),
+            tensorboard=cfg.tensorboard, seed=cfg.seed, eval_episodes=cfg.eval_episodes,
+            video=cfg.video, halving=cfg.halving, rung_fraction=cfg.rung_fraction,
+            keep_fraction=cfg.keep_fraction,
+        )  # fmt: skip
+        if cfg.backend != "sb3":
+            from autoreward.train.backends import resolve_backend, warp_setup
+            from autoreward.train.device import resolve_device
+
+            backend, device = resolve_backend(cfg.backend, schema, resolve_device(cfg.device))
+            if backend == "warp":
+                warp = warp_setup(
+                    schema, algo=cfg.algo, steps=cfg.steps, n_envs=cfg.n_envs,
+                    hyperparams=cfg.hyperparams, hyperparams_file=cfg.hyperparams_file,
+                    device=device, smallest_budget=smallest, budget_label=label,
+                )  # fmt: skip
+                return cls(
+                    **common, backend="warp", algo="PPO", total_steps=warp.total_steps,  # type: ignore[arg-type]
+                    n_envs=warp.worlds, hyperparams=warp.hyperparams,
+                    budget_note=warp.budget_note, device=device,  # type: ignore[arg-type]
+                )  # fmt: skip
         algo = cfg.algo if cfg.algo is not None else schema.train.algo
-        total, n_envs = cfg.steps or schema.train.total_steps, cfg.n_envs or schema.train.n_envs
+        total, n_envs = total_given, cfg.n_envs or schema.train.n_envs
         hyperparams = effective_hyperparams(
             schema.train.hyperparams, schema.train.algo, algo, cfg.hyperparams,
             use_schema=cfg.hyperparams_file is None,
         )  # fmt: skip
-        # one rollout for every job of the run, fitted to the smallest budget one gets
-        smallest = (
-            rung_steps(total, cfg.rung_fraction) if cfg.halving and cfg.samples > 1 else total
-        )
-        label = f"the first halving rung ({smallest:,} steps)" if smallest < total else ""
         hyperparams, fit = fit_rollout(algo, hyperparams, n_envs, smallest, label)
         note = fit.note if fit.notable or fit.trained_steps(total) != total else ""
         if note and smallest < total and fit.rollout:
             note += f"; the full budget of {total:,} trains {fit.trained_steps(total):,}"
         return cls(
-            env_id=cfg.env_id,
-            schema_data=schema.model_dump(mode="json"),
-            algo=algo,
-            total_steps=total,
-            n_envs=n_envs,
-            hyperparams=hyperparams,
-            budget_note=note,
-            tensorboard=cfg.tensorboard,
-            seed=cfg.seed,
-            eval_episodes=cfg.eval_episodes,
-            video=cfg.video,
-            device=cfg.device,
-            halving=cfg.halving,
-            rung_fraction=cfg.rung_fraction,
-            keep_fraction=cfg.keep_fraction,
-        )
+            **common, algo=algo, total_steps=total, n_envs=n_envs,  # type: ignore[arg-type]
+            hyperparams=hyperparams, budget_note=note, device=cfg.device,
+        )  # fmt: skip
 
     def job(
         self, out_dir: Path, code: str | None, *, label: str, seed: int | None = None
@@ -94,6 +108,7 @@ class TrainPlan(BaseModel):
             seed=self.seed if seed is None else seed, eval_episodes=self.eval_episodes,
             video=self.video, device=self.device, label=label, hyperparams=self.hyperparams,
             schema_hyperparams=False, tensorboard=self.tensorboard, budget_note=self.budget_note,
+            backend=self.backend,
         )  # fmt: skip
 
 
@@ -106,7 +121,9 @@ class ResumableExecutor:
 
     @staticmethod
     def _path(job: TrainJob) -> Path:
-        spec = job.model_dump_json(exclude={"label", "progress_every_s"})
+        # the default backend is left out, so the keys of runs made before it existed hold
+        exclude = {"label", "progress_every_s"} | ({"backend"} if job.backend == "sb3" else set())
+        spec = job.model_dump_json(exclude=exclude)
         key = hashlib.sha256(spec.encode()).hexdigest()[:16]
         return Path(job.out_dir) / "jobs" / f"{key}.json"
 

@@ -152,24 +152,30 @@ def _find_file(path: Path, config_dir: Path | None, run: RunDir | None) -> Path 
 
 def preflight(cfg: RunConfig) -> RunConfig:
     """Everything that can fail fast, before a run directory exists or any work starts: the
-    environment id, the task fitness, the algorithm for the env's actions, the device, the LLM
-    provider (missing key, unreachable endpoint). Returns the config with `device: auto`
-    resolved to the device training will use."""
+    environment id, the task fitness, the backend and the algorithm for the env's actions, the
+    device, the LLM provider (missing key, unreachable endpoint). Returns the config with
+    `device: auto` and `backend: auto` resolved to what training will use."""
     from autoreward.envs.custom_fitness import check_custom_fitness
     from autoreward.envs.registry import load_schema
     from autoreward.llm.client import LLMClient
     from autoreward.train.algos import resolve_algo
+    from autoreward.train.backends import resolve_backend, warp_setup
     from autoreward.train.device import resolve_device
     from autoreward.train.hyperparams import check_training_options, effective_hyperparams
 
     schema = load_schema(cfg.env_id)
     if cfg.fitness is not None:
         check_custom_fitness(cfg.fitness, schema, "the run's fitness")
-    algo = resolve_algo(cfg.algo, schema)
-    device = resolve_device(cfg.device)
-    hyperparams = effective_hyperparams(schema.train.hyperparams, schema.train.algo, algo,
-                                        cfg.hyperparams, cfg.hyperparams_file is None)  # fmt: skip
-    check_training_options(algo, hyperparams, schema)
+    backend, device = resolve_backend(cfg.backend, schema, resolve_device(cfg.device))
+    if backend == "warp":  # rsl-rl settings, worlds; options that do not apply are errors
+        warp_setup(schema, algo=cfg.algo, steps=cfg.steps, n_envs=cfg.n_envs,
+                   hyperparams=cfg.hyperparams, hyperparams_file=cfg.hyperparams_file,
+                   device=device)  # fmt: skip
+    else:
+        algo = resolve_algo(cfg.algo, schema)
+        hyperparams = effective_hyperparams(schema.train.hyperparams, schema.train.algo, algo,
+                                            cfg.hyperparams, cfg.hyperparams_file is None)  # fmt: skip
+        check_training_options(algo, hyperparams, schema)
     if cfg.wandb_project:
         from autoreward.train.tblog import require_wandb
 
@@ -180,7 +186,9 @@ def preflight(cfg: RunConfig) -> RunConfig:
         set_policy("strict")
         isolation()  # no container here: one clear error before anything is created
     LLMClient(cfg.model, api_base=cfg.api_base, use_cache=False).preflight()
-    return cfg.model_copy(update={"device": device}) if device != cfg.device else cfg
+    resolved = {"device": device, "backend": backend}
+    changed = {k: v for k, v in resolved.items() if getattr(cfg, k) != v}
+    return cfg.model_copy(update=changed) if changed else cfg
 
 
 def run_command(
@@ -209,7 +217,9 @@ def run_command(
         atomic_write_text(run.config_path, yaml.safe_dump(cfg.dump(), sort_keys=False))
     console.print(f"run directory: [bold]{run.path}[/]", soft_wrap=True)
     if cfg.tensorboard:
-        console.print(f"TensorBoard: tensorboard --logdir {run.path}", highlight=False, soft_wrap=True)
+        console.print(
+            f"TensorBoard: tensorboard --logdir {run.path}", highlight=False, soft_wrap=True
+        )
     view = RunView(env_id=cfg.env_id, task=cfg.task, model=cfg.model, iterations=cfg.iterations)
     with LiveRunView(view, console) as live:
         try:

@@ -57,6 +57,7 @@ def training_setup(plan: TrainPlan, schema: EnvSchema, samples: int) -> Training
         rung_steps=rung_steps(plan.total_steps, plan.rung_fraction) if halving else None,
         keep=keep if halving else None,
         control_dt=control_dt(schema),
+        backend=plan.backend,
     )
 
 

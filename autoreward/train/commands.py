@@ -33,7 +33,7 @@ REWARD_DIR, BASELINE_DIR = "reward", "baseline"
 # run-config fields `train --config run.yaml` takes, and the CLI option each one maps onto
 _FROM_CONFIG = {
     "env_id": "env", "steps": "steps", "algo": "algo", "n_envs": "n_envs", "seed": "seed",
-    "eval_episodes": "eval_episodes", "video": "video", "device": "device",
+    "eval_episodes": "eval_episodes", "video": "video", "device": "device", "backend": "backend",
 }  # fmt: skip
 CLI_FITNESS_DESCRIPTION = "the fitness given with --fitness on the command line"
 
@@ -51,6 +51,7 @@ class TrainOptions(BaseModel):
     eval_episodes: int = 10
     video: bool = True
     device: str = "cpu"
+    backend: str = "sb3"
     fitness: FitnessSpec | None = None
     config: str | None = None
     hyperparams: dict[str, Any] = {}
@@ -116,6 +117,7 @@ def train_command(
     from autoreward.exec import LocalExecutor
     from autoreward.sandbox.validate import validate_code
     from autoreward.train.algos import resolve_algo
+    from autoreward.train.backends import resolve_backend
     from autoreward.train.device import resolve_device
     from autoreward.train.export import read_reward_source
 
@@ -138,12 +140,22 @@ def train_command(
     if options.fitness is not None:
         check_custom_fitness(options.fitness, schema, "--fitness")
         schema = schema.model_copy(update={"fitness": options.fitness})
-    algo = resolve_algo(options.algo, schema)
-    device = resolve_device(options.device)
+    backend, device = resolve_backend(options.backend, schema, resolve_device(options.device))
     hyperparams_file = Path(options.hyperparams_file) if options.hyperparams_file else None
-    setup = training_setup(
-        schema, algo, options.steps, options.n_envs, options.hyperparams, hyperparams_file
-    )
+    if backend == "warp":
+        setup = warp_training_setup(schema, options, hyperparams_file, device)
+        if baseline == "env" and schema.simulation is not None and not schema.simulation.reward:
+            raise ConfigError(
+                f"--baseline env with --backend warp: {schema.env_id} declares no reward of its "
+                "own for the MuJoCo Warp backend",
+                hint="add simulation.reward terms to its schema (see envs/Hopper-v5.yaml), or "
+                "use --backend sb3",
+            )
+    else:
+        algo = resolve_algo(options.algo, schema)
+        setup = training_setup(
+            schema, algo, options.steps, options.n_envs, options.hyperparams, hyperparams_file
+        )
     if options.wandb_project:
         from autoreward.train.tblog import require_wandb
 
@@ -165,6 +177,7 @@ def train_command(
         video=options.video,
         device=device,
         algo=setup.algo,
+        backend=backend,
         # the schema travels with the job: the worker's container holds no envs/ folder
         schema_data=schema.model_dump(mode="json"),
     )
@@ -190,9 +203,11 @@ def train_command(
         first = err.errors()[0]
         raise ConfigError(f"bad option {first['loc'][0]}: {first['msg']}") from None
     _save_spec(out_dir, reward_file, code, options, setup.algo, device, total, baseline,
-               schema.fitness)  # fmt: skip
+               schema.fitness, backend)  # fmt: skip
 
     policy = setup.hyperparams.get("policy", "policy from the observation space")
+    if backend == "warp":
+        policy = f"rsl-rl on MuJoCo Warp, {setup.n_envs:,} worlds"
     console.print(
         f"training [bold]{escape(str(reward_file))}[/] on {escape(options.env_id)} for {total:,} "
         f"steps ({setup.algo}, {escape(str(policy))}, {device}) → {escape(str(out_dir))}",
@@ -282,6 +297,23 @@ def training_setup(
     )  # fmt: skip
 
 
+def warp_training_setup(
+    schema: Any, options: TrainOptions, hyperparams_file: Path | None, device: str
+) -> TrainingSetup:
+    """`TrainingSetup` of a `--backend warp` job (`backends.warp_setup`: rsl-rl settings,
+    worlds, the rollout fitted to the budget; options that do not apply are errors)."""
+    from autoreward.train.backends import warp_setup
+
+    warp = warp_setup(
+        schema, algo=options.algo, steps=options.steps, n_envs=options.n_envs,
+        hyperparams=options.hyperparams, hyperparams_file=hyperparams_file, device=device,
+    )  # fmt: skip
+    return TrainingSetup(
+        algo="PPO", total_steps=warp.total_steps, trained_steps=warp.trained_steps,
+        n_envs=warp.worlds, hyperparams=warp.hyperparams, budget_note=warp.budget_note,
+    )  # fmt: skip
+
+
 def _save_spec(
     out_dir: Path,
     reward_file: Path,
@@ -292,6 +324,7 @@ def _save_spec(
     total: int,
     baseline: str | None,
     fitness: FitnessSpec,
+    backend: str = "sb3",
 ) -> None:
     """`train.yaml` and `reward/reward.py`: what this folder trained, kept beside the results."""
     atomic_write_text(out_dir / REWARD_DIR / "reward.py", code)
@@ -299,6 +332,7 @@ def _save_spec(
         "env_id": options.env_id,
         "reward_file": str(reward_file.absolute()),
         "algo": algo,
+        "backend": backend,
         "steps": total,
         "n_envs": options.n_envs,
         "seed": options.seed,
@@ -371,6 +405,7 @@ def evaluation_table(jobs: list[TrainJob], results: list[TrainResult]) -> Table:
         ),
         ("steps", [f"{r.steps:,}" for r in results]),
         ("steps/s", [f"{r.steps_per_s:,.0f}" for r in results]),
+        ("backend", [str(t.get("backend") or "sb3") for t in trains]),
         ("device", [str(t.get("device") or "-") for t in trains]),
         ("wall", [f"{r.wall_s:.0f} s" for r in results]),
         ("reward hacking flag", ["yes" if r.hacking_flag else "no" for r in results]),

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from autoreward.sandbox.untrusted import UntrustedStr, clean_text
 
 Algo = Literal["PPO", "SAC", "TD3", "A2C", "DQN"]
+Backend = Literal["sb3", "warp"]
+"""sb3: stable-baselines3 on gymnasium (CPU); warp: rsl-rl PPO on the batched MuJoCo Warp env."""
 MAX_COMPONENTS = 64
 """A reward with more components than this is reported as failed (the statistics would be noise)."""
 
@@ -35,8 +37,13 @@ class TrainJob(BaseModel):
         default=None,
         description="An EnvSchema as a dict (e.g. an auto-schema); None loads it by env_id.",
     )
+    backend: Backend = Field(
+        default="sb3",
+        description="Training backend: sb3 (stable-baselines3 on gymnasium) or warp (rsl-rl PPO "
+        "on the batched MuJoCo Warp env; `n_envs` are worlds, `hyperparams` rsl-rl settings).",
+    )
     algo: Algo | None = Field(
-        default=None, description="SB3 algorithm; None takes the schema default."
+        default=None, description="SB3 algorithm; None takes the schema default (warp: PPO)."
     )
     total_steps: int | None = Field(
         default=None,

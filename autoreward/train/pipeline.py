@@ -1,7 +1,10 @@
 """One candidate's job end to end, as three containers and a parent that trusts none of them.
 
-1. **train** (`trainer.run_train_job`, the reward loaded): writes only into `<out>/train/`:
-   progress, a resumable checkpoint, pickle-free policies at each statistics checkpoint.
+1. **train** (`trainer.run_train_job`, or `warp_trainer.run_warp_train_job` for a job whose
+   `backend` is warp; the reward loaded): writes only into `<out>/train/`: progress, a
+   resumable checkpoint, pickle-free policies at each statistics checkpoint. A warp job's
+   container also reads MuJoCo Warp's compiled kernels, read-only; a container that runs no
+   reward code compiles them first where needed (`envs/warp/cache.py`).
 2. **evaluate** (`evaljob.run_eval_job`, no reward code at all): reads the policies
    read-only, measures the task fitness of the final policy and of every checkpoint policy,
    writes `<out>/eval/` (episodes, video).
@@ -29,9 +32,11 @@ from autoreward.train.evaljob import EPISODES_FILE, VIDEO_FILE, EvalJob, EvalOut
 from autoreward.train.job import CurvePoint, StatsPoint, TrainJob, TrainOutcome, TrainResult
 
 if TYPE_CHECKING:
+    from autoreward.envs.warp.cache import KernelCache
     from autoreward.sandbox.worker import Limits, WorkerResult
 
 TRAIN_TARGET = "autoreward.train.trainer:run_train_job"
+WARP_TRAIN_TARGET = "autoreward.train.warp_trainer:run_warp_train_job"
 EVAL_TARGET = "autoreward.train.evaljob:run_eval_job"
 TERMS_TARGET = "autoreward.train.rescore:terms_job"
 TRAIN_DIR, EVAL_DIR, TERMS_DIR = "train", "eval", "terms"
@@ -43,13 +48,14 @@ def run_pipeline(
     job: TrainJob,
     limits: Limits | None = None,
     *,
-    train_target: str = TRAIN_TARGET,
+    train_target: str | None = None,
     prior_curve: list[CurvePoint] | None = None,
 ) -> TrainResult:
     """Train, evaluate and publish one job (see the module docstring); never raises for
     what a container does. `prior_curve`: the fitness curve of the run this job continues
-    (default: read from `<out>/train.json` when resuming). `train_target` exists for tests
-    that run hostile code in the training container."""
+    (default: read from `<out>/train.json` when resuming). `train_target` (default: the
+    trainer of the job's backend) exists for tests that run hostile code in the training
+    container."""
     from autoreward.exec.base import training_limits
 
     out = Path(job.out_dir).resolve()
@@ -75,13 +81,19 @@ def run_pipeline(
             for p in (read_json(out / "train.json") or {}).get("curve", [])
         ]
     timings: dict[str, float] = {}
+    target = train_target or (WARP_TRAIN_TARGET if job.backend == "warp" else TRAIN_TARGET)
 
-    # ---- 1. the training container
+    # ---- 1. the training container (a warp job: MuJoCo Warp's kernels compiled beforehand,
+    # by a container that runs no reward code, then bound read-only)
+    cache = kernel_cache(job, limits) if job.backend == "warp" else None
+    if cache is not None:
+        timings["kernel_cache_s"] = cache.warm_up_s
     t0 = time.time()
-    outcome, failure = _train(job, out, limits, train_target)
+    outcome, failure = _train(job, out, limits, target, cache)
     timings["train_container_s"] = time.time() - t0
+    note = cache.note if cache is not None and cache.note else None
     if outcome is None or outcome.status != "ok":
-        return _publish_failure(job, out, outcome, failure, timings)
+        return _publish_failure(job, out, outcome, failure, timings, note)
     timings.update(startup_s=outcome.startup_s, learn_s=outcome.learn_s)
 
     # ---- 2. the evaluation container (never sees the reward)
@@ -92,16 +104,17 @@ def run_pipeline(
     )
     timings["eval_container_s"] = time.time() - t0
     if evaluation is None or evaluation.evaluation is None:
-        return _publish_failure(job, out, outcome, f"evaluation failed: {failure}", timings)
+        return _publish_failure(job, out, outcome, f"evaluation failed: {failure}", timings, note)
 
     # ---- 3. the reward's components on the evaluation episodes (its own container)
     terms: dict[str, Any] | None = None
-    note = None
     if job.reward_code is not None and not job.reward_terms:
-        note = "the reward's components on the evaluation episodes were not computed (first rung)"
+        skipped = "the reward's components on the evaluation episodes were not computed (first rung)"
+        note = "; ".join(x for x in [note, skipped] if x)
     elif job.reward_code is not None:
         t0 = time.time()
-        terms, note = _terms(job, out)
+        terms, terms_note = _terms(job, out)
+        note = "; ".join(x for x in [note, terms_note] if x) or None
         timings["terms_container_s"] = time.time() - t0
 
     # ---- 4. assemble and publish (this process only)
@@ -115,31 +128,41 @@ def run_pipeline(
 
 
 def _run(target: str, payload: dict[str, Any], limits: Limits, workdir: Path,
-         inputs: list[Path], job: TrainJob) -> WorkerResult:  # fmt: skip
+         inputs: list[Path], job: TrainJob, env: dict[str, str] | None = None,
+         ) -> WorkerResult:  # fmt: skip
     from autoreward.sandbox.container import env_modules
     from autoreward.sandbox.worker import run_isolated
 
     return run_isolated(
-        target, payload, limits, workdir=workdir, inputs=inputs, modules=env_modules(job.env_id)
-    )
+        target, payload, limits, workdir=workdir, inputs=inputs, modules=env_modules(job.env_id),
+        env=env,
+    )  # fmt: skip
+
+
+def kernel_cache(job: TrainJob, limits: Limits) -> KernelCache | None:
+    """MuJoCo Warp's kernel cache for a warp job's training container (read-only), warmed
+    first if needed (`envs/warp/cache.py`); None when the job's schema cannot run there (the
+    training container then says why)."""
+    from autoreward.envs.warp.cache import ensure_kernels
+    from autoreward.envs.warp.model import unsupported_reason
+    from autoreward.train.trainer import load_job_schema
+
+    schema = load_job_schema(job)
+    if unsupported_reason(schema) is not None:
+        return None
+    return ensure_kernels(schema, job.device, limits)
 
 
 def _train(
-    job: TrainJob, out: Path, limits: Limits, target: str
+    job: TrainJob, out: Path, limits: Limits, target: str, cache: KernelCache | None = None
 ) -> tuple[TrainOutcome | None, str | None]:
     workdir = out / TRAIN_DIR
     workdir.mkdir(parents=True, exist_ok=True)
-    inputs = []
-    if job.resume_from:
-        resume = Path(job.resume_from).resolve()
-        # Bound read-only unless it is inside the job's own folder (visible already) or holds
-        # that folder (binding it would show the job its siblings).
-        if resume != workdir and workdir not in resume.parents and resume not in workdir.parents:
-            inputs.append(resume)
+    inputs, env = training_container(job, workdir, cache)
     payload = {**job.model_copy(update={"out_dir": str(workdir)}).model_dump(mode="json"),
                "_started": time.time()}  # fmt: skip
     try:
-        res = _run(target, payload, limits, workdir, inputs, job)
+        res = _run(target, payload, limits, workdir, inputs, job, env)
     except Exception as err:  # the worker could not even start
         return None, f"worker did not start: {type(err).__name__}: {err}"
     if res.ok and res.value is not None:
@@ -148,6 +171,21 @@ def _train(
         except UntrustedDataError as err:
             return None, f"worker returned a malformed result: {err}"
     return None, f"worker {res.status}: {res.reason}" if res.reason else f"worker {res.status}"
+
+
+def training_container(
+    job: TrainJob, workdir: Path, cache: KernelCache | None = None
+) -> tuple[list[Path], dict[str, str] | None]:
+    """What a training container reads besides the system (bound read-only) and the variables
+    it gets: the checkpoint it continues from, and a warp job's kernel cache."""
+    inputs = [cache.path] if cache is not None and cache.path is not None else []
+    if job.resume_from:
+        resume = Path(job.resume_from).resolve()
+        # Bound read-only unless it is inside the job's own folder (visible already) or holds
+        # that folder (binding it would show the job its siblings).
+        if resume != workdir and workdir not in resume.parents and resume not in workdir.parents:
+            inputs.append(resume)
+    return inputs, (dict(cache.env) if cache is not None and cache.env else None)
 
 
 def _evaluate(
@@ -336,6 +374,7 @@ def _publish_failure(
     outcome: TrainOutcome | None,
     reason: str | None,
     timings: dict[str, float],
+    note: str | None = None,
 ) -> TrainResult:
     """A failed job still records what it did: steps, and the statistics so far (evidence
     for the analyzer), read from the training container's files when it died."""
@@ -354,7 +393,7 @@ def _publish_failure(
     base = outcome or TrainOutcome(status="failed", steps=steps)
     result = _result(job, base, "failed", timings, reason=why)
     result.steps = steps
-    _write_train_json(out, result, outcome, None)
+    _write_train_json(out, result, outcome, note)
     return result
 
 

@@ -77,6 +77,7 @@ def play(
     from autoreward.train.evaljob import EvalJob, EvalOutcome
     from autoreward.train.pipeline import EVAL_TARGET
 
+    folder = folder.resolve()  # the container sees absolute paths only
     job = TrainJob.model_validate(read_json(folder / "job.json"))
     out = folder / f"play-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True)

@@ -6,7 +6,9 @@ training job also saves the policy as plain arrays (`policy/*.npz`: the policy's
 `state_dict` and the observation normaliser's running statistics), and the evaluation
 container, `autoreward play` and video rendering rebuild the policy from the job's own
 hyperparameters and load those arrays with `allow_pickle=False`. `model.zip` is only ever
-loaded again by the next training job of the same candidate, inside its container.
+loaded again by the next training job of the same candidate, inside its container. The rsl-rl
+backend's actor is saved and rebuilt the same way (`rslrl_policy.py`); `load_policy` picks the
+loader from the job's `backend`.
 """
 
 from __future__ import annotations
@@ -91,8 +93,15 @@ def load_policy(job: TrainJob, schema: EnvSchema, path: Path) -> tuple[Any, ObsN
 
     The npz is untrusted data: loaded without pickles, and every tensor must match the
     architecture the job's own hyperparameters describe (shapes and names), or this raises.
+    A `--backend warp` job's policy is an rsl-rl actor (`rslrl_policy.py`), whose observation
+    normaliser is part of its weights: the normaliser returned is then None.
     """
     import torch
+
+    if job.backend == "warp":
+        from autoreward.train.rslrl_policy import load_rslrl_policy
+
+        return load_rslrl_policy(job, schema, path), None
 
     from autoreward.sandbox.untrusted import load_npz
 

@@ -24,6 +24,8 @@ KEY_HYPERPARAMS: dict[str, tuple[str, ...]] = {
     "DQN": ("gamma", "learning_rate", "buffer_size", "batch_size", "learning_starts", "train_freq", "target_update_interval", "exploration_fraction", "exploration_final_eps"),
 }  # fmt: skip
 """Per algorithm, the hyperparameters that decide what a reward can teach in the budget."""
+RSLRL_KEY_HYPERPARAMS = ("gamma", "lam", "num_steps_per_env", "num_mini_batches", "num_learning_epochs", "learning_rate", "schedule", "entropy_coef", "clip_param")  # fmt: skip
+"""The same for rsl-rl PPO (`--backend warp`)."""
 
 MEANINGS = {
     "gamma": "discount",
@@ -42,6 +44,13 @@ MEANINGS = {
     "target_update_interval": "steps between target updates",
     "exploration_fraction": "fraction of training with decaying epsilon",
     "exploration_final_eps": "final epsilon",
+    "lam": "GAE lambda",
+    "num_steps_per_env": "steps per world per rollout",
+    "num_mini_batches": "minibatches per update",
+    "num_learning_epochs": "epochs per update",
+    "schedule": "learning-rate schedule; adaptive follows a KL target",
+    "entropy_coef": "entropy bonus",
+    "clip_param": "PPO clip range",
 }
 
 
@@ -63,6 +72,10 @@ class TrainingSetup(BaseModel):
     rung_steps: int | None = None
     """Steps of the first successive-halving rung; None when halving does not run."""
     keep: int | None = None
+    trainer: str = "stable-baselines3"
+    """The library that trains, and where (the prompts name it)."""
+    normalizer: str = "VecNormalize"
+    """What normalises observations/rewards when they are."""
 
     @property
     def horizon_steps(self) -> float:
@@ -104,10 +117,17 @@ def resolve_setup(
     keep: int | None = None,
     control_dt: float | None = None,
     complete: bool = False,
+    backend: str = "sb3",
 ) -> TrainingSetup:
     """The setup of a run; `rung_steps`/`keep` only when successive halving will run.
     `hyperparams`: the run's own over the schema's (`complete=True`: the whole set the jobs
-    train with, e.g. a run plan's, fitted rollout included)."""
+    train with, e.g. a run plan's, fitted rollout included). `backend` warp: `hyperparams` are
+    rsl-rl's (over the schema's `simulation.train` ones unless `complete`)."""
+    if backend == "warp":
+        return _rslrl_setup(
+            schema, total_steps, n_envs, hyperparams or {}, complete,
+            dict(candidates=candidates, rung_steps=rung_steps, keep=keep, control_dt=control_dt),
+        )  # fmt: skip
     raw = dict(hyperparams or {}) if complete else merged_hyperparams(schema, algo, hyperparams)
     defaults = sb3_defaults(algo)
     key = {
@@ -129,3 +149,26 @@ def resolve_setup(
         rung_steps=rung_steps,
         keep=keep,
     )
+
+
+def _rslrl_setup(
+    schema: EnvSchema,
+    total_steps: int,
+    worlds: int,
+    hyperparams: dict[str, Any],
+    complete: bool,
+    common: dict[str, Any],
+) -> TrainingSetup:
+    from autoreward.envs.rslrl_settings import RslRlHyperparams, merged_rslrl_hyperparams
+
+    base = RslRlHyperparams()
+    if not complete and schema.simulation is not None:
+        base = schema.simulation.train.hyperparams
+    hp = merged_rslrl_hyperparams(base, hyperparams, "hyperparams")
+    return TrainingSetup(
+        algo="PPO", total_steps=total_steps, n_envs=worlds, episode_length=schema.episode_length,
+        hyperparams={name: getattr(hp, name) for name in RSLRL_KEY_HYPERPARAMS},
+        gamma=hp.gamma, obs_normalized=hp.obs_normalization, reward_normalized=False,
+        trainer="rsl-rl, on the batched MuJoCo Warp simulator",
+        normalizer="rsl-rl's empirical normalisation, inside the policy", **common,
+    )  # fmt: skip

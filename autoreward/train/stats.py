@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel
@@ -22,6 +22,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from autoreward.errors import AutorewardError
 from autoreward.store.atomic import atomic_write_json
+from autoreward.train.ledger import TOTAL, EpisodeRecord
 from autoreward.train.ranks import spearman
 from autoreward.train.wrapper import RewardVecEnvWrapper
 
@@ -59,6 +60,14 @@ class HackingVerdict(BaseModel):
 # =========================================================================== callbacks
 
 
+def checkpoint_thresholds(total_steps: int, start_step: int, n_checkpoints: int) -> list[int]:
+    """The step counts at which statistics checkpoints fall: `n_checkpoints` evenly spaced
+    between `start_step` and `total_steps` (the last one at `total_steps`)."""
+    span = max(total_steps - start_step, 1)
+    n = max(1, min(n_checkpoints, span))
+    return [start_step + math.ceil(span * k / n) for k in range(1, n + 1)]
+
+
 class StatsCallback(BaseCallback):
     """Records a statistics checkpoint each time training passes the next of `n_checkpoints`
     evenly spaced step counts between `start_step` and `total_steps`; then fires the child
@@ -77,9 +86,7 @@ class StatsCallback(BaseCallback):
         super().__init__()
         self.wrapper = wrapper
         self.evaluate = evaluate
-        span = max(total_steps - start_step, 1)
-        n = max(1, min(n_checkpoints, span))
-        self.thresholds = [start_step + math.ceil(span * k / n) for k in range(1, n + 1)]
+        self.thresholds = checkpoint_thresholds(total_steps, start_step, n_checkpoints)
         self.history: list[dict[str, Any]] = list(history or [])
         self.callback_on_checkpoint = callback_on_checkpoint
         self.overhead_s = 0.0  # wall time in checkpoint evaluations and saves, not training
@@ -104,25 +111,7 @@ class StatsCallback(BaseCallback):
 
     def record_checkpoint(self) -> dict[str, Any]:
         t0, c0 = time.perf_counter(), time.process_time()
-        episodes = self.wrapper.pop_episodes()
-        per_step = self.wrapper.window_stats(reset=True)
-        total = per_step.pop("__total__", None)
-        per_episode: dict[str, float] = {}
-        if episodes:
-            for name in self.wrapper.term_names:
-                per_episode[name] = float(np.mean([e.terms.get(name, 0.0) for e in episodes]))
-        point = {
-            "step": int(self.num_timesteps),
-            "fitness": self.evaluate(),
-            "generated_return": _mean([e.generated_return for e in episodes]),
-            "env_return": _mean([e.env_return for e in episodes]),
-            "episode_length": _mean([float(e.length) for e in episodes]),
-            "episodes": len(episodes),
-            "terminated_fraction": _mean([float(e.terminated) for e in episodes]),
-            "reward_per_step": total,
-            "per_step": per_step,
-            "per_episode": per_episode,
-        }
+        point = checkpoint_point(self.wrapper, int(self.num_timesteps), self.evaluate())
         self.history.append(point)
         if self.callback_on_checkpoint is not None:
             self.callback_on_checkpoint.on_step()
@@ -241,6 +230,44 @@ class ProgressCallback(BaseCallback):
                 "t": time.time(),
             },
         )
+
+
+class RewardStatistics(Protocol):
+    """What a checkpoint reads: `RewardVecEnvWrapper` (SB3) or a `RewardLedger` (rsl-rl)."""
+
+    @property
+    def term_names(self) -> list[str]: ...
+
+    def window_stats(self, reset: bool = True) -> dict[str, dict[str, float]]: ...
+
+    def pop_episodes(self) -> list[EpisodeRecord]: ...
+
+
+def checkpoint_point(
+    source: RewardStatistics, step: int, fitness: float | None = None
+) -> dict[str, Any]:
+    """One statistics checkpoint: the window's per-step statistics (then reset) and the
+    training episodes that finished in it (then forgotten). The same document for every
+    training backend."""
+    episodes = source.pop_episodes()
+    per_step = source.window_stats(reset=True)
+    total = per_step.pop(TOTAL, None)
+    per_episode: dict[str, float] = {}
+    if episodes:
+        for name in source.term_names:
+            per_episode[name] = float(np.mean([e.terms.get(name, 0.0) for e in episodes]))
+    return {
+        "step": step,
+        "fitness": fitness,
+        "generated_return": _mean([e.generated_return for e in episodes]),
+        "env_return": _mean([e.env_return for e in episodes if e.env_return is not None]),
+        "episode_length": _mean([float(e.length) for e in episodes]),
+        "episodes": len(episodes),
+        "terminated_fraction": _mean([float(e.terminated) for e in episodes]),
+        "reward_per_step": total,
+        "per_step": per_step,
+        "per_episode": per_episode,
+    }
 
 
 # =========================================================================== analysis

@@ -7,13 +7,12 @@ room's `SchemaStateWrapper`); on a terminal step that is the terminal state, and
 the next transition starts from is the auto-reset's `reset_infos[i]["ar_state"]`.
 
 Per vector step the wrapper does one reward call, one finiteness test and one in-place
-update of the episode sums; statistics are reduced in blocks (see `_FOLD_EVERY`).
+update of the episode sums; the statistics are kept by a `RewardLedger` (`ledger.py`, shared
+with the rsl-rl backend).
 """
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,24 +23,14 @@ from autoreward.envs.extract import STATE_KEY
 from autoreward.errors import RewardCodeError
 from autoreward.sandbox.inputs import frozen_array
 from autoreward.sandbox.watchdog import reward_call
+from autoreward.train.ledger import EpisodeRecord, RewardLedger
 from autoreward.types import RewardFn, State
+
+__all__ = ["ENV_REWARD_TERM", "EpisodeRecord", "RewardVecEnvWrapper", "check_reward_output",
+           "reward_raised", "reward_rows"]  # fmt: skip
 
 ENV_REWARD_TERM = "env_reward"
 """The single component name used when the wrapper passes the env's own reward through."""
-
-_FOLD_EVERY = 256
-"""Vector steps of reward rows kept before they are folded into the window statistics."""
-
-
-@dataclass
-class EpisodeRecord:
-    """One finished training episode, as seen by the wrapper."""
-
-    generated_return: float
-    env_return: float
-    length: int
-    terms: dict[str, float] = field(default_factory=dict)
-    terminated: bool = False
 
 
 class RewardVecEnvWrapper(VecEnvWrapper):
@@ -63,16 +52,12 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         super().__init__(venv)
         self.reward_fn = reward_fn
         self.n_calls = 0
-        self.episode_log: deque[EpisodeRecord] = deque(maxlen=max_logged_episodes)
+        # Reward rows of a step: [total, component 1..K, env reward], each of length N.
+        self.ledger = RewardLedger(self.num_envs, max_logged_episodes)
+        self.episode_log = self.ledger.episode_log
         self._state: State | None = None
         self._actions: np.ndarray | None = None
-        # Reward rows of a step: [total, component 1..K, env reward], each of length N.
-        self._term_names: list[str] = []
-        self._episode_sums = np.zeros((2, self.num_envs))
-        self._episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
-        self._pending: list[np.ndarray] = []
         self._stack = _Stacker()
-        self._reset_window()
 
     # ------------------------------------------------------------------ VecEnv API
 
@@ -82,8 +67,7 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         if self.reward_fn is not None:
             self._state = self._stack(_states(base.reset_infos, "reset"))
         self.reset_infos = list(base.reset_infos)
-        self._episode_sums[:] = 0.0
-        self._episode_lengths[:] = 0
+        self.ledger.reset_episodes()
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -99,13 +83,7 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         else:
             names, rows = self._generated_reward(infos, env_rewards)
         self.n_calls += 1
-        if names != self._term_names:
-            self._adopt_terms(names)
-        self._pending.append(rows)
-        if len(self._pending) >= _FOLD_EVERY:
-            self._fold()
-        self._episode_sums += rows
-        self._episode_lengths += 1
+        self.ledger.add(names, rows)
 
         per_env = rows.T.tolist()
         for i, info in enumerate(infos):
@@ -131,34 +109,16 @@ class RewardVecEnvWrapper(VecEnvWrapper):
     @property
     def term_names(self) -> list[str]:
         """Component names of the latest step, in the order the reward returned them."""
-        return list(self._term_names)
+        return self.ledger.term_names
 
     def window_stats(self, reset: bool = True) -> dict[str, dict[str, float]]:
         """Per-step mean/std/min/max/count of the total (`__total__`) and every component
         since the last reset of the window."""
-        self._fold()
-        out: dict[str, dict[str, float]] = {}
-        count = self._w_count
-        if count:
-            for row, name in enumerate(["__total__", *self._term_names]):
-                mean = self._w_sum[row] / count
-                var = max(self._w_sumsq[row] / count - mean * mean, 0.0)
-                out[name] = {
-                    "mean": float(mean),
-                    "std": float(np.sqrt(var)),
-                    "min": float(self._w_min[row]),
-                    "max": float(self._w_max[row]),
-                    "count": int(count),
-                }
-        if reset:
-            self._reset_window()
-        return out
+        return self.ledger.window_stats(reset)
 
     def pop_episodes(self) -> list[EpisodeRecord]:
         """Finished episodes since the last call (and forget them)."""
-        episodes = list(self.episode_log)
-        self.episode_log.clear()
-        return episodes
+        return self.ledger.pop_episodes()
 
     # ------------------------------------------------------------------ internals
 
@@ -174,15 +134,7 @@ class RewardVecEnvWrapper(VecEnvWrapper):
             with reward_call(self.steps_done):
                 out = self.reward_fn(self._state, self._actions, next_state)
         except Exception as err:
-            hint = (
-                "compute_reward must not modify its inputs; compute new arrays instead (no out=, no +=)"
-                if "read-only" in str(err)
-                else "the reward must work on every batched state the env reaches during training"
-            )
-            raise RewardCodeError(
-                f"compute_reward raised {type(err).__name__} at training step {self.steps_done}: {err}",
-                hint=hint,
-            ) from err
+            raise reward_raised(err, self.steps_done) from err
         names, rows = self._sanity_checks(out, env_rewards)
         self._state = next_state
         return names, rows
@@ -205,57 +157,13 @@ class RewardVecEnvWrapper(VecEnvWrapper):
                 state[key][i] = value
         self._state = state
 
-    def _adopt_terms(self, names: list[str]) -> None:
-        """Components changed (first step, or a reward whose keys vary): resize accumulators."""
-        self._fold()
-        old = {name: row for row, name in enumerate(self._term_names, start=1)}
-        sums = np.zeros((len(names) + 2, self.num_envs))
-        sums[0], sums[-1] = self._episode_sums[0], self._episode_sums[-1]
-        for row, name in enumerate(names, start=1):
-            if name in old:
-                sums[row] = self._episode_sums[old[name]]
-        self._episode_sums = sums
-        self._term_names = names
-        self._reset_window()
-
     def _finish_episode(self, i: int, info: dict[str, Any]) -> None:
-        sums = self._episode_sums[:, i].tolist()
-        terms = dict(zip(self._term_names, sums[1:-1], strict=True))
-        record = EpisodeRecord(
-            generated_return=sums[0],
-            env_return=sums[-1],
-            length=int(self._episode_lengths[i]),
-            terms=terms,
-            terminated=not info.get("TimeLimit.truncated", False),
-        )
-        info["episode_terms"] = terms
+        record = self.ledger.finish(i, terminated=not info.get("TimeLimit.truncated", False))
+        info["episode_terms"] = record.terms
         info["episode_generated_return"] = record.generated_return
         info["episode_env_return"] = record.env_return
         # what SB3's Monitor reports: the logger's rollout/ep_rew_mean is the trained reward's
         info["episode"] = {"r": record.generated_return, "l": record.length}
-        self.episode_log.append(record)
-        self._episode_sums[:, i] = 0.0
-        self._episode_lengths[i] = 0
-
-    def _reset_window(self) -> None:
-        rows = len(self._term_names) + 2
-        self._pending = []
-        self._w_count = 0
-        self._w_sum = np.zeros(rows)
-        self._w_sumsq = np.zeros(rows)
-        self._w_min = np.full(rows, np.inf)
-        self._w_max = np.full(rows, -np.inf)
-
-    def _fold(self) -> None:
-        if not self._pending:
-            return
-        block = np.concatenate(self._pending, axis=1)
-        self._pending = []
-        self._w_count += block.shape[1]
-        self._w_sum += block.sum(axis=1)
-        self._w_sumsq += np.einsum("ij,ij->i", block, block)
-        np.minimum(self._w_min, block.min(axis=1), out=self._w_min)
-        np.maximum(self._w_max, block.max(axis=1), out=self._w_max)
 
 
 def _states(infos: Any, when: str, first_index: int = 0) -> list[dict[str, Any]]:
@@ -299,6 +207,18 @@ class _Stacker:
             value.flags.writeable = False
             out[key] = value
         return out
+
+
+def reward_raised(err: Exception, step: int) -> RewardCodeError:
+    """The error for a reward that raised `err` during training at env step `step`."""
+    hint = (
+        "compute_reward must not modify its inputs; compute new arrays instead (no out=, no +=)"
+        if "read-only" in str(err)
+        else "the reward must work on every batched state the env reaches during training"
+    )
+    return RewardCodeError(
+        f"compute_reward raised {type(err).__name__} at training step {step}: {err}", hint=hint
+    )
 
 
 def reward_rows(

@@ -30,6 +30,7 @@ from autoreward.envs.warp.runtime import import_warp, resolve_device
 from autoreward.envs.warp.terms import (
     CompiledObservation,
     CompiledReset,
+    CompiledReward,
     CompiledState,
     CompiledTerminations,
     StateLayout,
@@ -51,10 +52,16 @@ class StepResult:
     next_state: torch.Tensor  # (W, F) flat state after the action, before any auto-reset
     terminal_obs: torch.Tensor  # (W, D) observation after the action, before any auto-reset
     terminations: torch.Tensor  # (W, T) bool, one column per name in `termination_names`
+    reward_terms: torch.Tensor  # (W, K) the env's own reward terms (`reward_names`); K may be 0
 
     @property
     def done(self) -> torch.Tensor:
         return self.terminated | self.truncated
+
+    @property
+    def env_reward(self) -> torch.Tensor:
+        """(W,) the env's own reward: the sum of its terms (0 where the schema declares none)."""
+        return self.reward_terms.sum(dim=1)
 
 
 class BatchedMujocoEnv:
@@ -103,8 +110,13 @@ class BatchedMujocoEnv:
         self._obs_terms = CompiledObservation(mjm, spec.observation, where)
         self._terms = CompiledTerminations(mjm, spec.terminations, where)
         self._reset_terms = CompiledReset(mjm, spec.reset, where)
+        self._reward = CompiledReward(mjm, spec.reward, self._state.layout, where)
         self.termination_names = [*self._terms.names, NON_FINITE]
+        self.reward_names = list(self._reward.names)
+        """The env's own reward terms (`simulation.reward`); empty: the schema declares none."""
         recipes = [f.source for f in schema.fields] + [t.source for t in spec.observation]
+        recipes += [t.source for t in spec.reward if t.source not in ("action", "healthy")]
+        recipes = [r for r in recipes if not r.startswith("state:")]
         recipes += [t.minus for t in spec.observation if t.minus]
         recipes += [s for t in spec.terminations for s in t.sources]
         self._rne = "cfrc_ext" in needs_arrays(mjm, recipes)  # contact forces on bodies
@@ -186,7 +198,8 @@ class BatchedMujocoEnv:
 
     def step(self, actions: torch.Tensor) -> StepResult:
         """Apply `actions` (W, num_actions), step the physics, auto-reset finished worlds."""
-        self._ctrl.copy_(self.clip_actions(actions))
+        applied = self.clip_actions(actions)
+        self._ctrl.copy_(applied)
         self._launch("physics", self._physics)
         self._collect_overflow()
         cache: dict[str, Any] = {}
@@ -195,13 +208,16 @@ class BatchedMujocoEnv:
         finite = torch.isfinite(self._qpos).all(dim=1) & torch.isfinite(self._qvel).all(dim=1)
         terms = torch.cat([self._terms.read(self._view, cache), ~finite[:, None]], dim=1)
         terminated = terms.any(dim=1)
+        rewards = self._reward.read(self._view, cache, next_state, applied, terminated)
         self.episode_length_buf += 1
         truncated = self.episode_length_buf >= self.max_episode_length
         done = terminated | truncated
         self._obs, self._current = terminal_obs, next_state
         if self._cuda or bool(done.any()):  # on CUDA: no host sync, the masked reset is cheap
             self._restart(done)
-        return StepResult(self._obs, terminated, truncated, next_state, terminal_obs, terms)
+        return StepResult(
+            self._obs, terminated, truncated, next_state, terminal_obs, terms, rewards
+        )
 
     def state_numpy(self, flat: torch.Tensor | None = None) -> dict[str, np.ndarray]:
         """The named state (default: the current one) as float64 numpy arrays with leading dim W,

@@ -6,6 +6,7 @@
 - `CompiledObservation`: the policy observation, concatenated named terms.
 - `CompiledTerminations`: one boolean column per named term (True: the episode ends).
 - `CompiledReset`: draws the initial `qpos`/`qvel` of the worlds that start an episode.
+- `CompiledReward`: the env's own reward, one column per named term (their sum is the reward).
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import torch
 
 from autoreward.envs.mjindex import array_source
 from autoreward.envs.recipes import parse_recipe
-from autoreward.envs.schema import ObservationTerm, ResetTerm, StateField, TerminationTerm
+from autoreward.envs.schema import (
+    ObservationTerm,
+    ResetTerm,
+    RewardTerm,
+    StateField,
+    TerminationTerm,
+)
 from autoreward.envs.warp.gather import BatchArrays, Gather, compile_gather
 from autoreward.errors import ConfigError
 
@@ -225,6 +232,61 @@ class CompiledReset:
                 draw = target[:, idx] + draw
             target[:, idx] = draw
         return qpos, qvel
+
+
+_REWARD_FUNCTIONS = {"identity": lambda x: x, "square": torch.square, "abs": torch.abs}
+
+
+class CompiledReward:
+    """(W, K) values, one column per named term: `weight * sum(fn(clip(source)))` after a step.
+    Sources: `state:NAME` (columns of the flat next state), `action`, `healthy`, a recipe."""
+
+    def __init__(
+        self, model: Any, terms: list[RewardTerm], layout: StateLayout, where: str
+    ) -> None:
+        self.names = [t.name for t in terms]
+        self._terms: list[tuple[Any, float, Any, tuple[float, float] | None]] = []
+        columns = dict(zip(layout.names, zip(layout.offsets, layout.shapes, strict=True),
+                           strict=True))  # fmt: skip
+        for t in terms:
+            here = f"{where}: reward term '{t.name}'"
+            source: Any
+            if t.source in ("action", "healthy"):
+                source = t.source
+            elif t.source.startswith("state:"):
+                name = t.source[len("state:") :]
+                if name not in columns:
+                    raise ConfigError(f"{here}: the schema has no state field '{name}'")
+                start, shape = columns[name]
+                source = slice(start, start + math.prod(shape))
+            else:
+                source = _plain(model, t.source, here)[0]
+            self._terms.append((source, t.weight, _REWARD_FUNCTIONS[t.fn], t.clip))
+
+    def read(
+        self,
+        view: BatchArrays,
+        cache: dict[str, Any],
+        next_state: torch.Tensor,
+        actions: torch.Tensor,
+        terminated: torch.Tensor,
+    ) -> torch.Tensor:
+        if not self._terms:
+            return torch.zeros((view.nworld, 0), device=view.device)
+        cols = []
+        for source, weight, fn, clip in self._terms:
+            if source == "action":
+                x = actions
+            elif source == "healthy":
+                x = (~terminated).float()[:, None]
+            elif isinstance(source, slice):
+                x = next_state[:, source]
+            else:
+                x = source(view, cache).reshape(view.nworld, -1)
+            if clip is not None:
+                x = x.clamp(clip[0], clip[1])
+            cols.append(weight * fn(x).sum(dim=1))
+        return torch.stack(cols, dim=1)
 
 
 def _plain(model: Any, text: str, where: str) -> tuple[Gather, int]:

@@ -116,3 +116,16 @@ def test_every_shipped_schema_survives_the_json_trip_to_a_worker() -> None:
         schema = load_schema(env_id)
         again = EnvSchema.model_validate(json.loads(json.dumps(schema.model_dump(mode="json"))))
         assert again == schema, env_id
+
+
+def test_every_shipped_schema_survives_a_train_job_dump() -> None:
+    """The real trip: the schema rides in `TrainJob.schema_data`, a plain dict the job's own
+    JSON dump writes `inf` into as null; the worker must read it back as the same schema."""
+    from autoreward.train.job import TrainJob
+
+    for env_id in list_schemas():
+        schema = load_schema(env_id)
+        job = TrainJob(env_id=env_id, out_dir="/tmp/x", schema_data=schema.model_dump(mode="json"))
+        back = TrainJob.model_validate_json(job.model_dump_json())
+        assert back.schema_data is not None
+        assert EnvSchema.model_validate(back.schema_data) == schema, env_id

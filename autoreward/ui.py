@@ -332,10 +332,11 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
         console.print(f"budget: {result.budget_note}", highlight=False, soft_wrap=True)
     replayed = getattr(result, "replayed", None)
     if replayed is not None:
+        by_position = replayed["position"]
+        why = " (same templates and task, other training numbers)" if by_position else ""
         console.print(
             f"replay: {replayed['exact']} answers for identical prompts, "
-            f"{replayed['position']} by position (same templates and task, other training "
-            "numbers)",
+            f"{by_position} by position{why}",
             highlight=False,
         )
     marks = replay_marks(run.path).summary()

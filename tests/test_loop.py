@@ -87,12 +87,20 @@ def test_two_iterations_select_the_best_and_write_every_file(
     # The best is chosen by its mean over fresh seeds among the top two by single-seed fitness.
     final = json.loads((run.best_dir / "final.json").read_text())
     top = sorted(trained, key=lambda r: r.fitness, reverse=True)[:2]
-    assert [(c["iteration"], c["index"]) for c in final["candidates"]] == [(r.iteration, r.index) for r in top]
+    assert [(c["iteration"], c["index"]) for c in final["candidates"]] == [
+        (r.iteration, r.index) for r in top
+    ]
     assert all(c["n_seeds"] == 1 and c["mean"] is not None for c in final["candidates"])
     chosen = max(final["candidates"], key=lambda c: (c["mean"], c["screening_fitness"]))
     assert (result.best.iteration, result.best.index) == (chosen["iteration"], chosen["index"])
-    assert (final["iteration"], final["index"], final["mean"]) == (chosen["iteration"], chosen["index"], chosen["mean"])
-    assert final["changed_best"] == ((chosen["iteration"], chosen["index"]) != (top[0].iteration, top[0].index))
+    assert (final["iteration"], final["index"], final["mean"]) == (
+        chosen["iteration"],
+        chosen["index"],
+        chosen["mean"],
+    )
+    assert final["changed_best"] == (
+        (chosen["iteration"], chosen["index"]) != (top[0].iteration, top[0].index)
+    )
     assert (run.best_dir / "reward.py").read_text() == (
         run.cand_dir(result.best.iteration, result.best.index) / "reward.py"
     ).read_text()
@@ -116,7 +124,9 @@ def test_two_iterations_select_the_best_and_write_every_file(
     assert {c["sample_index"] for c in reviews} == {0}
     revised = [r for r in recs if "critic" in r.revised]
     assert revised and all(r.critic_reviews == 2 for r in revised)
-    critique = json.loads((run.cand_dir(revised[0].iteration, revised[0].index) / "critique.json").read_text())
+    critique = json.loads(
+        (run.cand_dir(revised[0].iteration, revised[0].index) / "critique.json").read_text()
+    )
     assert not critique["ok"] and len(critique["reviews"]) == 2 and "after_revision" in critique
     assert any(c["meta"].get("attempt") == 1 for c in reviews)
     # The refine prompt carried the analyzer's findings and the best fitness.
@@ -197,6 +207,10 @@ def test_stops_early_once_the_target_fitness_is_reached(
     result = run_loop(cfg, run)
     assert result.target_reached and result.iterations_run == 1
     assert run.iterations() == [0]
+    # Resumed, it stops at once but still counts the earlier session's iteration and wall time.
+    again = run_loop(cfg, run)
+    assert again.target_reached and again.iterations_run == 1
+    assert again.wall_s >= result.wall_s
 
 
 @pytest.mark.expensive
@@ -232,7 +246,9 @@ def test_the_last_iterations_analysis_is_written_when_a_resumed_run_needs_it(
     fake_llm.add_rule(ANALYZER, load_answer("analyzer_cartpole_balance"), repeat_last=True)
     fake_llm.add_rule(REFINE, load_answer("designer_cartpole_refine"), repeat_last=True)
     fake_llm.add_rule(INITIAL, load_answer("designer_cartpole_1"), repeat_last=True)
-    cfg = config(fake_llm, iterations=1, samples=1, steps=2048, final_seeds=0, critic=False, workers=1)
+    cfg = config(
+        fake_llm, iterations=1, samples=1, steps=2048, final_seeds=0, critic=False, workers=1
+    )
     run = RunDir.create(tmp_path, cfg.env_id, cfg.task, cfg.dump())
     events: list[dict] = []
     run_loop(cfg, run, on_event=events.append)
@@ -241,7 +257,13 @@ def test_the_last_iterations_analysis_is_written_when_a_resumed_run_needs_it(
 
     run_loop(cfg.model_copy(update={"iterations": 2}), run)
     prompts = [prompt_text(r.body) for r in fake_llm.chat_requests]
-    kinds = ["analyzer" if ANALYZER in p else "refine" if REFINE in p else "initial" for p in prompts]
-    assert kinds == ["initial", "analyzer", "refine"], "analysis first, then the designer that reads it"
+    kinds = [
+        "analyzer" if ANALYZER in p else "refine" if REFINE in p else "initial" for p in prompts
+    ]
+    assert kinds == ["initial", "analyzer", "refine"], (
+        "analysis first, then the designer that reads it"
+    )
     assert "Failure causes" in prompts[2]
-    assert (run.iter_dir(0) / "analysis.md").exists() and not (run.iter_dir(1) / "analysis.md").exists()
+    assert (run.iter_dir(0) / "analysis.md").exists() and not (
+        run.iter_dir(1) / "analysis.md"
+    ).exists()

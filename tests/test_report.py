@@ -362,7 +362,7 @@ def test_report_of_a_real_tiny_run(fake_llm: FakeLLMServer, tmp_path: Path) -> N
     assert dom.count("article", "candidate") == 2 and dom.count("div", "analysis") == 1
     assert html.count("data:image/png;base64,") == 4  # a curve and a component plot each
     assert html.count('src="data:video/mp4;base64,') == 2
-    cost = parse(html[html.index('id="llm-cost"'):]).plain()
+    cost = parse(html[html.index('id="llm-cost"') :]).plain()
     assert "iteration 0" in cost and "designer" in cost and "critic" in cost
     # one iteration: no analyzer call (no designer reads it); the report says why
     assert "analyzer" not in cost
@@ -407,5 +407,25 @@ def test_a_pruned_candidate_shows_its_rivals_at_the_rung(run_dir: Path) -> None:
                            rivals=[RungRival(index=0, fitness=0.0136, fitness_se=0.003, kept=True)])  # fmt: skip
     rec.save(d)
     text = " ".join(parse(write_run_report(run_dir).read_text()).plain().split())
-    assert "halving rung 1 (1,000 steps): 0.008 ± 0.002, pruned — pruned: 0.008 ± 0.002, below cand 0" in text
+    assert (
+        "halving rung 1 (1,000 steps): 0.008 ± 0.002, pruned — pruned: 0.008 ± 0.002, below cand 0"
+        in text
+    )
     assert "rivals: cand 0 0.0136 ± 0.003 (kept)" in text
+
+
+def test_wall_time_adds_up_the_sessions_of_a_resumed_run_and_skips_the_gap() -> None:
+    from autoreward.store.rundir import session_wall_time
+
+    events = [
+        {"t": 100.0, "event": "run_start"},
+        {"t": 130.0, "event": "candidate"},  # killed here: the session ends at its last event
+        {"t": 1000.0, "event": "run_start"},  # resumed 870 s later
+        {"t": 1010.0, "event": "run_end"},
+        {"t": 2000.0, "event": "run_start"},  # a third session, still running
+        {"event": "candidate"},  # a line without a time is ignored
+    ]
+    assert session_wall_time(events[:2]) == 30.0
+    assert session_wall_time(events[:4]) == 40.0
+    assert session_wall_time(events, now=2005.0) == 45.0
+    assert session_wall_time([]) is None

@@ -44,7 +44,9 @@ def test_view_follows_candidates_progress_best_and_seeds() -> None:
     view.update({"event": "progress", "candidate": "seed 1000", "steps": 10, "total_steps": 20})
     text = render(view)
     assert "seed 1000" in text and "10/20" in text
-    view.update({"event": "final", "iteration": 0, "index": 1, "mean": 0.6, "std": 0.1, "n_seeds": 3})
+    view.update(
+        {"event": "final", "iteration": 0, "index": 1, "mean": 0.6, "std": 0.1, "n_seeds": 3}
+    )
     assert "0.6 (iter 0 cand 1, ± 0.1 over 3 seeds)" in render(view)
     assert "line 3: NaN" not in text  # the iteration's candidates are gone from the final phase
 
@@ -76,7 +78,9 @@ def test_a_budget_note_is_shown_live_and_in_plain_output() -> None:
     view.update({"event": "run_start", "budget": 8192, "budget_note": note})
     assert f"budget: {note}" in " ".join(render(view).split())
     console = Console(width=60, record=True, force_terminal=False)
-    with LiveRunView(RunView(env_id="CartPole-v1", task="b", model="m", iterations=1), console) as live:
+    with LiveRunView(
+        RunView(env_id="CartPole-v1", task="b", model="m", iterations=1), console
+    ) as live:
         live({"event": "run_start", "budget": 8192, "budget_note": note})
     assert f"budget: {note}" in console.export_text()  # one line, not wrapped
 
@@ -99,6 +103,24 @@ def test_the_run_summary_shows_the_spread_the_estimates_and_replayed_texts(tmp_p
             "recorded run's numbers, not this run's: analysis of iteration 0, critic review of "
             "iteration 1 candidate 0") in text  # fmt: skip
     assert "fitness: one training seed each" in text
+
+
+@pytest.mark.parametrize(("position", "expected"), [
+    (0, "replay: 17 answers for identical prompts, 0 by position LLM:"),
+    (3, "replay: 17 answers for identical prompts, 3 by position (same templates and task, "
+        "other training numbers)"),
+])  # fmt: skip
+def test_the_replay_line_explains_answers_by_position_only_when_there_are_some(
+    tmp_path: Path, position: int, expected: str
+) -> None:
+    run = make_run(tmp_path)
+    result = LoopResult.model_validate(
+        json.loads((run / "result.json").read_text())
+        | {"replayed": {"exact": 17, "position": position}}
+    )
+    console = Console(width=200, record=True)
+    print_run_summary(console, str(run), result)
+    assert expected in " ".join(console.export_text().split())
 
 
 def _manual_wait(n: int, folder: str = "/runs/r/llm/manual") -> dict:
@@ -133,7 +155,9 @@ def test_live_view_keeps_the_clock_running_and_prints_manual_instructions_above_
     monkeypatch.setattr(ui.time, "time", lambda: now[0])
     out = io.StringIO()
     console = Console(file=out, width=200, force_terminal=True, color_system=None)
-    view = RunView(env_id="CartPole-v1", task="balance", model="manual", iterations=1, started=now[0])
+    view = RunView(
+        env_id="CartPole-v1", task="balance", model="manual", iterations=1, started=now[0]
+    )
     with LiveRunView(view, console) as live:
         assert live._live is not None
         live(_manual_wait(3))
@@ -142,7 +166,9 @@ def test_live_view_keeps_the_clock_running_and_prints_manual_instructions_above_
     text = out.getvalue()
     assert "manual prompt 3 (designer) is waiting for your answer:" in text
     assert "1. open /runs/r/llm/manual/prompt_3.md" in text
-    assert "save the model's whole answer, unedited, as\n     /runs/r/llm/manual/answer_3.md\n" in text
+    assert (
+        "save the model's whole answer, unedited, as\n     /runs/r/llm/manual/answer_3.md\n" in text
+    )
     assert "elapsed 42s" in text  # the clock moved without any new event
 
 

@@ -134,6 +134,10 @@ def run_loop(
 
     # ---- final: the best of the top few by a multi-seed estimate, reported as mean ± std
     best, final = _final(run, executor, plan, cfg, run.candidate_records(), emit)
+    # a resumed run counts the iterations its earlier sessions finished (also when it stops
+    # at once because the target was already reached)
+    iterations_run = max(iterations_run, sum(
+        (run.iter_dir(it) / "done.json").exists() for it in range(cfg.iterations)))  # fmt: skip
     result = LoopResult(
         run_dir=str(run.path),
         best=best,
@@ -142,7 +146,7 @@ def run_loop(
         final=final,
         tokens=client.usage.total_tokens,
         cost=client.usage.cost,
-        wall_s=time.time() - started,
+        wall_s=run.wall_time(now=time.time()) or time.time() - started,
         replayed=client.replay_counts,
         budget_note=plan.budget_note,
     )

@@ -17,6 +17,7 @@ import yaml
 
 from autoreward.report.notes import ReplayMarks, replay_marks
 from autoreward.store.records import CandidateRecord
+from autoreward.store.rundir import session_wall_time
 
 VIDEO_NAME = "video.mp4"
 
@@ -158,7 +159,9 @@ class LLMRow:
         elif call.get("cached"):
             self.cached += 1
         else:  # as `Usage`: only calls that reached a provider cost tokens and money
-            self.tokens += int(call.get("prompt_tokens") or 0) + int(call.get("completion_tokens") or 0)
+            self.tokens += int(call.get("prompt_tokens") or 0) + int(
+                call.get("completion_tokens") or 0
+            )
             self.cost += float(call.get("cost") or 0.0)
 
 
@@ -208,7 +211,9 @@ def load_run(path: str | Path) -> RunView:
     for i in _numbered(root, "iter_"):
         folder = root / f"iter_{i}"
         it_files = Loaded(folder)
-        candidates = [_load_candidate(folder / f"cand_{j}", i, j) for j in _numbered(folder, "cand_")]
+        candidates = [
+            _load_candidate(folder / f"cand_{j}", i, j) for j in _numbered(folder, "cand_")
+        ]
         iterations.append(
             IterationView(
                 index=i,
@@ -274,7 +279,9 @@ def _load_candidate(folder: Path, iteration: int, index: int) -> CandidateView:
     )
 
 
-def _recorded_best(root: Path, iterations: list[IterationView], top: Loaded) -> CandidateView | None:
+def _recorded_best(
+    root: Path, iterations: list[IterationView], top: Loaded
+) -> CandidateView | None:
     """The best the loop recorded in best/candidate.json, as a view of its candidate folder."""
     raw = _dict(top.json("best/candidate.json"))
     if not raw:
@@ -318,24 +325,7 @@ def _llm_usage(path: Path, iterations: list[int]) -> tuple[list[LLMRow], LLMRow,
 
 
 def _wall_time(path: Path) -> float | None:
-    """Wall time over every session of the run (a resumed run adds a session): each session
-    spans from its run_start to its run_end, or to its last event when it was killed."""
-    total, start, last = 0.0, None, None
-    for ev in _jsonl(path):
-        t = _float(ev.get("t"))
-        if t is None:
-            continue
-        if ev.get("event") == "run_start":
-            if start is not None and last is not None:
-                total += last - start
-            start = t
-        elif ev.get("event") == "run_end" and start is not None:
-            total += t - start
-            start = None
-        last = t
-    if start is not None and last is not None:
-        total += last - start
-    return total if total > 0 else None
+    return session_wall_time(_jsonl(path))
 
 
 # =========================================================================== small readers
@@ -346,7 +336,7 @@ def _numbered(folder: Path, prefix: str) -> list[int]:
         return []
     out = []
     for p in folder.glob(prefix + "*"):
-        rest = p.name[len(prefix):]
+        rest = p.name[len(prefix) :]
         if p.is_dir() and rest.isdigit():
             out.append(int(rest))
     return sorted(out)

@@ -120,6 +120,10 @@ class RunDir:
     def event(self, kind: str, **data: Any) -> None:
         append_jsonl(self.events_path, {"t": round(time.time(), 3), "event": kind, **data})
 
+    def wall_time(self, now: float | None = None) -> float | None:
+        """Wall time over every session of the run; see `session_wall_time`."""
+        return session_wall_time(self.events(), now)
+
     def events(self) -> list[dict[str, Any]]:
         import json
 
@@ -148,9 +152,35 @@ def _what_it_is(path: Path) -> str:
     if not path.is_dir():
         return "is a file, not a run directory"
     if (path / "batch.yaml").is_file():
-        tasks = sorted(p.name for p in (path / "tasks").iterdir()) if (path / "tasks").is_dir() else []
-        where = f" (its tasks' runs are under {path / 'tasks'}/: {', '.join(tasks)})" if tasks else ""
+        tasks = (
+            sorted(p.name for p in (path / "tasks").iterdir()) if (path / "tasks").is_dir() else []
+        )
+        where = (
+            f" (its tasks' runs are under {path / 'tasks'}/: {', '.join(tasks)})" if tasks else ""
+        )
         return f"is a batch directory, not a run directory{where}"
     if (path / "train.yaml").is_file() or (path / "reward" / "train.json").is_file():
         return "is the output folder of `autoreward train`, not a run directory"
     return "is not a run directory (no config.yaml)"
+
+
+def session_wall_time(events: list[dict[str, Any]], now: float | None = None) -> float | None:
+    """Wall time over every session of a run (a resumed run adds a session): each session spans
+    from its run_start to its run_end, or to its last event when it was killed; the last session,
+    still open, ends `now` when given. Time between a kill and its resume does not count."""
+    total, start, last = 0.0, None, None
+    for ev in events:
+        t = ev.get("t")
+        if not isinstance(t, (int, float)) or isinstance(t, bool):
+            continue
+        if ev.get("event") == "run_start":
+            if start is not None and last is not None:
+                total += last - start
+            start = t
+        elif ev.get("event") == "run_end" and start is not None:
+            total += t - start
+            start = None
+        last = t
+    if start is not None and last is not None:
+        total += (now if now is not None else last) - start
+    return total if total > 0 else None

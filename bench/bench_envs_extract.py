@@ -41,7 +41,9 @@ def main(env_ids: list[str]) -> None:
         for _ in range(7):
             r = max(r, _steps_per_second(raw, actions))
             w = max(w, _steps_per_second(wrapped, actions))
-        print(f"{env_id:<16} {1e6 / r:12.1f} {1e6 / w:10.1f} {1e6 / w - 1e6 / r:11.1f} {w / r:7.3f}")
+        print(
+            f"{env_id:<16} {1e6 / r:12.1f} {1e6 / w:10.1f} {1e6 / w - 1e6 / r:11.1f} {w / r:7.3f}"
+        )
 
 
 if __name__ == "__main__":

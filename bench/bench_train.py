@@ -209,7 +209,9 @@ def bench_halving(steps: int, root: Path) -> dict[str, Any]:
         )
     return {
         "stages_full": _stages(full),
-        "stages_halving": _stages(list(halved.first_rung) + [halved.results[i] for i in halved.survivors]),
+        "stages_halving": _stages(
+            list(halved.first_rung) + [halved.results[i] for i in halved.survivors]
+        ),
         "best_fitness_full": max(r.fitness or 0.0 for r in full),
         "best_fitness_halving": max(r.fitness or 0.0 for r in halved.results),
         "steps_full": sum(r.steps_this_run for r in full),

@@ -183,24 +183,59 @@ def _trained(
 
     atomic_write_json(d / "stats.json", build_stats(history, components, 500.0))
     result = TrainResult(
-        status="ok", label=f"iter {i} cand {j}", env_id=ENV_ID, algo="PPO", out_dir=str(d),
-        steps=4000, steps_this_run=4000, total_steps=4000, wall_s=12.0, steps_per_s=333.0,
-        fitness=fitness, fitness_episodes=[fitness - 10.0, fitness, fitness + 10.0],
-        fitness_kind="score", env_return=env_return,
-        generated_return=2 * fitness, episode_length=env_return,
-        curve=[CurvePoint(step=p["step"], fitness=p["fitness"], generated_return=p["generated_return"],
-                          env_return=p["env_return"], episodes=p["episodes"]) for p in history],
+        status="ok",
+        label=f"iter {i} cand {j}",
+        env_id=ENV_ID,
+        algo="PPO",
+        out_dir=str(d),
+        steps=4000,
+        steps_this_run=4000,
+        total_steps=4000,
+        wall_s=12.0,
+        steps_per_s=333.0,
+        fitness=fitness,
+        fitness_episodes=[fitness - 10.0, fitness, fitness + 10.0],
+        fitness_kind="score",
+        env_return=env_return,
+        generated_return=2 * fitness,
+        episode_length=env_return,
+        curve=[
+            CurvePoint(
+                step=p["step"],
+                fitness=p["fitness"],
+                generated_return=p["generated_return"],
+                env_return=p["env_return"],
+                episodes=p["episodes"],
+            )
+            for p in history
+        ],
         video=str(d / "video.mp4") if video else None,
         video_status="ok (10 frames, rgb_array)" if video else "not requested",
     )
     atomic_write_json(d / "train.json", result.model_dump(mode="json"))
-    episodes = [EpisodeEval(index=k, seed=100_000 + k, fitness_value=fitness + 10.0 * (k - 1), env_return=env_return,
-                            generated_return=2 * fitness, length=int(env_return), ended_by="truncated")
-                for k in range(3)]
-    evaluation = EvalResult(fitness=fitness, fitness_kind="score", episodes=episodes,
-                            env_return_mean=env_return, env_return_std=0.0,
-                            generated_return_mean=2 * fitness, length_mean=env_return,
-                            terminated=0, truncated=3)
+    episodes = [
+        EpisodeEval(
+            index=k,
+            seed=100_000 + k,
+            fitness_value=fitness + 10.0 * (k - 1),
+            env_return=env_return,
+            generated_return=2 * fitness,
+            length=int(env_return),
+            ended_by="truncated",
+        )
+        for k in range(3)
+    ]
+    evaluation = EvalResult(
+        fitness=fitness,
+        fitness_kind="score",
+        episodes=episodes,
+        env_return_mean=env_return,
+        env_return_std=0.0,
+        generated_return_mean=2 * fitness,
+        length_mean=env_return,
+        terminated=0,
+        truncated=3,
+    )
     atomic_write_json(d / "eval.json", evaluation.model_dump(mode="json"))
     if video:
         (d / "video.mp4").write_bytes(video)

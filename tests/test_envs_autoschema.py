@@ -120,7 +120,9 @@ def test_doc_helpers() -> None:
     ## Rewards
     """
     assert doc_section(doc, "Observation Space") == "Some text."  # the table becomes fields
-    assert "| 0 | Cart Position | -4.8 | 4.8 |" in doc_section(doc, "Observation Space", inline=False)
+    assert "| 0 | Cart Position | -4.8 | 4.8 |" in doc_section(
+        doc, "Observation Space", inline=False
+    )
     assert doc_table(doc, "Observation") == [
         {"Num": "0", "Observation": "Cart Position", "Min": "-4.8", "Max": "4.8"},
         {"Num": "excluded", "Observation": "hidden", "Min": "-Inf", "Max": "Inf"},
@@ -149,7 +151,9 @@ def test_bipedal_walker_reads_the_observation_section_and_bounds_per_index() -> 
 
 def test_docstring_noise_stays_out_and_lists_stay_lists() -> None:
     walker = load_schema("BipedalWalker-v3").description
-    assert "There are two versions:\n\n- Normal, with slightly uneven terrain.\n- Hardcore" in walker
+    assert (
+        "There are two versions:\n\n- Normal, with slightly uneven terrain.\n- Hardcore" in walker
+    )
     car = load_schema("CarRacing-v3").description
     for text in (walker, car):
         assert "```" not in text and "python gymnasium/envs" not in text
@@ -172,14 +176,20 @@ def test_frozen_lake_gets_the_position_encoding_and_the_map() -> None:
 def test_episode_length_is_the_real_time_limit() -> None:
     blackjack = load_schema("Blackjack-v1")
     assert blackjack.episode_length is None
-    assert "No time limit: an episode lasts until the environment ends it." in render_schema(blackjack)
+    assert "No time limit: an episode lasts until the environment ends it." in render_schema(
+        blackjack
+    )
     assert "At most" not in render_schema(blackjack)
     assert load_schema("Taxi-v4").episode_length == 200
     assert load_schema("FrozenLake-v1").episode_length == 100
-    gym.register("autoreward-test/ShortDot-v0", entry_point="obs_envs:DotImageEnv", max_episode_steps=37)
+    gym.register(
+        "autoreward-test/ShortDot-v0", entry_point="obs_envs:DotImageEnv", max_episode_steps=37
+    )
     try:
         short = load_schema("autoreward-test/ShortDot-v0")
-        assert short.episode_length == 37 and "At most 37 steps per episode." in render_schema(short)
+        assert short.episode_length == 37 and "At most 37 steps per episode." in render_schema(
+            short
+        )
     finally:
         del gym.registry["autoreward-test/ShortDot-v0"]
 
@@ -189,7 +199,9 @@ def test_an_image_observation_is_one_field_described_as_an_image() -> None:
     (obs,) = _visible(s)
     assert (obs.name, obs.shape) == ("observation", [96, 96, 3])
     assert "A top-down 96x96 RGB image of the car and race track." in obs.description
-    assert "An RGB image (96, 96, 3) (height × width × channels; row 0 is the top)" in obs.description
+    assert (
+        "An RGB image (96, 96, 3) (height × width × channels; row 0 is the top)" in obs.description
+    )
     assert render_schema(s).count("\n| ") == 2  # the header row and one field
 
 

@@ -219,9 +219,10 @@ def test_waiting_is_announced_with_absolute_paths_and_the_answer_is_reported(
          "answer_path": str(tmp_path / "manual" / "answer_1.md")},
         {"event": "manual_answered", "prompt": 1, "role": "critic"},
     ]  # fmt: skip
-    assert f"(the full path: `{tmp_path / 'manual' / 'answer_1.md'}`)" in (
-        tmp_path / "manual" / "prompt_1.md"
-    ).read_text()
+    assert (
+        f"(the full path: `{tmp_path / 'manual' / 'answer_1.md'}`)"
+        in (tmp_path / "manual" / "prompt_1.md").read_text()
+    )
 
 
 def test_without_a_listener_the_message_keeps_each_path_on_one_line(
@@ -236,7 +237,9 @@ def test_without_a_listener_the_message_keeps_each_path_on_one_line(
     out = io.StringIO()
     person(folder, {1: "ok"})
     provider = ManualProvider(folder, poll_interval=0.01, console=CliConsole(file=out, width=80))
-    provider.complete(PROMPT, role="designer", temperature=1.0, sample_index=0, prompt_hash="a" * 64)
+    provider.complete(
+        PROMPT, role="designer", temperature=1.0, sample_index=0, prompt_hash="a" * 64
+    )
     lines = out.getvalue().splitlines()
     assert f"  1. open {folder / 'prompt_1.md'}" in lines
     assert any(line.endswith(str(folder / "answer_1.md")) for line in lines)

@@ -94,7 +94,10 @@ def test_show_state_prints_the_best_reward_and_its_statistics(run_dir: Path) -> 
     show_state(console, view, view.iterations[-1])
     text = out.getvalue()
     assert "best reward so far: iteration 1, candidate 0" in text
-    assert "fitness 470 ± 12.5 over 2 seeds (fresh training seeds; single-seed screening run 480)" in text
+    assert (
+        "fitness 470 ± 12.5 over 2 seeds (fresh training seeds; single-seed screening run 480)"
+        in text
+    )
     assert "env return 480  steps 4,000" in text
     # the sparklines' caption says what the checkpoint fitness measures against the headline
     assert "deterministic evaluation over 3 episodes at each checkpoint" in " ".join(text.split())
@@ -202,7 +205,9 @@ def test_a_deferred_analysis_is_written_for_the_person_first(run_dir: Path) -> N
 
     def analyze(path: Path, iteration: int) -> bool:
         written.append(iteration)
-        (path / f"iter_{iteration}" / "analysis.md").write_text("## Failure causes\n\n- late analysis\n")
+        (path / f"iter_{iteration}" / "analysis.md").write_text(
+            "## Failure causes\n\n- late analysis\n"
+        )
         return True
 
     console, out = _console()
@@ -226,12 +231,19 @@ def test_the_default_deferred_analysis_asks_the_runs_own_model(
     analysis = (run_dir / "iter_1" / "analysis.md").read_text()
     assert analysis == load_answer("analyzer_cartpole_balance").strip() + "\n"
     [prompt] = [prompt_text(r.body) for r in fake_llm.chat_requests]
-    assert "# Every trained candidate, compactly" in prompt and "# The worst candidate, in full" in prompt
+    assert (
+        "# Every trained candidate, compactly" in prompt
+        and "# The worst candidate, in full" in prompt
+    )
     assert prompt.count("iteration 1, candidate 0: status trained") == 1
     events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
-    assert {"event": "analysis", "iteration": 1, "deferred": True, "written": True, "by": "refine"}.items() <= {
-        k: v for e in events if e["event"] == "analysis" for k, v in e.items()
-    }.items()
+    assert {
+        "event": "analysis",
+        "iteration": 1,
+        "deferred": True,
+        "written": True,
+        "by": "refine",
+    }.items() <= {k: v for e in events if e["event"] == "analysis" for k, v in e.items()}.items()
 
 
 def test_unfinished_runs_are_refused(run_dir: Path) -> None:
@@ -353,8 +365,12 @@ def test_a_replayed_run_without_answers_for_the_next_iteration_fails_before_aski
 ) -> None:
     """A recording cannot answer prompts carrying new feedback: say so, and what to pass."""
     config = run_dir / "config.yaml"
-    transcript = Path(__file__).resolve().parents[1] / "examples/cartpole-left-half/transcript.jsonl"
-    config.write_text(config.read_text().replace("model: openai/fake-model", f"model: replay:{transcript}"))
+    transcript = (
+        Path(__file__).resolve().parents[1] / "examples/cartpole-left-half/transcript.jsonl"
+    )
+    config.write_text(
+        config.read_text().replace("model: openai/fake-model", f"model: replay:{transcript}")
+    )
     result = CliRunner().invoke(app, ["refine", str(run_dir)], input="never read\n")
     assert result.exit_code == 2
     text = " ".join(result.output.split())
@@ -371,9 +387,13 @@ def test_refine_model_option_reaches_the_resumed_run(
 
     seen: list[tuple[dict, set]] = []
     monkeypatch.setattr(
-        commands, "run_command", lambda console, options, *, given, **kw: seen.append((options, given))
+        commands,
+        "run_command",
+        lambda console, options, *, given, **kw: seen.append((options, given)),
     )
-    result = CliRunner().invoke(app, ["refine", str(run_dir), "--model", "manual", "--feedback", "left"])
+    result = CliRunner().invoke(
+        app, ["refine", str(run_dir), "--model", "manual", "--feedback", "left"]
+    )
     assert result.exit_code == 0, result.output
     assert seen and seen[0][0]["model"] == "manual" and "model" in seen[0][1]
 

@@ -99,13 +99,19 @@ def test_hyperparams_from_the_yaml_and_the_command_line_merge_key_by_key(tmp_pat
     from autoreward.store.rundir import RunDir
 
     cfg_file = tmp_path / "run.yaml"
-    cfg_file.write_text("env_id: CartPole-v1\ntask: x\nhyperparams:\n  n_steps: 64\n  gamma: 0.95\n")
+    cfg_file.write_text(
+        "env_id: CartPole-v1\ntask: x\nhyperparams:\n  n_steps: 64\n  gamma: 0.95\n"
+    )
     cfg, _ = build_config({"hyperparams": {"gamma": 0.9, "policy": "MlpPolicy"}}, {"hyperparams", "policy"},
                           None, cfg_file)  # fmt: skip
     assert cfg.hyperparams == {"n_steps": 64, "gamma": 0.9, "policy": "MlpPolicy"}
     plan = TrainPlan.from_config(cfg, load_schema("CartPole-v1"))
     # schema < run YAML < command line; what the schema set and nobody overrode stays
-    assert (plan.hyperparams["n_steps"], plan.hyperparams["gamma"], plan.hyperparams["n_epochs"]) == (64, 0.9, 20)
+    assert (
+        plan.hyperparams["n_steps"],
+        plan.hyperparams["gamma"],
+        plan.hyperparams["n_epochs"],
+    ) == (64, 0.9, 20)
     run = RunDir.create(tmp_path / "runs", cfg.env_id, cfg.task, cfg.dump())
     saved = yaml.safe_load(run.config_path.read_text())
     assert saved["hyperparams"] == {"n_steps": 64, "gamma": 0.9, "policy": "MlpPolicy"}
@@ -116,7 +122,12 @@ def test_an_rl_zoo_file_is_read_into_the_recorded_config(tmp_path: Path) -> None
     from autoreward.loop.candidates import TrainPlan
 
     zoo = Path(__file__).parent / "fixtures" / "zoo" / "ppo.yml"
-    options = {"env_id": "CartPole-v1", "task": "x", "hyperparams": {"n_epochs": 2}, "hyperparams_file": zoo}
+    options = {
+        "env_id": "CartPole-v1",
+        "task": "x",
+        "hyperparams": {"n_epochs": 2},
+        "hyperparams_file": zoo,
+    }
     cfg, _ = build_config(options, {"env", "task", "hyperparams", "hyperparams_file"}, None)
     assert (cfg.steps, cfg.n_envs, cfg.hyperparams_file) == (2000, 2, zoo)
     assert cfg.hyperparams["n_epochs"] == 2 and cfg.hyperparams["gae_lambda"] == 0.8
@@ -125,16 +136,22 @@ def test_an_rl_zoo_file_is_read_into_the_recorded_config(tmp_path: Path) -> None
     assert plan.hyperparams["learning_rate"] == "lin_0.001"  # not the schema's constant 0.001
 
 
-def test_bad_hyperparams_stop_the_run_before_it_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_hyperparams_stop_the_run_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, out = run_cli(["--env", "CartPole-v1", "--task", "x", "--model", "manual", "--hyperparams", "n_step=64",
                          "--out", str(tmp_path / "runs")], monkeypatch)  # fmt: skip
     text = " ".join(out.split())
     assert code == 2 and "unknown PPO hyperparameter 'n_step' (did you mean 'n_steps'?)" in text
     cfg_file = tmp_path / "run.yaml"
     cfg_file.write_text("env_id: CartPole-v1\ntask: x\nmodel: manual\nhyperparams: {seed: 3}\n")
-    result = CliRunner().invoke(app, ["run", "--config", str(cfg_file), "--out", str(tmp_path / "runs")])
+    result = CliRunner().invoke(
+        app, ["run", "--config", str(cfg_file), "--out", str(tmp_path / "runs")]
+    )
     assert result.exit_code == 2 and "'seed' is set by autoreward" in result.output
     assert not (tmp_path / "runs").exists()
+
+
 # --------------------------------------------------------------------------- --fitness, --algo, --device
 
 
@@ -216,7 +233,9 @@ def test_cuda_on_a_cpu_only_torch_is_refused_and_auto_records_the_cpu(
     code, out = run_cli(["--env", "CartPole-v1", "--task", "x", "--model", "manual", "--device", "cuda",
                          "--out", str(tmp_path / "runs")], None)  # fmt: skip
     assert code == 2
-    assert f"error: --device cuda: the installed torch {torch.__version__} is a CPU-only build" in out
+    assert (
+        f"error: --device cuda: the installed torch {torch.__version__} is a CPU-only build" in out
+    )
     assert "install a CUDA build of torch" in out and "--device cpu" in out
     assert not (tmp_path / "runs").exists()
 
@@ -270,7 +289,9 @@ def test_a_run_recorded_with_a_relative_replay_path_resumes_from_elsewhere(
     cfg, _ = build_config({}, set(), run.path)
     assert cfg.model == f"replay:{tmp_path / 'session.jsonl'}"
     (tmp_path / "session.jsonl").unlink()
-    with pytest.raises(LLMError, match=r"replay transcript session.jsonl does not exist \(looked in"):
+    with pytest.raises(
+        LLMError, match=r"replay transcript session.jsonl does not exist \(looked in"
+    ):
         build_config({}, set(), run.path)
     # another model for the next iterations is allowed on resume
     cfg, _ = build_config({"model": "manual"}, {"model"}, run.path)

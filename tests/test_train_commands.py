@@ -61,7 +61,7 @@ def test_bad_inputs_are_one_clean_line(tmp_path: Path) -> None:
     assert bad_algo.exit_code == 2 and "error: --algo ddpg is not supported" in text(bad_algo)
 
 
-LOADS_BADLY = '''import numpy as np
+LOADS_BADLY = """import numpy as np
 
 SCALE = 1 / 0
 
@@ -69,7 +69,7 @@ SCALE = 1 / 0
 def compute_reward(state, action, next_state):
     angle = next_state["pole_angle"]
     return SCALE * angle, {"scaled": SCALE * angle}
-'''
+"""
 
 
 def test_train_with_a_custom_fitness_keeps_the_reward_and_reports(tmp_path: Path) -> None:

@@ -196,8 +196,12 @@ def test_the_algorithm_must_fit_the_kind_of_action() -> None:
     from autoreward.envs.registry import load_schema
     from autoreward.train.hyperparams import check_training_options
 
-    with pytest.raises(ConfigError, match="SAC needs continuous actions; CartPole-v1 has 2 discrete ones"):
+    with pytest.raises(
+        ConfigError, match="SAC needs continuous actions; CartPole-v1 has 2 discrete ones"
+    ):
         check_training_options("SAC", {}, load_schema("CartPole-v1"))
-    with pytest.raises(ConfigError, match="DQN needs discrete actions; Pendulum-v1 has continuous ones"):
+    with pytest.raises(
+        ConfigError, match="DQN needs discrete actions; Pendulum-v1 has continuous ones"
+    ):
         check_training_options("DQN", {}, load_schema("Pendulum-v1"))
     check_training_options("PPO", {"policy": "MlpPolicy"}, load_schema("CartPole-v1"))

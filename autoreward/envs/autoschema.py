@@ -76,12 +76,22 @@ def _box_fields(space: gym.spaces.Box, doc: str, names: _Names, about: str) -> l
     `about` is the docstring's Observation Space text, for a Box it has no table for."""
     dim = int(np.prod(space.shape))
     if len(space.shape) != 1:
-        return [_block_field(names.take("observation"), space, "obs", about or "The raw observation array.")]
+        return [
+            _block_field(
+                names.take("observation"), space, "obs", about or "The raw observation array."
+            )
+        ]
     rows = [r for r in doc_table(doc, "Observation") if r.get("Num", "").isdigit()]
     by_index = {int(r["Num"]): r for r in rows if int(r["Num"]) < dim}
     if not by_index:
-        return [_block_field(names.take("observation"), space, "obs",
-                             about or "The raw observation vector (the env documents no meaning per index).")]
+        return [
+            _block_field(
+                names.take("observation"),
+                space,
+                "obs",
+                about or "The raw observation vector (the env documents no meaning per index).",
+            )
+        ]
     fields: list[StateField] = []
     undocumented: list[int] = []
     for i in range(dim):
@@ -94,19 +104,24 @@ def _box_fields(space: gym.spaces.Box, doc: str, names: _Names, about: str) -> l
         unit = unit or row.get("Unit", "") or "unspecified"
         base = _row_name(what, kind, row.get("Name (in corresponding XML file)", ""))
         desc = f"{what[:1].upper()}{what[1:]}{_range_text(row)} (observation[{i}])."
-        fields.append(StateField(name=names.take(base), shape=[], unit=unit, description=desc,
-                                 source=f"obs[{i}]"))
+        fields.append(
+            StateField(
+                name=names.take(base), shape=[], unit=unit, description=desc, source=f"obs[{i}]"
+            )
+        )
     for start, stop in _runs(undocumented):
         size = stop - start
         part = gym.spaces.Box(space.low[start:stop], space.high[start:stop])
-        fields.append(StateField(
-            name=names.take(f"obs_{start}_{stop - 1}" if size > 1 else f"obs_{start}"),
-            shape=[size] if size > 1 else [],
-            unit="unspecified",
-            description=f"Observation entries {start}..{stop - 1} (not documented in a table)."
-            + _bounds_text(part, offset=start),
-            source=f"obs[{start}:{stop}]" if size > 1 else f"obs[{start}]",
-        ))
+        fields.append(
+            StateField(
+                name=names.take(f"obs_{start}_{stop - 1}" if size > 1 else f"obs_{start}"),
+                shape=[size] if size > 1 else [],
+                unit="unspecified",
+                description=f"Observation entries {start}..{stop - 1} (not documented in a table)."
+                + _bounds_text(part, offset=start),
+                source=f"obs[{start}:{stop}]" if size > 1 else f"obs[{start}]",
+            )
+        )
     return fields
 
 
@@ -165,8 +180,9 @@ def _block_field(name: str, space: gym.Space, source: str, what: str) -> StateFi
         desc += " Each entry 0 or 1."
     elif isinstance(space, gym.spaces.MultiDiscrete):
         desc += f" Integers, entry i in 0..nvec[i]-1 with nvec = {np.asarray(space.nvec).tolist()}."
-    return StateField(name=name, shape=shape, unit="unspecified", description=desc.strip(),
-                      source=source)
+    return StateField(
+        name=name, shape=shape, unit="unspecified", description=desc.strip(), source=source
+    )
 
 
 def _bounds_text(space: gym.spaces.Box, offset: int = 0) -> str:
@@ -177,7 +193,11 @@ def _bounds_text(space: gym.spaces.Box, offset: int = 0) -> str:
     if not low.size:
         return ""
     if np.all(low == low[0]) and np.all(high == high[0]):
-        return f" Values in {_interval(low[0], high[0])}." if np.isfinite([low[0], high[0]]).any() else ""
+        return (
+            f" Values in {_interval(low[0], high[0])}."
+            if np.isfinite([low[0], high[0]]).any()
+            else ""
+        )
     runs: list[tuple[int, int]] = []
     for i in range(low.size):
         if runs and low[i] == low[runs[-1][0]] and high[i] == high[runs[-1][0]]:
@@ -185,7 +205,8 @@ def _bounds_text(space: gym.spaces.Box, offset: int = 0) -> str:
         else:
             runs.append((i, i))
     parts = [
-        (f"[{a + offset}]" if a == b else f"[{a + offset}..{b + offset}]") + f" in {_interval(low[a], high[a])}"
+        (f"[{a + offset}]" if a == b else f"[{a + offset}..{b + offset}]")
+        + f" in {_interval(low[a], high[a])}"
         for a, b in runs[:_MAX_RUNS]
     ]
     more = f"; ... ({len(runs) - _MAX_RUNS} more runs)" if len(runs) > _MAX_RUNS else ""
@@ -204,22 +225,41 @@ def _observation_fields(space: gym.Space, doc: str, names: _Names) -> list[State
     if isinstance(space, gym.spaces.Box):
         return _box_fields(space, doc, names, about)
     if isinstance(space, gym.spaces.Dict):
-        kinds = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)
+        kinds = (
+            gym.spaces.Box,
+            gym.spaces.Discrete,
+            gym.spaces.MultiBinary,
+            gym.spaces.MultiDiscrete,
+        )
         fields = []
         for key, sub in space.spaces.items():
             if isinstance(sub, kinds) and re.fullmatch(r"\w+", key):
-                fields.append(_block_field(names.take(_slug(key)), sub, f"obs:{key}",
-                                           f"Observation entry '{key}'."))
+                fields.append(
+                    _block_field(
+                        names.take(_slug(key)), sub, f"obs:{key}", f"Observation entry '{key}'."
+                    )
+                )
         return fields
     if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)):
-        return [_block_field(names.take("observation"), space, "obs", about or "The discrete observation.")]
+        return [
+            _block_field(
+                names.take("observation"), space, "obs", about or "The discrete observation."
+            )
+        ]
     try:  # e.g. a Tuple of Discrete spaces: read the whole observation as one array
         shape = list(np.asarray(space.sample(), dtype=np.float64).shape)
     except (TypeError, ValueError):
         return []
     what = about or "The raw observation."
-    return [StateField(name=names.take("observation"), shape=shape, unit="unspecified",
-                       description=f"{what} As one array, from space {space}.", source="obs")]
+    return [
+        StateField(
+            name=names.take("observation"),
+            shape=shape,
+            unit="unspecified",
+            description=f"{what} As one array, from space {space}.",
+            source="obs",
+        )
+    ]
 
 
 def _mujoco_fields(env: gym.Env, names: _Names) -> list[StateField]:
@@ -232,27 +272,46 @@ def _mujoco_fields(env: gym.Env, names: _Names) -> list[StateField]:
     fields: list[StateField] = []
     bodies = model_names(model, "body")
     if bodies:
-        fields.append(StateField(
-            name=names.take("body_pos"), shape=[len(bodies), 3], unit="m",
-            description="World positions (x, y, z) of the bodies " + ", ".join(bodies)
-            + " (rows in that order); z is up.",
-            source="xpos:" + ",".join(bodies),
-        ))
-        fields.append(StateField(
-            name=names.take(_slug(f"{bodies[0]}_velocity")), shape=[3], unit="m/s",
-            description=f"Velocity (x, y, z) of body '{bodies[0]}' over the last step; 0 at "
-            "episode start.",
-            source=f"fdvel:xpos:{bodies[0]}",
-        ))
-        fields.append(StateField(
-            name=names.take(_slug(f"{bodies[0]}_up")), shape=[3], unit="dimensionless",
-            description=f"Up axis of body '{bodies[0]}' in world coordinates (unit vector; z "
-            "component 1 when upright).",
-            source=f"xmat:{bodies[0]}[2::3]",
-        ))
-    fields.append(StateField(name=names.take("com_pos"), shape=[3], unit="m",
-                             description="Centre of mass of the whole model (x, y, z).",
-                             source="com"))
+        fields.append(
+            StateField(
+                name=names.take("body_pos"),
+                shape=[len(bodies), 3],
+                unit="m",
+                description="World positions (x, y, z) of the bodies "
+                + ", ".join(bodies)
+                + " (rows in that order); z is up.",
+                source="xpos:" + ",".join(bodies),
+            )
+        )
+        fields.append(
+            StateField(
+                name=names.take(_slug(f"{bodies[0]}_velocity")),
+                shape=[3],
+                unit="m/s",
+                description=f"Velocity (x, y, z) of body '{bodies[0]}' over the last step; 0 at "
+                "episode start.",
+                source=f"fdvel:xpos:{bodies[0]}",
+            )
+        )
+        fields.append(
+            StateField(
+                name=names.take(_slug(f"{bodies[0]}_up")),
+                shape=[3],
+                unit="dimensionless",
+                description=f"Up axis of body '{bodies[0]}' in world coordinates (unit vector; z "
+                "component 1 when upright).",
+                source=f"xmat:{bodies[0]}[2::3]",
+            )
+        )
+    fields.append(
+        StateField(
+            name=names.take("com_pos"),
+            shape=[3],
+            unit="m",
+            description="Centre of mass of the whole model (x, y, z).",
+            source="com",
+        )
+    )
     hinge_slide = [
         (mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j), int(model.jnt_type[j]))
         for j in range(model.njnt)
@@ -265,31 +324,51 @@ def _mujoco_fields(env: gym.Env, names: _Names) -> list[StateField]:
             for n, t in joints
         )
         joined = ",".join(n for n, _ in joints)
-        fields.append(StateField(name=names.take("joint_pos"), shape=[len(joints)],
-                                 unit="m or rad", description=f"Joint positions: {listing}.",
-                                 source=f"qpos:{joined}"))
-        fields.append(StateField(name=names.take("joint_vel"), shape=[len(joints)],
-                                 unit="m/s or rad/s",
-                                 description="Joint velocities, same order as joint_pos.",
-                                 source=f"qvel:{joined}"))
+        fields.append(
+            StateField(
+                name=names.take("joint_pos"),
+                shape=[len(joints)],
+                unit="m or rad",
+                description=f"Joint positions: {listing}.",
+                source=f"qpos:{joined}",
+            )
+        )
+        fields.append(
+            StateField(
+                name=names.take("joint_vel"),
+                shape=[len(joints)],
+                unit="m/s or rad/s",
+                description="Joint velocities, same order as joint_pos.",
+                source=f"qvel:{joined}",
+            )
+        )
     floor = next(
-        (mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in range(model.ngeom)
-         if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_PLANE
-         and mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)),
+        (
+            mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
+            for g in range(model.ngeom)
+            if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_PLANE
+            and mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
+        ),
         None,
     )
     if floor:
         geoms = [
-            mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in range(model.ngeom)
+            mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
+            for g in range(model.ngeom)
             if model.geom_bodyid[g] != 0 and mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
         ]
         if geoms:
-            fields.append(StateField(
-                name=names.take("floor_contacts"), shape=[len(geoms)], unit="bool",
-                description=f"Per geom, 1.0 while it touches the '{floor}' plane, else 0.0: "
-                + ", ".join(geoms) + ".",
-                source="contact:" + ",".join(geoms) + f"/{floor}",
-            ))
+            fields.append(
+                StateField(
+                    name=names.take("floor_contacts"),
+                    shape=[len(geoms)],
+                    unit="bool",
+                    description=f"Per geom, 1.0 while it touches the '{floor}' plane, else 0.0: "
+                    + ", ".join(geoms)
+                    + ".",
+                    source="contact:" + ",".join(geoms) + f"/{floor}",
+                )
+            )
     return fields
 
 
@@ -302,18 +381,28 @@ def _action_spec(space: gym.Space, doc: str) -> ActionSpec:
         parts = []
         for r in rows:
             extra = ", ".join(
-                v for v in (r.get("Name (in corresponding XML file)", ""), r.get("Type (Unit)", "")
-                            or r.get("Unit", "")) if v
+                v
+                for v in (
+                    r.get("Name (in corresponding XML file)", ""),
+                    r.get("Type (Unit)", "") or r.get("Unit", ""),
+                )
+                if v
             )
-            parts.append(f"action[{r['Num']}]: {r.get('Action', '')}" + (f" ({extra})" if extra else ""))
+            parts.append(
+                f"action[{r['Num']}]: {r.get('Action', '')}" + (f" ({extra})" if extra else "")
+            )
         text = "; ".join(parts) + "."
     else:
         text = doc_section(doc, "Action Space") or f"Action space {space}."
     if isinstance(space, gym.spaces.Discrete):
         return ActionSpec(shape=[], n=int(space.n), description=text)
     if isinstance(space, gym.spaces.Box):
-        return ActionSpec(shape=list(space.shape), low=_bound(space.low), high=_bound(space.high),
-                          description=text)
+        return ActionSpec(
+            shape=list(space.shape),
+            low=_bound(space.low),
+            high=_bound(space.high),
+            description=text,
+        )
     return ActionSpec(shape=list(space.shape or []), description=text)
 
 
@@ -374,11 +463,16 @@ def build_auto_schema(env_id: str) -> EnvSchema:
                 hint="write a YAML schema for it (see the files in envs/)",
             )
         fields += _mujoco_fields(env, names)
-        fields.append(StateField(
-            name=ENV_REWARD_FIELD, shape=[], unit="reward", hidden=True,
-            description="The env's own step reward (0 at reset); used by the default fitness.",
-            source="reward",
-        ))
+        fields.append(
+            StateField(
+                name=ENV_REWARD_FIELD,
+                shape=[],
+                unit="reward",
+                hidden=True,
+                description="The env's own step reward (0 at reset); used by the default fitness.",
+                source="reward",
+            )
+        )
         spec = env.spec
         description = _description(doc, cls.__name__) + _grid_text(env, doc)
         return EnvSchema(
@@ -400,4 +494,3 @@ def build_auto_schema(env_id: str) -> EnvSchema:
         )
     finally:
         env.close()
-

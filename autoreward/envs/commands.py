@@ -69,5 +69,6 @@ def show_env(console: Console, env_id: str) -> None:
             f"note: using {overridden[env_id.strip()]} in place of the shipped {env_id} schema",
             highlight=False, soft_wrap=True,
         )  # fmt: skip
-    console.print(render_schema(load_schema(env_id)), markup=False, highlight=False,
-                  soft_wrap=True, end="")
+    console.print(
+        render_schema(load_schema(env_id)), markup=False, highlight=False, soft_wrap=True, end=""
+    )

@@ -286,9 +286,7 @@ class StateExtractor:
             geoms, other = contact_geoms(model, r, where)
             if b == "contact":
                 return _indexed(_contact_reader(data, geoms, other, self._cache), r.index)
-            return _indexed(
-                _contact_force_reader(model, data, geoms, other, self._cache), r.index
-            )
+            return _indexed(_contact_force_reader(model, data, geoms, other, self._cache), r.index)
         src = array_source(model, b, r.name, r.index, r.text, where)
         flat = getattr(data, src.array).reshape(-1)  # a view: MjData keeps its buffers
         if src.scalar:
@@ -374,5 +372,12 @@ def _contact_force_reader(
     return read
 
 
-__all__ = ["BASES", "MUJOCO_BASES", "Recipe", "StateExtractor", "contact_geoms", "model_names",
-           "parse_recipe"]
+__all__ = [
+    "BASES",
+    "MUJOCO_BASES",
+    "Recipe",
+    "StateExtractor",
+    "contact_geoms",
+    "model_names",
+    "parse_recipe",
+]

@@ -85,7 +85,9 @@ def write_batch_report(batch_dir: str | Path) -> Path:
             try:
                 task.report = write_run_report(task.run_dir)
             except Exception as err:  # one broken task must not cost the batch its report
-                batch.problems.append(f"report of task {task.name} failed: {type(err).__name__}: {err}")
+                batch.problems.append(
+                    f"report of task {task.name} failed: {type(err).__name__}: {err}"
+                )
     out = batch.path / REPORT_NAME
     page = _env().get_template("batch.html").render(**_batch_context(batch))
     atomic_write_text(out, page)
@@ -103,7 +105,10 @@ class _Row:
 
 def _run_context(run: RunView, embed: VideoEmbedder) -> dict[str, Any]:
     llm_by_iter = {row.label: row for row in run.llm_rows}
-    iterations = [_iteration(run, it, embed, llm_by_iter.get(f"iteration {it.index}")) for it in run.iterations]
+    iterations = [
+        _iteration(run, it, embed, llm_by_iter.get(f"iteration {it.index}"))
+        for it in run.iterations
+    ]
     return {
         "title": f"autoreward · {run.env_id}",
         "env_id": run.env_id,
@@ -127,36 +132,64 @@ def _summary(run: RunView) -> list[_Row]:
     rows.append(_Row("model", models + (f" (answers from {', '.join(used)})" if used else "")))
     if run.best is not None:
         b = run.best
-        rows.append(_Row("best fitness", Markup(
-            f"<strong>{html.escape(best_fitness_text(b.fitness, final_for(run.final, b.iteration, b.index)))}</strong> — "
-            f'<a href="#{b.anchor}">iteration {b.iteration}, candidate {b.index}</a> ({b.steps:,} steps)'
-        )))
+        rows.append(
+            _Row(
+                "best fitness",
+                Markup(
+                    f"<strong>{html.escape(best_fitness_text(b.fitness, final_for(run.final, b.iteration, b.index)))}</strong> — "
+                    f'<a href="#{b.anchor}">iteration {b.iteration}, candidate {b.index}</a> ({b.steps:,} steps)'
+                ),
+            )
+        )
     else:
         rows.append(_Row("best fitness", "no candidate trained successfully"))
     rows.append(_Row("final seeds", _final_text(run.final, run.config, run.best)))
     replayed = run.replays.summary()
     if replayed:
-        rows.append(_Row("replayed texts", Markup(f'<span class="warn">{html.escape(replayed)}</span>')))
+        rows.append(
+            _Row("replayed texts", Markup(f'<span class="warn">{html.escape(replayed)}</span>'))
+        )
     done = sum(it.done for it in run.iterations)
-    rows.append(_Row("iterations", f"{done} finished of {len(run.iterations)} started ({cfg.get('iterations', '?')} configured)"))
+    rows.append(
+        _Row(
+            "iterations",
+            f"{done} finished of {len(run.iterations)} started ({cfg.get('iterations', '?')} configured)",
+        )
+    )
     cands = [c for it in run.iterations for c in it.candidates]
     trained = sum(c.status == "trained" for c in cands)
-    rows.append(_Row("candidates", f"{trained} trained of {len(cands)} ({cfg.get('samples', '?')} per iteration)"))
+    rows.append(
+        _Row(
+            "candidates",
+            f"{trained} trained of {len(cands)} ({cfg.get('samples', '?')} per iteration)",
+        )
+    )
     training = [str(cfg["algo"])] if cfg.get("algo") else []
     if cfg.get("steps"):
         training.append(f"{int(cfg['steps']):,} steps per candidate")
     if training:
         rows.append(_Row("training", " · ".join(training)))
     t = run.llm_total
-    rows.append(_Row("LLM tokens and cost", f"{t.tokens:,} tokens, ${t.cost:.4f} ({t.calls} calls, {t.cached} from cache)"))
+    rows.append(
+        _Row(
+            "LLM tokens and cost",
+            f"{t.tokens:,} tokens, ${t.cost:.4f} ({t.calls} calls, {t.cached} from cache)",
+        )
+    )
     rows.append(_Row("wall time", _duration(run.wall_s)))
     rows.append(_Row("run directory", str(run.path)))
     return rows
 
 
-def _final_text(final: dict[str, Any] | None, cfg: dict[str, Any], best: CandidateView | None) -> str:
+def _final_text(
+    final: dict[str, Any] | None, cfg: dict[str, Any], best: CandidateView | None
+) -> str:
     if not final:
-        return "not run" if cfg.get("final_seeds", 1) == 0 else "not available (run unfinished or no best)"
+        return (
+            "not run"
+            if cfg.get("final_seeds", 1) == 0
+            else "not available (run unfinished or no best)"
+        )
     if final.get("mean") is None:
         return str(final.get("reason") or "failed")
     text = final_text(final) or ""
@@ -178,7 +211,11 @@ def _best_block(run: RunView) -> dict[str, Any] | None:
     b = run.best
     if b is None or not b.code:
         return None
-    return {"anchor": b.anchor, "label": f"iteration {b.iteration}, candidate {b.index}", "code": code_block(b.code)}
+    return {
+        "anchor": b.anchor,
+        "label": f"iteration {b.iteration}, candidate {b.index}",
+        "code": code_block(b.code),
+    }
 
 
 def _iteration(run: RunView, it: IterationView, embed: VideoEmbedder, llm: Any) -> dict[str, Any]:
@@ -223,7 +260,10 @@ def _table_row(c: CandidateView, best: CandidateView | None) -> dict[str, Any]:
 
 
 def _batch_context(batch: BatchView) -> dict[str, Any]:
-    name_col = next((c for c in batch.columns if c.lower() in {"task", "name"}), batch.columns[0] if batch.columns else None)
+    name_col = next(
+        (c for c in batch.columns if c.lower() in {"task", "name"}),
+        batch.columns[0] if batch.columns else None,
+    )
     links = {t.name: t for t in batch.tasks}
     columns = [c for c in batch.columns if c not in _HIDDEN_BATCH_COLUMNS]
     rows = []
@@ -249,7 +289,10 @@ def _batch_context(batch: BatchView) -> dict[str, Any]:
         "results_md": markdown(batch.results_md) if batch.results_md and not batch.rows else None,
         "chart": _batch_chart(batch, name_col),
         "extra_tasks": [
-            {"name": t.name, "href": None if t.report is None else t.report.relative_to(batch.path).as_posix()}
+            {
+                "name": t.name,
+                "href": None if t.report is None else t.report.relative_to(batch.path).as_posix(),
+            }
             for t in extra
         ],
         "n_tasks": max(len(batch.rows), len(batch.tasks)),
@@ -277,11 +320,17 @@ def _cell(value: str) -> str:
 def _batch_chart(batch: BatchView, name_col: str | None) -> str | None:
     if name_col is None:
         return None
-    fitness_cols = [c for c in batch.columns if "fitness" in c.lower() and any(finite_float(r.get(c)) is not None for r in batch.rows)]
+    fitness_cols = [
+        c
+        for c in batch.columns
+        if "fitness" in c.lower() and any(finite_float(r.get(c)) is not None for r in batch.rows)
+    ]
     if not fitness_cols:
         return None
     labels = [r.get(name_col, "") for r in batch.rows]
-    return plots.bar_chart(labels, {c: [finite_float(r.get(c)) for r in batch.rows] for c in fitness_cols}, "fitness")
+    return plots.bar_chart(
+        labels, {c: [finite_float(r.get(c)) for r in batch.rows] for c in fitness_cols}, "fitness"
+    )
 
 
 # =========================================================================== formatting

@@ -205,8 +205,6 @@ def fmt(x: Any) -> str:
     return f"{v:.4g}"
 
 
-
-
 def clip(text: str, n: int) -> str:
     """Whitespace collapsed, cut with an ellipsis at `n` characters."""
     text = " ".join((text or "").split())

@@ -109,7 +109,9 @@ def run_pipeline(
     # ---- 3. the reward's components on the evaluation episodes (its own container)
     terms: dict[str, Any] | None = None
     if job.reward_code is not None and not job.reward_terms:
-        skipped = "the reward's components on the evaluation episodes were not computed (first rung)"
+        skipped = (
+            "the reward's components on the evaluation episodes were not computed (first rung)"
+        )
         note = "; ".join(x for x in [note, skipped] if x)
     elif job.reward_code is not None:
         t0 = time.time()

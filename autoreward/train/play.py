@@ -129,7 +129,9 @@ def play_command(
     folder = find_candidate(target, candidate)
     console.print(Text(f"playing {folder} ({episodes} episodes) in the sandbox ..."))
     result = play(folder, episodes=episodes, video=video, seed=seed)
-    table = Table(title=f"{result.fitness_kind or ''} fitness {result.fitness}", title_justify="left")
+    table = Table(
+        title=f"{result.fitness_kind or ''} fitness {result.fitness}", title_justify="left"
+    )
     for col in ("episode", "seed", "fitness value", "env return", "length", "ended by"):
         table.add_column(col, justify="right" if col != "ended by" else "left")
     for e in result.episodes:

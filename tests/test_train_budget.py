@@ -67,3 +67,22 @@ def test_the_run_plan_fits_the_first_halving_rung_and_every_job_gets_it() -> Non
     assert job.hyperparams == plan.hyperparams and job.schema_hyperparams is False
     no_halving = TrainPlan.from_config(cfg.model_copy(update={"halving": False}), schema)
     assert no_halving.hyperparams["n_steps"] == 256 and no_halving.budget_note == ""
+
+
+def test_a_first_rung_of_few_rollouts_is_said() -> None:
+    from autoreward.config import RunConfig
+    from autoreward.envs.registry import load_schema
+    from autoreward.loop.candidates import TrainPlan
+
+    schema = load_schema("Acrobot-v1")  # PPO, n_steps 256 on 8 envs: rollouts of 2,048 steps
+    cfg = RunConfig(env_id="Acrobot-v1", task="x", steps=16384, samples=3, rung_fraction=0.25)
+    plan = TrainPlan.from_config(cfg, schema)  # rung 4,096 steps: 2 rollouts
+    assert plan.budget_note.endswith(
+        "the first halving rung (4,096 steps) trains 2 rollouts, 2 policy updates of 2,048 "
+        "steps (8 envs × n_steps 256): its ranking is mostly noise; more --steps or a smaller "
+        "n_steps (--hyperparams n_steps=...) gives it more"
+    )
+    roomy = TrainPlan.from_config(cfg.model_copy(update={"steps": 65536}), schema)  # 8 rollouts
+    assert "first halving rung" not in roomy.budget_note
+    alone = TrainPlan.from_config(cfg.model_copy(update={"halving": False}), schema)
+    assert "first halving rung" not in alone.budget_note

@@ -49,7 +49,7 @@ class TrainPlan(BaseModel):
 
     @classmethod
     def from_config(cls, cfg: RunConfig, schema: EnvSchema) -> TrainPlan:
-        from autoreward.train.budget import fit_rollout
+        from autoreward.train.budget import fit_rollout, rung_note
         from autoreward.train.hyperparams import effective_hyperparams
 
         # one rollout for every job of the run, fitted to the smallest budget one gets
@@ -94,6 +94,8 @@ class TrainPlan(BaseModel):
         note = fit.note if fit.notable or fit.trained_steps(total) != total else ""
         if note and smallest < total and fit.rollout:
             note += f"; the full budget of {total:,} trains {fit.trained_steps(total):,}"
+        if smallest < total and (few := rung_note(fit)):
+            note = f"{note}; {few}" if note else few
         return cls(
             **common, algo=algo, total_steps=total, n_envs=n_envs,  # type: ignore[arg-type]
             hyperparams=hyperparams, budget_note=note, device=cfg.device,

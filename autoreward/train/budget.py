@@ -103,6 +103,25 @@ def describe_rollout(
     return fit
 
 
+# Fewer rollouts than this at the first halving rung and its ranking is mostly noise.
+MIN_RUNG_ROLLOUTS = 4
+
+
+def rung_note(fit: RolloutFit) -> str:
+    """A warning when the first halving rung (`fit.budget`) holds only a few rollouts, each one
+    policy update: candidates are then ranked on nearly untrained policies. Empty otherwise."""
+    if not fit.rollout:
+        return ""
+    k = fit.trained_steps() // fit.rollout
+    if k >= MIN_RUNG_ROLLOUTS:
+        return ""
+    what = "1 rollout, one policy update" if k == 1 else f"{k} rollouts, {k} policy updates"
+    shape = f"{fit.rollout:,} steps ({fit.n_envs} envs × n_steps {fit.n_steps})"
+    return (f"the first halving rung ({fit.trained_steps():,} steps) trains {what} of {shape}: "
+            "its ranking is mostly noise; more --steps or a smaller n_steps "
+            "(--hyperparams n_steps=...) gives it more")  # fmt: skip
+
+
 def _shrink(n_steps: int, batch: Any, n_envs: int, budget: int) -> tuple[int, int | None]:
     most = max(budget // n_envs, 2 if n_envs == 1 else 1)  # PPO needs a rollout of 2 or more
     if batch is None:

@@ -105,6 +105,12 @@ def test_fitness_at_target_is_not_flagged() -> None:
 def test_too_few_checkpoints() -> None:
     verdict = detect_reward_hacking(_history([10, 20], [0.1, 0.1]))
     assert not verdict.flagged and "too few checkpoints" in verdict.reason
+    # A short run's three checkpoints: rising return, fitness down by noise. No verdict on that.
+    short = detect_reward_hacking(_history([15.3, 22.8, 49.8], [0.0285, 0.0234, 0.0226]))
+    assert not short.flagged and "too few checkpoints with both returns (3" in short.reason
+    assert detect_reward_hacking(
+        _history([15.3, 22.8, 30.1, 41.0, 49.8], [0.0285, 0.0234, 0.024, 0.0231, 0.0226])
+    ).flagged
 
 
 def test_render_stats_text_for_analyzer() -> None:

@@ -34,6 +34,9 @@ GEN_RISE = 0.25
 FIT_TREND = 0.3
 """Rank correlation of the fitness with the training step at or below which it counts as flat
 or falling."""
+MIN_CHECKPOINTS = 5
+"""Checkpoints with both returns needed for a verdict: over 3 or 4 points a rank correlation of
+±1 happens by chance too often (a short run would be flagged for noise)."""
 
 
 class TrainingDiverged(AutorewardError):
@@ -290,9 +293,11 @@ def detect_reward_hacking(
         for i, p in enumerate(history)
         if p.get("generated_return") is not None and p.get("fitness") is not None
     ]
-    if len(points) < 3:
+    if len(points) < MIN_CHECKPOINTS:
         return HackingVerdict(
-            flagged=False, reason=f"too few checkpoints with both returns ({len(points)})"
+            flagged=False,
+            reason=f"too few checkpoints with both returns ({len(points)}; a trend needs "
+            f"{MIN_CHECKPOINTS})",
         )
     steps = np.array([s for s, _, _ in points], dtype=float)
     gen = np.array([g for _, g, _ in points], dtype=float)

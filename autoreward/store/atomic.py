@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,20 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+@contextmanager
+def swapped_dir(directory: Path) -> Iterator[Path]:
+    """A fresh folder beside `directory` to fill; when the block ends without an error it
+    replaces `directory` whole, so a killed writer never leaves half a folder behind."""
+    fresh = directory.with_name(directory.name + ".new")
+    if fresh.exists():
+        shutil.rmtree(fresh)
+    fresh.mkdir(parents=True)
+    yield fresh
+    if directory.exists():
+        shutil.rmtree(directory)
+    os.replace(fresh, directory)
 
 
 def read_json(path: str | os.PathLike[str], default: Any = None) -> Any:

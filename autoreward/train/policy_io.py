@@ -25,7 +25,7 @@ from autoreward.train.job import TrainJob
 
 POLICY_DIR = "policy"
 FINAL = "final.npz"
-_PARAM = "param."
+PARAM_PREFIX = "param."
 _NORM = "norm."
 
 
@@ -46,7 +46,7 @@ def step_of(name: str) -> int | None:
 def save_policy(model: Any, normalizer: Any | None, path: Path) -> Path:
     """Write the policy's parameters and the normaliser's statistics as one npz (atomic)."""
     arrays: dict[str, np.ndarray] = {
-        _PARAM + name: value.detach().cpu().numpy()
+        PARAM_PREFIX + name: value.detach().cpu().numpy()
         for name, value in model.policy.state_dict().items()
     }
     if normalizer is not None and getattr(normalizer, "norm_obs", False):
@@ -58,6 +58,11 @@ def save_policy(model: Any, normalizer: Any | None, path: Path) -> Path:
             prefix = f"{_NORM}obs{'.' + key if key else ''}."
             arrays[prefix + "mean"] = np.asarray(item.mean, dtype=np.float64)
             arrays[prefix + "var"] = np.asarray(item.var, dtype=np.float64)
+    return write_policy_npz(path, arrays)
+
+
+def write_policy_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """`arrays` as an npz at `path`, written beside it and renamed in (never half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.npz")
     np.savez(tmp, **arrays)  # type: ignore[arg-type]
@@ -88,6 +93,32 @@ class ObsNormalizer:
         return self._one(obs, "")
 
 
+def saved_parameters(
+    arrays: dict[str, Any], state: dict[str, Any], path: Path, what: str, shape_hint: str = ""
+) -> dict[str, Any]:
+    """The `param.` arrays of an untrusted policy file as tensors for `state` (a module's
+    state_dict): the names must be exactly the module's and every shape must match, else a
+    ConfigError naming `path` and what differs (`what`: the module, e.g. "architecture")."""
+    import torch
+
+    given = {k[len(PARAM_PREFIX) :]: v for k, v in arrays.items() if k.startswith(PARAM_PREFIX)}
+    if set(given) != set(state):
+        missing, extra = sorted(set(state) - set(given)), sorted(set(given) - set(state))
+        raise ConfigError(
+            f"{path}: the saved policy does not match the job's {what} "
+            f"(missing {missing[:3]}, unexpected {extra[:3]})"
+        )
+    tensors = {}
+    for name, value in given.items():
+        if tuple(value.shape) != tuple(state[name].shape):
+            raise ConfigError(
+                f"{path}: parameter {name} has shape {value.shape}, "
+                f"expected {tuple(state[name].shape)}{shape_hint}"
+            )
+        tensors[name] = torch.as_tensor(value, dtype=state[name].dtype)
+    return tensors
+
+
 def load_policy(job: TrainJob, schema: EnvSchema, path: Path) -> tuple[Any, ObsNormalizer | None]:
     """(model, normaliser) rebuilt from the job's hyperparameters, weights from `path`.
 
@@ -96,7 +127,6 @@ def load_policy(job: TrainJob, schema: EnvSchema, path: Path) -> tuple[Any, ObsN
     A `--backend warp` job's policy is an rsl-rl actor (`rslrl_policy.py`), whose observation
     normaliser is part of its weights: the normaliser returned is then None.
     """
-    import torch
 
     if job.backend == "warp":
         from autoreward.train.rslrl_policy import load_rslrl_policy
@@ -107,22 +137,7 @@ def load_policy(job: TrainJob, schema: EnvSchema, path: Path) -> tuple[Any, ObsN
 
     arrays = load_npz(path)
     model = build_policy_model(job, schema)
-    state = model.policy.state_dict()
-    given = {k[len(_PARAM) :]: v for k, v in arrays.items() if k.startswith(_PARAM)}
-    if set(given) != set(state):
-        missing, extra = sorted(set(state) - set(given)), sorted(set(given) - set(state))
-        raise ConfigError(
-            f"{path}: the saved policy does not match the job's architecture "
-            f"(missing {missing[:3]}, unexpected {extra[:3]})"
-        )
-    tensors = {}
-    for name, value in given.items():
-        if tuple(value.shape) != tuple(state[name].shape):
-            raise ConfigError(
-                f"{path}: parameter {name} has shape {value.shape}, "
-                f"expected {tuple(state[name].shape)}"
-            )
-        tensors[name] = torch.as_tensor(value, dtype=state[name].dtype)
+    tensors = saved_parameters(arrays, model.policy.state_dict(), path, "architecture")
     model.policy.load_state_dict(tensors, strict=True)
     model.policy.set_training_mode(False)
     normalizer = ObsNormalizer(arrays) if _NORM + "clip_obs" in arrays else None

@@ -21,9 +21,9 @@ from autoreward.envs.rslrl_settings import RslRlHyperparams, merged_rslrl_hyperp
 from autoreward.envs.schema import EnvSchema
 from autoreward.errors import ConfigError
 from autoreward.train.job import TrainJob
+from autoreward.train.policy_io import PARAM_PREFIX, saved_parameters, write_policy_npz
 
 OBS_GROUP = "policy"
-_PARAM = "param."
 _META = "meta.backend"
 BACKEND_TAG = "rsl_rl"
 
@@ -107,14 +107,11 @@ def build_actor(obs_dim: int, num_actions: int, hp: RslRlHyperparams) -> Any:
 def save_actor(actor: Any, path: Path) -> Path:
     """The actor's `state_dict` (weights, action std, normaliser statistics) as one npz (atomic)."""
     arrays: dict[str, np.ndarray] = {
-        _PARAM + name: value.detach().cpu().numpy() for name, value in actor.state_dict().items()
+        PARAM_PREFIX + name: value.detach().cpu().numpy()
+        for name, value in actor.state_dict().items()
     }
     arrays[_META] = np.array(BACKEND_TAG)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]
-    tmp.replace(path)
-    return path
+    return write_policy_npz(path, arrays)
 
 
 class RslRlPredictor:
@@ -152,7 +149,6 @@ class RslRlPredictor:
 def load_rslrl_policy(job: TrainJob, schema: EnvSchema, path: Path) -> RslRlPredictor:
     """The job's actor rebuilt from its hyperparameters, weights from `path` (untrusted: loaded
     without pickles, every tensor checked against the architecture the job describes)."""
-    import torch
     from gymnasium import spaces
 
     from autoreward.envs.extract import make_env
@@ -175,21 +171,7 @@ def load_rslrl_policy(job: TrainJob, schema: EnvSchema, path: Path) -> RslRlPred
     finally:
         env.close()
     actor = build_actor(obs_dim, num_actions, job_rslrl_hyperparams(job, schema))
-    state = actor.state_dict()
-    given = {k[len(_PARAM) :]: v for k, v in arrays.items() if k.startswith(_PARAM)}
-    if set(given) != set(state):
-        missing, extra = sorted(set(state) - set(given)), sorted(set(given) - set(state))
-        raise ConfigError(
-            f"{path}: the saved policy does not match the job's rsl-rl actor "
-            f"(missing {missing[:3]}, unexpected {extra[:3]})"
-        )
-    tensors = {}
-    for name, value in given.items():
-        if tuple(value.shape) != tuple(state[name].shape):
-            raise ConfigError(
-                f"{path}: parameter {name} has shape {value.shape}, "
-                f"expected {tuple(state[name].shape)} (observation size {obs_dim} on gymnasium)"
-            )
-        tensors[name] = torch.as_tensor(value, dtype=state[name].dtype)
+    tensors = saved_parameters(arrays, actor.state_dict(), path, "rsl-rl actor",
+                               f" (observation size {obs_dim} on gymnasium)")  # fmt: skip
     actor.load_state_dict(tensors, strict=True)
     return RslRlPredictor(actor, low, high, seed=job.seed)

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from autoreward.errors import AutorewardError, ConfigError
-from autoreward.store.atomic import atomic_write_json, read_json
-from autoreward.train.job import CurvePoint, TrainJob, TrainOutcome
+from autoreward.store.atomic import atomic_write_json, read_json, swapped_dir
+from autoreward.train.job import TrainJob, TrainOutcome
 from autoreward.train.policy_io import FINAL, POLICY_DIR, checkpoint_name, save_policy
 from autoreward.train.replay import load_filled_replay, save_filled_replay
 from autoreward.train.tblog import TB_DIR
@@ -62,19 +62,29 @@ def run_train_job(payload: dict[str, Any]) -> dict[str, Any]:
     return train(TrainJob.model_validate(payload), started).model_dump(mode="json")
 
 
-def train(job: TrainJob, started: float | None = None) -> TrainOutcome:
-    """Train and write the checkpoints and policies of one job; failures come back as outcomes."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
+class JobAttempt(Protocol):
+    """One backend's training run of a job (`_Run` here, `_WarpRun` for warp)."""
+
+    def execute(self) -> TrainOutcome: ...
+
+    def failed(self, reason: str) -> TrainOutcome: ...
+
+    def close(self) -> None: ...
+
+
+def run_attempt(job: TrainJob, make: Callable[[], JobAttempt]) -> TrainOutcome:
+    """Run one job on any backend: torch threads, its folder, every failure as an outcome (a
+    bad candidate must never take the caller down), and the final `progress.json`."""
     import torch
 
     torch.set_num_threads(job.torch_threads)
     job.path.mkdir(parents=True, exist_ok=True)
-    run = _Run(job, started)
+    run = make()
     try:
         outcome = run.execute()
     except AutorewardError as err:
         outcome = run.failed(str(err))
-    except Exception as err:  # a bad candidate must never take the caller down
+    except Exception as err:
         outcome = run.failed(f"{type(err).__name__}: {err}")
     finally:
         run.close()
@@ -89,6 +99,12 @@ def train(job: TrainJob, started: float | None = None) -> TrainOutcome:
         },
     )
     return outcome
+
+
+def train(job: TrainJob, started: float | None = None) -> TrainOutcome:
+    """Train and write the checkpoints and policies of one job; failures come back as outcomes."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    return run_attempt(job, lambda: _Run(job, started))
 
 
 class _Run:
@@ -373,22 +389,16 @@ def save_checkpoint(
     replay_buffer: bool = False,
 ) -> Path:
     """Write a checkpoint directory next to the old one, then swap it in (never half-written)."""
-    fresh = directory.with_name(directory.name + ".new")
-    if fresh.exists():
-        shutil.rmtree(fresh)
-    fresh.mkdir(parents=True)
-    model.save(fresh / "model.zip")
-    state.normalizer = normalizer is not None
-    if normalizer is not None:
-        normalizer.save(str(fresh / "vecnormalize.pkl"))
-    replay = getattr(model, "replay_buffer", None)
-    state.replay_buffer = bool(
-        replay_buffer and replay is not None and save_filled_replay(replay, fresh / REPLAY_FILE)
-    )
-    atomic_write_json(fresh / "state.json", state.model_dump(mode="json"))
-    if directory.exists():
-        shutil.rmtree(directory)
-    os.replace(fresh, directory)
+    with swapped_dir(directory) as fresh:
+        model.save(fresh / "model.zip")
+        state.normalizer = normalizer is not None
+        if normalizer is not None:
+            normalizer.save(str(fresh / "vecnormalize.pkl"))
+        replay = getattr(model, "replay_buffer", None)
+        state.replay_buffer = bool(
+            replay_buffer and replay is not None and save_filled_replay(replay, fresh / REPLAY_FILE)
+        )
+        atomic_write_json(fresh / "state.json", state.model_dump(mode="json"))
     return directory
 
 
@@ -401,19 +411,6 @@ def load_checkpoint_state(path: str | Path) -> CheckpointState:
             hint="resume_from takes the checkpoint/ directory of an earlier training job",
         )
     return CheckpointState.model_validate(data)
-
-
-def curve_from_history(history: list[dict[str, Any]]) -> list[CurvePoint]:
-    return [
-        CurvePoint(
-            step=p["step"],
-            fitness=p.get("fitness"),
-            generated_return=p.get("generated_return"),
-            env_return=p.get("env_return"),
-            episodes=p.get("episodes", 0),
-        )
-        for p in history
-    ]
 
 
 def _load_reward(code: str | None) -> Any:

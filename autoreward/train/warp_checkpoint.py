@@ -9,15 +9,13 @@ whole, so a killed job never leaves half a checkpoint.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from autoreward.errors import ConfigError
-from autoreward.store.atomic import atomic_write_json, read_json
+from autoreward.store.atomic import atomic_write_json, read_json, swapped_dir
 
 CHECKPOINT_DIR = "checkpoint"
 MODEL_FILE = "model.pt"
@@ -44,15 +42,9 @@ def save_warp_checkpoint(directory: Path, alg: Any, state: WarpCheckpointState) 
     """`alg` (rsl-rl's PPO) and `state` into `directory`, swapped in whole."""
     import torch
 
-    fresh = directory.with_name(directory.name + ".new")
-    if fresh.exists():
-        shutil.rmtree(fresh)
-    fresh.mkdir(parents=True)
-    torch.save({**alg.save(), "iter": state.iteration}, fresh / MODEL_FILE)
-    atomic_write_json(fresh / STATE_FILE, state.model_dump(mode="json"))
-    if directory.exists():
-        shutil.rmtree(directory)
-    os.replace(fresh, directory)
+    with swapped_dir(directory) as fresh:
+        torch.save({**alg.save(), "iter": state.iteration}, fresh / MODEL_FILE)
+        atomic_write_json(fresh / STATE_FILE, state.model_dump(mode="json"))
     return directory
 
 

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autoreward.errors import AutorewardError, ConfigError
+from autoreward.errors import ConfigError
 from autoreward.store.atomic import atomic_write_json
 from autoreward.train.job import StatsPoint, TrainJob, TrainOutcome
 from autoreward.train.policy_io import FINAL, POLICY_DIR, checkpoint_name
@@ -55,25 +55,9 @@ def run_warp_train_job(payload: dict[str, Any]) -> dict[str, Any]:
 
 def train_warp(job: TrainJob, started: float | None = None) -> TrainOutcome:
     """Train and write the checkpoints and policies of one job; failures come back as outcomes."""
-    import torch
+    from autoreward.train.trainer import run_attempt
 
-    torch.set_num_threads(job.torch_threads)
-    job.path.mkdir(parents=True, exist_ok=True)
-    run = _WarpRun(job, started)
-    try:
-        outcome = run.execute()
-    except AutorewardError as err:
-        outcome = run.failed(str(err))
-    except Exception as err:  # a bad candidate must never take the caller down
-        outcome = run.failed(f"{type(err).__name__}: {err}")
-    finally:
-        run.close()
-    atomic_write_json(
-        job.path / "progress.json",
-        {"label": job.label, "status": outcome.status, "steps": outcome.steps,
-         "total_steps": outcome.total_steps, "t": time.time()},
-    )  # fmt: skip
-    return outcome
+    return run_attempt(job, lambda: _WarpRun(job, started))
 
 
 class _WarpRun:

@@ -1,8 +1,8 @@
 """Whole training jobs with hostile rewards: the fitness the parent records cannot be moved.
 
-`autoreward.sandbox._probe:train_unrestricted` is the training container's job with the
-reward module executed as UNRESTRICTED Python (the validator and the restricted loader
-bypassed on purpose). Whatever it does in there, the recorded fitness must be the honest
+`autoreward.sandbox._probe:reward_unrestricted` is the reward process (the only container of a
+training job that runs reward code) with the reward module executed as UNRESTRICTED Python
+(the validator and the restricted loader bypassed on purpose). Whatever it does in there, the recorded fitness must be the honest
 fitness of the policy it produced, measured by the evaluation container. The other programs
 in `tests/redteam_training/` pass the static check and the dry run, and misbehave only
 during training (a time bomb, memory that keeps growing, a module body that never ends).
@@ -51,7 +51,7 @@ def test_unrestricted_reward_cannot_move_the_recorded_fitness(tmp_path: Path) ->
     (run / "config.yaml").parent.mkdir(parents=True)
     (run / "config.yaml").write_text("fitness: hidden\n")
     job = _job(cand, "plant_fake_results.py")
-    result = run_pipeline(job, train_target="autoreward.sandbox._probe:train_unrestricted")
+    result = run_pipeline(job, reward_target="autoreward.sandbox._probe:reward_unrestricted")
     assert result.status == "ok", result.reason
 
     # Nothing it planted reached the run directory; the parent wrote the results.

@@ -332,3 +332,16 @@ class EnvSchema(_Model):
             if f.name == name:
                 return f
         raise KeyError(name)
+
+    def without_fitness(self) -> EnvSchema:
+        """This schema as a container that runs reward code receives it: the fitness
+        (expression, threshold, target, description) replaced by a placeholder that grades
+        nothing, and the hidden fields (which exist for the fitness only) left out."""
+        return self.model_copy(
+            update={
+                "fitness": FitnessSpec(
+                    kind="score", expression="0", description="withheld from reward code"
+                ),
+                "fields": [f for f in self.fields if not f.hidden] or self.fields,
+            }
+        )

@@ -207,14 +207,25 @@ def unrestricted(payload: dict[str, Any]) -> dict[str, Any]:
 def train_unrestricted(payload: dict[str, Any]) -> dict[str, Any]:
     """The training container's job with the reward module run as UNRESTRICTED Python (no
     validator, full builtins): what a reward that escaped both could do during training."""
+    from autoreward.train import runner
     from autoreward.train.sb3 import trainer
 
     def load_unrestricted(code: str | None) -> Any:
-        if code is None:
-            return None
-        namespace: dict[str, Any] = {"__name__": "hostile_reward"}
-        exec(compile(code, "<hostile reward>", "exec"), namespace)  # noqa: S102
-        return namespace["compute_reward"]
+        return None if code is None else _load_unrestricted(code)
 
-    trainer.load_reward = load_unrestricted  # type: ignore[attr-defined]
+    runner.load_reward = load_unrestricted  # type: ignore[assignment]
     return trainer.run_train_job(payload)
+
+
+def _load_unrestricted(code: str) -> Any:
+    namespace: dict[str, Any] = {"__name__": "hostile_reward"}
+    exec(compile(code, "<hostile reward>", "exec"), namespace)  # noqa: S102
+    return namespace["compute_reward"]
+
+
+def reward_unrestricted(payload: dict[str, Any]) -> dict[str, Any]:
+    """The reward process (`train/rewardproc.py`) with the reward module run as UNRESTRICTED
+    Python: what a reward that escaped the validator and the loader could do beside training."""
+    from autoreward.train import rewardproc
+
+    return rewardproc.serve(payload, load=_load_unrestricted)

@@ -181,7 +181,7 @@ def check_reward_isolated(
         limits = limits.model_copy(update={"reward_call_seconds": deadline + 1.0})
     payload = {
         "src": src,
-        "schema": schema.model_dump(mode="json"),
+        "schema": schema.without_fitness().model_dump(mode="json"),  # reward code runs there
         "n_states": n_states,
         "seed": seed,
         "entry": entry,

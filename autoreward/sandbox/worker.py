@@ -164,6 +164,16 @@ class Limits(BaseModel):
         default="step", description="What the watchdog's count means: env steps or reward calls."
     )
     gpu: bool = Field(default=False, description="Bind the GPU device nodes into the container.")
+    reward_share_limit: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Largest share of a training job's time its reward may take, measured by "
+        "the learner after the warm-up (0: off).",
+    )
+    reward_share_warmup_seconds: float = Field(
+        default=10.0, ge=0, description="Training seconds before the reward's share is judged."
+    )
 
     @classmethod
     def dry_run(cls) -> Limits:
@@ -508,6 +518,11 @@ def run_isolated(
     env: Mapping[str, str] | None = None,
     inputs: Sequence[Path] = (),
     modules: Sequence[str] = (),
+    *,
+    pass_fds: Sequence[int] = (),
+    writable: bool = True,
+    stop: threading.Event | None = None,
+    started: threading.Event | None = None,
 ) -> WorkerResult:
     """Run `target` ("autoreward.module:function") on `payload` in an isolated child.
 
@@ -518,6 +533,12 @@ def run_isolated(
     job may read (bound read-only in a container); `modules` are top-level modules beyond
     autoreward and its dependencies that it imports (a `module:Class` env). `env` adds
     variables to the scrubbed environment (credential-like names are refused).
+    `pass_fds` are inherited by the job with the same numbers (a socket to another container).
+    `writable=False` (a service such as the reward process): in a container, the job folder is
+    bound read-only and the job writes nowhere but its private `/tmp` (tmpfs); its output is
+    discarded and its result is never read (`value` is None; only how it ended). `stop`: set
+    it to end the job early (killed, status "killed"); `started` is set once the job's process
+    exists (or could not be started), so the caller may close its copies of `pass_fds`.
     Raises `WorkerError` only for a malformed target or an unusable sandbox, never for what
     the child does.
     """
@@ -527,7 +548,16 @@ def run_isolated(
             hint="only functions inside the autoreward package can be worker targets",
         )
     mode = isolation()
-    return _run(mode, target, payload, limits or Limits(), workdir, env, inputs, modules)
+    return _run(mode, target, payload, limits or Limits(), workdir, env, inputs, modules,
+                _Service(tuple(pass_fds), writable, stop, started))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Service:
+    pass_fds: tuple[int, ...] = ()
+    writable: bool = True
+    stop: threading.Event | None = None
+    started: threading.Event | None = None
 
 
 def _run(
@@ -539,7 +569,9 @@ def _run(
     extra_env: Mapping[str, str] | None,
     inputs: Sequence[Path] = (),
     modules: Sequence[str] = (),
+    service: _Service | None = None,
 ) -> WorkerResult:
+    service = service or _Service()
     start = time.monotonic()
     if mode.same_uid:
         _make_parent_undumpable()
@@ -554,6 +586,8 @@ def _run(
         job["pid_namespace"] = mode.container is not None
         (jobdir / "job.json").write_text(json.dumps(job))
         child_env = _child_environment(extra_env, jobdir)
+        if not service.writable and mode.container is not None:
+            child_env.update(HOME="/tmp", TMPDIR="/tmp")
         if mode.runs_as_nobody:
             _lend_tree(jobdir, SANDBOX_UID, SANDBOX_GID)
             if workdir is not None:
@@ -567,9 +601,11 @@ def _run(
                 for p in inputs
                 if Path(p).exists() and not any(Path(p).resolve() in w.parents for w in writable)
             ]
+            if not service.writable:
+                readable, writable = [*readable, jobdir], []
             spec = ContainerSpec(
                 ro=python_paths(modules) + readable,
-                rw=[jobdir] + ([cwd] if workdir is not None else []),
+                rw=writable,
                 cwd=Path("/"),  # the worker changes into `cwd` once it runs as its own uid
                 env=child_env,
                 network=limits.network,
@@ -577,11 +613,14 @@ def _run(
                 switch_to_uid=SANDBOX_UID if mode.switch_uid else None,
             )
         try:
-            outcome = _spawn_and_wait(mode, limits, jobdir, cwd, child_env, spec)
+            outcome = _spawn_and_wait(mode, limits, jobdir, cwd, child_env, spec, service)
         finally:
             if workdir is not None and mode.runs_as_nobody:
                 _lend_tree(cwd, os.getuid(), os.getgid())
-        result = _classify(outcome, limits, jobdir)
+        if service.writable:
+            result = _classify(outcome, limits, jobdir)
+        else:
+            result = _service_result(outcome)
     finally:
         shutil.rmtree(jobdir, ignore_errors=True)
     result.wall_s = round(time.monotonic() - start, 3)
@@ -605,7 +644,9 @@ def _spawn_and_wait(
     cwd: Path,
     env: dict[str, str],
     spec: ContainerSpec | None = None,
+    service: _Service | None = None,
 ) -> _Outcome:
+    service = service or _Service()
     flags = ["-s", "-B"] + (["-P"] if sys.version_info >= (3, 11) else [])
     child = [sys.executable, *flags, "-m", "autoreward.sandbox.child", str(jobdir)]
     if mode.switch_uid:
@@ -619,7 +660,7 @@ def _spawn_and_wait(
     if mode.drop_uid:
         drop = {"user": SANDBOX_UID, "group": SANDBOX_GID, "extra_groups": _render_groups()}
     log_path = jobdir / "output.log"
-    with open(log_path, "wb") as log_file:
+    with open(log_path if service.writable else os.devnull, "wb") as log_file:
         try:
             proc = subprocess.Popen(
                 cmd,
@@ -630,15 +671,19 @@ def _spawn_and_wait(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                pass_fds=service.pass_fds,
                 preexec_fn=_die_with_parent,
                 **drop,
             )
         except OSError as err:
             return _Outcome(None, None, False, "", spawn_error=f"{type(err).__name__}: {err}")
+        finally:
+            if service.started is not None:
+                service.started.set()
     with _live_lock:
         _live_groups.add(proc.pid)
     try:
-        timed_out = not _wait_exit(proc.pid, time.monotonic() + limits.wall_seconds)
+        timed_out = not _wait_exit(proc.pid, time.monotonic() + limits.wall_seconds, service.stop)
         # The child is a zombie (or still running): its pid cannot be reused yet, so killing
         # its group cannot hit an unrelated one. This also removes anything it left behind.
         _kill_group(proc.pid)
@@ -647,7 +692,7 @@ def _spawn_and_wait(
         with _live_lock:
             _live_groups.discard(proc.pid)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return _Outcome(status, rusage, timed_out, _tail(log_path))
+    return _Outcome(status, rusage, timed_out, _tail(log_path) if service.writable else "")
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -660,8 +705,18 @@ def _die_with_parent() -> None:
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _wait_exit(pid: int, deadline: float) -> bool:
-    """Wait, without reaping, until `pid` exits (True) or the deadline passes (False)."""
+def _wait_exit(pid: int, deadline: float, stop: threading.Event | None = None) -> bool:
+    """Wait, without reaping, until `pid` exits (True) or the deadline passes or `stop` is
+    set (False)."""
+    if stop is not None:
+        deadline_at = deadline
+        while not stop.is_set():
+            step_end = min(deadline_at, time.monotonic() + 0.1)
+            if _wait_exit(pid, step_end):
+                return True
+            if time.monotonic() >= deadline_at:
+                return False
+        return False
     try:
         fd = os.pidfd_open(pid)
     except (AttributeError, OSError):
@@ -709,6 +764,18 @@ def _kill_group(pgid: int) -> None:
 
 
 _MEMORY_HINTS = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|out of memory", re.I)
+
+
+def _service_result(out: _Outcome) -> WorkerResult:
+    """How a service ended, from its wait status alone (nothing it wrote is read)."""
+    if out.status is None:
+        return WorkerResult(ok=False, status="crashed", reason=out.spawn_error or "did not start")
+    if out.timed_out:
+        return WorkerResult(ok=False, status="killed", reason="stopped")
+    code = os.waitstatus_to_exitcode(out.status)
+    if code == 0:
+        return WorkerResult(ok=True, status="ok")
+    return WorkerResult(ok=False, status="crashed", reason=f"exit status {code}")
 
 
 def _classify(out: _Outcome, limits: Limits, jobdir: Path) -> WorkerResult:

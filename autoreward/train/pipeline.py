@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.train.evaljob import EPISODES_FILE, VIDEO_FILE, EvalJob, EvalOutcome
 from autoreward.train.job import CurvePoint, StatsPoint, TrainJob, TrainOutcome, TrainResult
 from autoreward.train.limits import evaluation_limits, terms_limits, training_limits
+from autoreward.train.rewardhost import RewardProcess
 
 if TYPE_CHECKING:
     from autoreward.envs.warp.cache import KernelCache
@@ -40,6 +42,7 @@ TRAIN_TARGET = "autoreward.train.sb3.trainer:run_train_job"
 WARP_TRAIN_TARGET = "autoreward.train.rslrl.trainer:run_warp_train_job"
 EVAL_TARGET = "autoreward.train.evaljob:run_eval_job"
 TERMS_TARGET = "autoreward.train.rescore:terms_job"
+REWARD_TARGET = "autoreward.train.rewardproc:serve"
 TRAIN_DIR, EVAL_DIR, TERMS_DIR = "train", "eval", "terms"
 MAX_VIDEO_BYTES = 256 * 1024 * 1024
 JOB_FILE = "job.json"
@@ -50,13 +53,14 @@ def run_pipeline(
     limits: Limits | None = None,
     *,
     train_target: str | None = None,
+    reward_target: str | None = None,
     prior_curve: list[CurvePoint] | None = None,
 ) -> TrainResult:
     """Train, evaluate and publish one job (see the module docstring); never raises for
     what a container does. `prior_curve`: the fitness curve of the run this job continues
     (default: read from `<out>/train.json` when resuming). `train_target` (default: the
-    trainer of the job's backend) exists for tests that run hostile code in the training
-    container."""
+    trainer of the job's backend) and `reward_target` (default: `rewardproc.serve`) exist for
+    tests that run hostile code in those containers."""
 
     out = Path(job.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -89,7 +93,7 @@ def run_pipeline(
     if cache is not None:
         timings["kernel_cache_s"] = cache.warm_up_s
     t0 = time.time()
-    outcome, failure = _train(job, out, limits, target, cache)
+    outcome, failure = _train(job, out, limits, target, cache, reward_target or REWARD_TARGET)
     timings["train_container_s"] = time.time() - t0
     note = cache.note if cache is not None and cache.note else None
     if outcome is None or outcome.status != "ok":
@@ -131,13 +135,15 @@ def run_pipeline(
 
 def _run(target: str, payload: dict[str, Any], limits: Limits, workdir: Path,
          inputs: list[Path], job: TrainJob, env: dict[str, str] | None = None,
-         ) -> WorkerResult:  # fmt: skip
+         pass_fds: tuple[int, ...] = ()) -> Callable[[], WorkerResult]:  # fmt: skip
+    """The container run, to be called (`_learner_result` turns its failure to start into a
+    reason)."""
     from autoreward.sandbox.container import env_modules
     from autoreward.sandbox.worker import run_isolated
 
-    return run_isolated(
+    return lambda: run_isolated(
         target, payload, limits, workdir=workdir, inputs=inputs, modules=env_modules(job.env_id),
-        env=env,
+        env=env, pass_fds=pass_fds,
     )  # fmt: skip
 
 
@@ -156,15 +162,33 @@ def kernel_cache(job: TrainJob, limits: Limits) -> KernelCache | None:
 
 
 def _train(
-    job: TrainJob, out: Path, limits: Limits, target: str, cache: KernelCache | None = None
+    job: TrainJob,
+    out: Path,
+    limits: Limits,
+    target: str,
+    cache: KernelCache | None = None,
+    reward_target: str = REWARD_TARGET,
 ) -> tuple[TrainOutcome | None, str | None]:
     workdir = out / TRAIN_DIR
     workdir.mkdir(parents=True, exist_ok=True)
     inputs, env = training_container(job, workdir, cache)
-    payload = {**job.model_copy(update={"out_dir": str(workdir)}).model_dump(mode="json"),
-               "_started": time.time()}  # fmt: skip
+    # The learner never loads reward code: with a generated reward it gets a socket to the
+    # reward process (its own container) instead of the code.
+    learner = job.model_copy(update={"out_dir": str(workdir), "reward_code": None})
+    payload = {**learner.model_dump(mode="json"), "_started": time.time()}
+    if job.reward_code is None:
+        return _learner_result(_run(target, payload, limits, workdir, inputs, job, env))
+    with RewardProcess(job, limits, reward_target) as reward:
+        payload["_reward_link"] = reward.link.to_payload()
+        learner_limits = limits.model_copy(update={"reward_call_seconds": 0.0})
+        return _learner_result(
+            _run(target, payload, learner_limits, workdir, inputs, job, env, reward.fds)
+        )
+
+
+def _learner_result(run: Callable[[], WorkerResult]) -> tuple[TrainOutcome | None, str | None]:
     try:
-        res = _run(target, payload, limits, workdir, inputs, job, env)
+        res = run()
     except Exception as err:  # the worker could not even start
         return None, f"worker did not start: {type(err).__name__}: {err}"
     if res.ok and res.value is not None:
@@ -207,7 +231,7 @@ def _evaluate(
     )
     try:
         res = _run(EVAL_TARGET, request.model_dump(mode="json"), evaluation_limits(limits),
-                   workdir, [policies], job)  # fmt: skip
+                   workdir, [policies], job)()  # fmt: skip
     except Exception as err:
         return None, f"evaluation worker did not start: {type(err).__name__}: {err}"
     if res.ok and res.value is not None:
@@ -232,7 +256,7 @@ def _terms(job: TrainJob, out: Path) -> tuple[dict[str, Any] | None, str | None]
         "detail_episodes": job.trajectory_episodes,
     }
     try:
-        res = _run(TERMS_TARGET, payload, terms_limits(), workdir, [episodes], job)
+        res = _run(TERMS_TARGET, payload, terms_limits(), workdir, [episodes], job)()
     except Exception as err:
         return None, f"reward components on the evaluation episodes: {err}"
     if not res.ok or res.value is None:

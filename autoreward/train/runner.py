@@ -79,3 +79,27 @@ def load_reward(code: str | None) -> Any:
 def reward_sha256(code: str | None) -> str | None:
     """The hash a checkpoint records of the reward that trained it."""
     return None if code is None else hashlib.sha256(code.encode()).hexdigest()
+
+
+def job_reward(job: TrainJob, link: dict[str, Any] | None) -> tuple[Any, str | None]:
+    """(reward function or None, its hash) for a training job. With `link` (the pipeline's
+    `_reward_link`) the function is the round trip to the reward process and this process
+    never sees the code; without it the code is loaded here (in-process: tests, benchmarks)."""
+    if link is None:
+        return load_reward(job.reward_code), reward_sha256(job.reward_code)
+    from autoreward.train.rewardlink import RemoteReward, RewardLink
+
+    parsed = RewardLink.from_payload(link)
+    return RemoteReward.connect(parsed), parsed.reward_sha256
+
+
+def reward_process_timing(reward_fn: Any) -> dict[str, float] | None:
+    """The round trips' timing for `train.json` (None for an in-process reward)."""
+    timing = getattr(reward_fn, "timing", None)
+    return timing() if callable(timing) else None
+
+
+def close_reward(reward_fn: Any) -> None:
+    close = getattr(reward_fn, "close", None)
+    if callable(close):
+        close()

@@ -26,7 +26,7 @@ from tensordict import TensorDict
 
 from autoreward.envs.warp.env import BatchedMujocoEnv, StepResult
 from autoreward.envs.warp.rslrl import RslRlVecEnv
-from autoreward.errors import ConfigError
+from autoreward.errors import AutorewardError, ConfigError
 from autoreward.sandbox.inputs import frozen_array, frozen_copy
 from autoreward.sandbox.watchdog import reward_call
 from autoreward.train.ledger import RewardLedger
@@ -122,6 +122,8 @@ class RewardedWarpEnv(RslRlVecEnv):
         try:
             with reward_call(step):
                 out = self.reward_fn(state, action, next_state)
+        except AutorewardError:  # the reward process's checked reply, or its time limit
+            raise
         except Exception as err:
             raise reward_raised(err, step) from err
         self.timing.reward_call_s += time.perf_counter() - t0

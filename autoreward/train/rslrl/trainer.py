@@ -43,26 +43,40 @@ from autoreward.train.rslrl.checkpoint import (
     load_warp_model,
     save_warp_checkpoint,
 )
-from autoreward.train.runner import load_job_schema, load_reward, reward_sha256, run_attempt
+from autoreward.train.runner import (
+    close_reward,
+    job_reward,
+    load_job_schema,
+    reward_process_timing,
+    run_attempt,
+)
 from autoreward.train.tblog import TB_DIR
 
 
 def run_warp_train_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Worker entry point: a `TrainJob` as a dict in, a `TrainOutcome` as a dict out."""
     started = float(payload.pop("_started", time.time()))
-    return train_warp(TrainJob.model_validate(payload), started).model_dump(mode="json")
+    link = payload.pop("_reward_link", None)
+    return train_warp(TrainJob.model_validate(payload), started, link).model_dump(mode="json")
 
 
-def train_warp(job: TrainJob, started: float | None = None) -> TrainOutcome:
+def train_warp(
+    job: TrainJob, started: float | None = None, link: dict[str, Any] | None = None
+) -> TrainOutcome:
     """Train and write the checkpoints and policies of one job; failures come back as outcomes."""
-    return run_attempt(job, lambda: _WarpRun(job, started))
+    return run_attempt(job, lambda: _WarpRun(job, started, link))
 
 
 class _WarpRun:
     """The state of one training run, so a failure at any point can report what was done."""
 
-    def __init__(self, job: TrainJob, started: float | None) -> None:
+    def __init__(
+        self, job: TrainJob, started: float | None, link: dict[str, Any] | None = None
+    ) -> None:
         self.job = job
+        self.link = link
+        self.reward_fn: Any = None
+        self.reward_sha: str | None = None
         self.out = job.path
         self.started = started or time.time()
         self.env: Any = None
@@ -107,13 +121,16 @@ class _WarpRun:
         hp = job_rslrl_hyperparams(job, schema)
         device = resolve_device(job.device)
         worlds = job.n_envs or spec.train.worlds(device)
-        reward_fn = load_reward(job.reward_code)
+        reward_fn, self.reward_sha = job_reward(job, self.link)
+        self.reward_fn = reward_fn
         resume = load_warp_checkpoint_state(job.resume_from) if job.resume_from else None
         if resume is not None:
             self._check_resume(resume)
             self.start_step = self.steps = resume.steps
             self.iteration, self.prior_train_s = resume.iteration, resume.train_s
             self.history = list(resume.history)
+        if hasattr(reward_fn, "step_offset"):
+            reward_fn.step_offset = self.start_step
         seed = job.seed + self.start_step  # a continuation sees fresh episodes
         torch.manual_seed(seed)
 
@@ -196,7 +213,7 @@ class _WarpRun:
 
         state = WarpCheckpointState(
             steps=self.steps, iteration=self.iteration, env_id=self.job.env_id,
-            seed=self.job.seed, worlds=self.env.num_envs, reward_sha256=reward_sha256(self.job.reward_code),
+            seed=self.job.seed, worlds=self.env.num_envs, reward_sha256=self.reward_sha,
             history=self.history, term_names=self.term_names,
             train_s=self.prior_train_s + (time.time() - self.started),
         )  # fmt: skip
@@ -308,12 +325,15 @@ class _WarpRun:
         return self._outcome("failed", reason=reason)
 
     def close(self) -> None:
+        close_reward(self.reward_fn)
         if self._tb is not None:
             self._tb.close()
         if self.env is not None:
             self.env.close()
 
     def _outcome(self, status: str, **fields: Any) -> TrainOutcome:
+        if (timing := reward_process_timing(self.reward_fn)) is not None:
+            self.setup["reward_process"] = timing
         this_run = max(self.steps - self.start_step, 0)
         pure_s = max(self.learn_s - self.overhead_s, 1e-9)
         return TrainOutcome(

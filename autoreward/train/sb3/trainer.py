@@ -27,7 +27,13 @@ from autoreward.errors import ConfigError
 from autoreward.store.atomic import atomic_write_json, read_json, swapped_dir
 from autoreward.train.job import TrainJob, TrainOutcome
 from autoreward.train.policy_io import FINAL, POLICY_DIR, checkpoint_name
-from autoreward.train.runner import load_job_schema, load_reward, reward_sha256, run_attempt
+from autoreward.train.runner import (
+    close_reward,
+    job_reward,
+    load_job_schema,
+    reward_process_timing,
+    run_attempt,
+)
 from autoreward.train.sb3.policy import save_policy
 from autoreward.train.sb3.replay import load_filled_replay, save_filled_replay
 from autoreward.train.tblog import TB_DIR
@@ -59,20 +65,28 @@ class CheckpointState(BaseModel):
 def run_train_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Worker entry point: a `TrainJob` as a dict in, a `TrainOutcome` as a dict out."""
     started = float(payload.pop("_started", time.time()))
-    return train(TrainJob.model_validate(payload), started).model_dump(mode="json")
+    link = payload.pop("_reward_link", None)
+    return train(TrainJob.model_validate(payload), started, link).model_dump(mode="json")
 
 
-def train(job: TrainJob, started: float | None = None) -> TrainOutcome:
+def train(
+    job: TrainJob, started: float | None = None, link: dict[str, Any] | None = None
+) -> TrainOutcome:
     """Train and write the checkpoints and policies of one job; failures come back as outcomes."""
     os.environ.setdefault("MUJOCO_GL", "egl")
-    return run_attempt(job, lambda: _Run(job, started))
+    return run_attempt(job, lambda: _Run(job, started, link))
 
 
 class _Run:
     """The state of one training run, so a failure at any point can report what was done."""
 
-    def __init__(self, job: TrainJob, started: float | None) -> None:
+    def __init__(
+        self, job: TrainJob, started: float | None, link: dict[str, Any] | None = None
+    ) -> None:
         self.job = job
+        self.link = link
+        self.reward_fn: Any = None
+        self.reward_sha: str | None = None
         self.out = job.path
         self.started = started or time.time()
         self.venv: Any = None
@@ -112,12 +126,15 @@ class _Run:
         self.total_steps = job.total_steps or schema.train.total_steps
         n_envs = job.n_envs or schema.train.n_envs
         self.n_envs = n_envs
-        reward_fn = load_reward(job.reward_code)
+        reward_fn, self.reward_sha = job_reward(job, self.link)
+        self.reward_fn = reward_fn
         resume = load_checkpoint_state(job.resume_from) if job.resume_from else None
         if resume is not None:
             self._check_resume(resume)
             self.start_step = resume.steps
             self.prior_train_s = resume.train_s
+        if hasattr(reward_fn, "step_offset"):
+            reward_fn.step_offset = self.start_step
 
         # ---- environments and model
         from autoreward.train.device import resolve_device
@@ -193,6 +210,7 @@ class _Run:
         return self._outcome("failed", reason=reason, steps=steps)
 
     def close(self) -> None:
+        close_reward(self.reward_fn)
         if self.venv is not None:
             try:
                 self.venv.close()
@@ -200,6 +218,8 @@ class _Run:
                 pass
 
     def _outcome(self, status: str, **fields: Any) -> TrainOutcome:
+        if (timing := reward_process_timing(self.reward_fn)) is not None:
+            self.setup["reward_process"] = timing
         steps = int(fields.pop("steps", 0))
         this_run = max(steps - self.start_step, 0)
         overhead = self.stats_cb.overhead_s if self.stats_cb is not None else 0.0
@@ -238,7 +258,7 @@ class _Run:
             env_id=self.job.env_id,
             seed=self.job.seed,
             n_envs=n_envs,
-            reward_sha256=reward_sha256(self.job.reward_code),
+            reward_sha256=self.reward_sha,
             history=list(self.stats_cb.history),
             term_names=self.wrapper.term_names,
             train_s=self.prior_train_s + (time.time() - self.started),

@@ -20,6 +20,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from autoreward.envs.extract import STATE_KEY
+from autoreward.errors import AutorewardError
 from autoreward.sandbox.inputs import frozen_array
 from autoreward.sandbox.watchdog import reward_call
 from autoreward.train.ledger import EpisodeRecord, RewardLedger
@@ -135,6 +136,8 @@ class RewardVecEnvWrapper(VecEnvWrapper):
         try:
             with reward_call(self.steps_done):
                 out = self.reward_fn(self._state, self._actions, next_state)
+        except AutorewardError:  # the reward process's checked reply, or its time limit
+            raise
         except Exception as err:
             raise reward_raised(err, self.steps_done) from err
         names, rows = self._sanity_checks(out, env_rewards)

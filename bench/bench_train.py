@@ -12,6 +12,12 @@
    with halving on 2 workers; steps spent, wall time, best fitness of each, and where a job's
    time goes (training container start-up and learning, evaluation container, reward-terms
    container, publishing; summed over the jobs of each variant, from `train.json` timings).
+4. The reward process (`--only reward-process`): learning steps per WALL second of the SB3
+   learner with the env's own reward, the generated reward in process (the 0.1.x path) and the
+   generated reward through a real reward container, interleaved, on CartPole-v1 and Hopper-v5
+   (target: reward process / own >= 0.9); the round trip per call at 8 envs beside the
+   in-process call, measured in the same run; and what extracting the schema state costs per
+   env step (the generated reward needs it, the env's own reward does not).
 
     .venv/bin/python bench/bench_train.py [--quick]
 """
@@ -33,6 +39,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
 REWARDS = HERE / "rewards"
 console = Console()
 
@@ -237,6 +244,64 @@ def _stages(results: list[Any]) -> dict[str, float]:
     return out
 
 
+# =========================================================================== 4. reward process
+
+
+def bench_reward_process(
+    env_id: str, reward: str, steps: int, repeats: int, root: Path
+) -> dict[str, Any]:
+    from reward_process import learner_steps_per_s, round_trip, state_extraction_us
+
+    from autoreward.train.job import TrainJob
+
+    code = _reward(reward)
+    runs: dict[str, list[float]] = {"own": [], "inprocess": [], "remote": []}
+    shares: list[float] = []
+    for r in range(repeats):
+        for kind in runs:
+            job = TrainJob(env_id=env_id, out_dir=str(root / f"{env_id}-rp-{kind}-{r}"),
+                           reward_code=code, total_steps=steps, seed=r, n_checkpoints=1,
+                           checkpoint_eval_episodes=1, eval_episodes=1, trajectory_episodes=0,
+                           tensorboard=False)  # fmt: skip
+            res = learner_steps_per_s(job, kind)
+            runs[kind].append(res["steps_per_s"])
+            if res["reward_process"]:
+                shares.append(res["reward_process"]["reward_share"])
+        console.print(f"  {env_id} repeat {r}: " + ", ".join(
+            f"{k} {v[-1]:.0f}" for k, v in runs.items()) + " steps per wall-s")  # fmt: skip
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    return {
+        "env": env_id,
+        **{f"{k}_steps_per_s": v for k, v in med.items()},
+        "remote_vs_own": med["remote"] / med["own"],
+        "inprocess_vs_own": med["inprocess"] / med["own"],
+        "remote_vs_inprocess": med["remote"] / med["inprocess"],
+        "reward_share": statistics.median(shares) if shares else 0.0,
+        "round_trip": round_trip(env_id, code, n=8),
+        "extraction": state_extraction_us(env_id),
+    }
+
+
+def report_reward_process(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    table = Table(title="the reward process (SB3 learner, steps per wall second, medians)")
+    for col in ("env", "env's own reward", "generated, in process", "generated, reward process",
+                "process / own", "in process / own", "process / in process",
+                "reward share", "call in process (us, 8 envs)", "round trip (us, 8 envs)",
+                "state extraction (us per env step)"):  # fmt: skip
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            r["env"], f"{r['own_steps_per_s']:.0f}", f"{r['inprocess_steps_per_s']:.0f}",
+            f"{r['remote_steps_per_s']:.0f}", f"{r['remote_vs_own']:.2f}",
+            f"{r['inprocess_vs_own']:.2f}", f"{r['remote_vs_inprocess']:.2f}",
+            f"{r['reward_share']:.1%}", f"{r['round_trip']['inprocess_us']:.0f}",
+            f"{r['round_trip']['remote_us']:.0f}", f"{r['extraction']['extraction_us']:.1f}",
+        )  # fmt: skip
+    console.print(table)
+
+
 # =========================================================================== main
 
 
@@ -246,15 +311,17 @@ def main() -> int:
         "--quick", action="store_true", help="smaller budgets (a smoke run, noisier ratios)"
     )
     parser.add_argument(
-        "--only", choices=["throughput", "parallel", "halving"], help="run one part"
+        "--only",
+        choices=["throughput", "parallel", "halving", "reward-process"],
+        help="run one part",
     )
     args = parser.parse_args()
-    parts = {args.only} if args.only else {"throughput", "parallel", "halving"}
+    parts = {args.only} if args.only else {"throughput", "parallel", "halving", "reward-process"}
     scale = 0.25 if args.quick else 1.0
     console.print(f"cores: {os.cpu_count()}  (other processes on the machine add noise)")
     with tempfile.TemporaryDirectory(prefix="autoreward-bench-") as tmp:
         root = Path(tmp)
-        rows, par, halving = [], None, None
+        rows, par, halving, remote = [], None, None, []
         if "throughput" in parts:
             console.print("[bold]1. throughput[/] (median of interleaved repeats)")
             rows = [
@@ -269,7 +336,16 @@ def main() -> int:
         if "halving" in parts:
             console.print("[bold]3. successive halving[/]")
             halving = bench_halving(int(40_000 * scale), root)
+        if "reward-process" in parts:
+            console.print("[bold]4. the reward process[/] (learning steps per wall second)")
+            remote = [
+                bench_reward_process(
+                    "CartPole-v1", "cartpole_typical.py", int(16_384 * scale), 2, root
+                ),
+                bench_reward_process("Hopper-v5", "hopper_typical.py", int(8_192 * scale), 2, root),
+            ]
     report(rows, par, halving)
+    report_reward_process(remote)
     return 0
 
 

@@ -22,6 +22,13 @@ train, evaluate, terms), as a run trains its candidates; SB3 jobs use the schema
    take tens of minutes) is projected: fixed cost (start, evaluation) + learning time x 1M /
    steps, and marked "projected".
 
+6. The reward process: the reward call at `--share-worlds` worlds in process (the 0.1.x path)
+   beside the round trip to a real reward container; and learning steps per WALL second of the
+   rsl-rl learner in this process with the env's own reward, the reward in process and the
+   reward through a real reward container, at `--warp-worlds` (`bench/reward_process.py`).
+   `--reward-process-only` runs just this (and the kernel warm-up). Note: since the reward
+   process, section 4's "per CPU-s" of the training container leaves the reward's CPU out.
+
 `--quick` is the CPU smoke run (small worlds and budgets; a minute or two with warm kernels).
 `bench/gpu_check.sh` runs the GPU numbers.
 """
@@ -168,6 +175,27 @@ def candidate(
             "measured_s": result.wall_s, "fitness": result.fitness}  # fmt: skip
 
 
+def remote_rows(env_id: str, args: Any, worlds: int, steps: int, root: Path, add: Any) -> None:
+    """Section 6: the reward process beside the in-process path, in this run."""
+    from reward_process import learner_steps_per_s, round_trip
+
+    rt = round_trip(env_id, _reward(env_id), n=args.share_worlds, calls=20, blocks=3)
+    add(f"{env_id} reward call, {args.share_worlds} worlds, ms", f"{rt['remote_us'] / 1e3:.2f} "
+        "through the reward process", f"{rt['inprocess_us'] / 1e3:.2f} in process",
+        f"+{rt['extra_us'] / 1e3:.2f} ms per vector step")  # fmt: skip
+    speeds: dict[str, list[float]] = {"own": [], "inprocess": [], "remote": []}
+    for r in range(args.repeat):
+        for kind in speeds:
+            j = job(root / f"{env_id}-learner-{kind}-{r}", env_id, "warp", _reward(env_id), steps,
+                    device=args.device, seed=r, n_envs=worlds)  # fmt: skip
+            speeds[kind].append(learner_steps_per_s(j, kind, backend="warp")["steps_per_s"])
+    med = {k: statistics.median(v) for k, v in speeds.items()}
+    add(f"{env_id} rsl-rl learner steps per wall-s ({worlds} worlds): own / in process / "
+        "reward process", f"{med['own']:,.0f} / {med['inprocess']:,.0f} / {med['remote']:,.0f}",
+        "", f"process/own {med['remote'] / med['own']:.2f}, in process/own "
+        f"{med['inprocess'] / med['own']:.2f} (target >= 0.90)")  # fmt: skip
+
+
 # =========================================================================== the table
 
 
@@ -185,6 +213,7 @@ def main() -> int:
     p.add_argument("--candidate-steps", type=int, help="warp candidate budget (default 1M on GPU)")
     p.add_argument("--sb3-candidate-steps", type=int, help="SB3 candidate budget (projected)")
     p.add_argument("--repeat", type=int, default=1, help="interleaved throughput rounds")
+    p.add_argument("--reward-process-only", action="store_true", help="only section 6")
     args = p.parse_args()
     gpu = args.device.startswith("cuda")
     quick = args.quick or not gpu
@@ -220,10 +249,13 @@ def main() -> int:
         from bench_warp_env import gym_steps_per_second, warp_row
 
         gym = gym_steps_per_second(env_id, 1000, 2)
-        for n in nworld:
+        for n in [] if args.reward_process_only else nworld:
             r = warp_row(env_id, n, args.device, 2)
             add(f"{env_id} env steps/s, {n} worlds", f"{r['steps_per_s']:,.0f}", f"{gym:,.0f}",
                 f"x{r['steps_per_s'] / gym:.1f} vs one gymnasium env")  # fmt: skip
+        remote_rows(env_id, args, warp_worlds, warp_steps, root, add)
+        if args.reward_process_only:
+            continue
         path = reward_path(env_id, args.share_worlds, args.device, share_steps)
         add(f"{env_id} host reward path, {args.share_worlds} worlds, ms/step",
             f"{path['host_ms']:.2f} (call {path['call_ms']:.2f})", "",
@@ -240,24 +272,25 @@ def main() -> int:
             f"{sb3['generated'] / sb3['builtin']:.2f}", "target >= 0.90")  # fmt: skip
         add(f"{env_id} host reward path share of training", f"{100 * (warp['generated_share'] or 0):.1f}%",
             "", "target <= 10%")  # fmt: skip
-    print("Hopper-v5 candidate:", flush=True)
-    w = candidate(root, "warp", cand_steps, warp_worlds, args.device)
-    s = candidate(root, "sb3", sb3_cand, None, "cpu")
+    if not args.reward_process_only:
+        print("Hopper-v5 candidate:", flush=True)
+        w = candidate(root, "warp", cand_steps, warp_worlds, args.device)
+        s = candidate(root, "sb3", sb3_cand, None, "cpu")
 
-    def wall(c: dict[str, Any]) -> str:
-        tag = (
-            f" projected from {c['steps']:,} steps ({c['measured_s']:.0f} s)"
-            if c["projected"]
-            else ""
+        def wall(c: dict[str, Any]) -> str:
+            tag = (
+                f" projected from {c['steps']:,} steps ({c['measured_s']:.0f} s)"
+                if c["projected"]
+                else ""
+            )
+            return f"{c['wall_s']:,.0f} s{tag}"
+
+        add(
+            "Hopper-v5 1M-step candidate, wall",
+            wall(w),
+            wall(s),
+            f"sb3/warp x{s['wall_s'] / w['wall_s']:.1f}",
         )
-        return f"{c['wall_s']:,.0f} s{tag}"
-
-    add(
-        "Hopper-v5 1M-step candidate, wall",
-        wall(w),
-        wall(s),
-        f"sb3/warp x{s['wall_s'] / w['wall_s']:.1f}",
-    )
 
     from rich.console import Console
     from rich.table import Table

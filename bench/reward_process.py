@@ -49,7 +49,7 @@ def round_trip(
         reward_rows(fn(frozen_copy(s), frozen_array(a), frozen_copy(s2)), n, "bench")
 
     job = TrainJob(env_id=env_id, out_dir="/nonexistent", reward_code=code)
-    with RewardProcess(job, Limits(), REWARD_TARGET) as rp:
+    with RewardProcess(job, Limits(reward_share_limit=0.0), REWARD_TARGET) as rp:
         link = rp.link
         link.fd = os.dup(link.fd)  # the client owns (and closes) its own descriptor
         remote = RemoteReward.connect(link)

@@ -1,8 +1,11 @@
 """One candidate's job end to end, as three containers and a parent that trusts none of them.
 
 1. **train** (`sb3.trainer.run_train_job`, or `rslrl.trainer.run_warp_train_job` for a job whose
-   `backend` is warp; the reward loaded): writes only into `<out>/train/`: progress, a
-   resumable checkpoint, pickle-free policies at each statistics checkpoint. A warp job's
+   `backend` is warp): the learner, which never loads reward code; writes only into
+   `<out>/train/`: progress, a resumable checkpoint, pickle-free policies at each statistics
+   checkpoint. Beside it, with a generated reward, the **reward process** (`rewardproc.serve`,
+   its own container started by `rewardhost.RewardProcess`: the code and the field names only,
+   nothing writable) answers one request per vector step over a socket pair both inherit. A warp job's
    container also reads MuJoCo Warp's compiled kernels, read-only; a container that runs no
    reward code compiles them first where needed (`envs/warp/cache.py`).
 2. **evaluate** (`evaljob.run_eval_job`, no reward code at all): reads the policies

@@ -1,9 +1,11 @@
 """Train one reward candidate with stable-baselines3: the training container's job.
 
 `run_train_job(payload)` is the worker target of the training container (`pipeline.py` runs
-it with the candidate's `train/` folder as the only writable place). The untrusted reward
-runs in-process here, batched over the VecEnv. This job never measures the task fitness:
-that happens afterwards in an evaluation container that never loads the reward
+it with the candidate's `train/` folder as the only writable place). It never loads reward
+code: the reward is a round trip per vector step to the reward process (`_reward_link` in the
+payload; `rewardlink.RemoteReward`), batched over the VecEnv; only `train(job)` called in a
+process with `reward_code` (tests, benchmarks) loads it here. This job never measures the
+task fitness: that happens afterwards in an evaluation container that never loads the reward
 (`evaljob.py`), so nothing this process does can reach its own grade. It never raises for a
 bad candidate: a reward that raises, returns NaN or makes training diverge gives
 `status: failed` with the reason, and what was recorded up to then is kept.

@@ -53,6 +53,8 @@ class RewardProcess:
 
     def __enter__(self) -> RewardProcess:
         self._learner, self._reward = socket.socketpair()
+        for end in (self._learner, self._reward):
+            _large_buffers(end)
         payload = reward_payload(self.job, self._reward.fileno())
         schema_fields = payload["fields"]
         self.link = RewardLink(
@@ -96,3 +98,14 @@ class RewardProcess:
         for end in (self._learner, self._reward):
             if end is not None:
                 end.close()
+
+
+def _large_buffers(sock: socket.socket, size: int = 8 << 20) -> None:
+    """Room for a whole request of thousands of worlds (MBs) in the socket, so a send is one
+    copy instead of many hand-overs between the two processes (capped by the kernel's
+    `net.core.wmem_max`)."""
+    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+        except OSError:
+            pass

@@ -114,9 +114,13 @@ class RewardedWarpEnv(RslRlVecEnv):
         self, applied: torch.Tensor, result: StepResult
     ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         assert self.reward_fn is not None
-        state = frozen_copy(self._state)
+        remote = getattr(self.reward_fn, "remote", False)  # sent as bytes: nothing to protect
+        state = self._state if remote else frozen_copy(self._state)  # before host_step moves it
         host = self.host_step(applied, result)
-        action, next_state = frozen_array(host.action), frozen_copy(host.next_state)
+        if remote:
+            action, next_state = host.action, host.next_state
+        else:
+            action, next_state = frozen_array(host.action), frozen_copy(host.next_state)
         step = self.steps + self.num_envs  # the step count once this step is done, as SB3's
         t0 = time.perf_counter()
         try:

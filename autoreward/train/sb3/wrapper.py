@@ -75,7 +75,12 @@ class RewardVecEnvWrapper(VecEnvWrapper):
 
     def step_async(self, actions: np.ndarray) -> None:
         # A private read-only copy: SB3's actions can be views of torch tensors.
-        self._actions = frozen_array(actions) if self.reward_fn is not None else None
+        if self.reward_fn is None:
+            self._actions = None
+        elif getattr(self.reward_fn, "remote", False):  # sent as bytes: nothing to protect
+            self._actions = np.array(actions, copy=True)
+        else:
+            self._actions = frozen_array(actions)
         self.venv.step_async(actions)
 
     def step_wait(self) -> VecEnvStepReturn:

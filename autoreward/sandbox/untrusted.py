@@ -5,6 +5,13 @@ symlinks to elsewhere, malformed, or full of terminal escape sequences and rich 
 parent reads them only through these functions: regular files opened without following
 links, size-capped, JSON validated against a model by the caller, `.npz` without pickles,
 and text stripped of control characters and cut to a length before it is stored or shown.
+
+Every string that came from a worker is an `UntrustedText` (the `UntrustedStr` field type
+makes one): control characters and terminal escapes are already gone, and each place that
+shows it escapes the rest: rich renders it as plain `Text` (never markup; `.markup` for an
+f-string that is printed as markup), HTML templates autoescape it (it never claims to be
+safe HTML), and plots take `.plot` (mathtext `$` escaped). Numbers from a worker go through
+the `Duration`/`Rate`/`Count` field types (finite, non-negative, plausible) before shown.
 """
 
 from __future__ import annotations
@@ -19,12 +26,19 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from rich.markup import escape as escape_markup
+from rich.text import Text
 
 MAX_JSON_BYTES = 32 * 1024 * 1024
 MAX_NPZ_BYTES = 512 * 1024 * 1024
 MAX_MESSAGE_CHARS = 2000
 """A reason or message copied into a result: longer ones are cut (the rest is in the log)."""
+
+MAX_COMPONENTS = 64
+"""Most reward components a reward may return (`check` refuses more, training keeps these)."""
+MAX_COMPONENT_NAME_CHARS = 80
+"""Longest component name (`check` refuses longer ones)."""
 
 _CONTROL = re.compile(
     r"\x1b\[[0-9;?]*[ -/]*[@-~]"  # CSI sequences (cursor moves, clear screen, colours)
@@ -35,14 +49,50 @@ _CONTROL = re.compile(
 M = TypeVar("M", bound=BaseModel)
 
 
-def _clean(value: str) -> str:
-    return clean_text(value)
+class UntrustedText(str):
+    """Text a worker produced, already cleaned (`untrusted()` makes one). It renders in rich
+    as plain text, `.markup` is it escaped for a markup string, `.plot` for a matplotlib
+    label; HTML templates escape it like any string (it is never marked safe)."""
+
+    __slots__ = ()
+
+    def __rich__(self) -> Text:
+        return Text(str(self))
+
+    @property
+    def markup(self) -> str:
+        return escape_markup(str(self))
+
+    @property
+    def plot(self) -> str:
+        return str(self).replace("$", r"\$")
+
+
+def untrusted(text: object, limit: int = MAX_MESSAGE_CHARS) -> UntrustedText:
+    """`text` cleaned (`clean_text`) as an `UntrustedText`."""
+    return UntrustedText(clean_text(text, limit))
+
+
+def plot_text(text: object, limit: int = MAX_COMPONENT_NAME_CHARS) -> str:
+    """A label for matplotlib: cleaned, cut, and with `$` escaped (no mathtext is parsed:
+    a name like `$\\frac{$` would otherwise stop the whole figure from rendering)."""
+    return untrusted(text, limit).plot
+
+
+def _clean(value: str) -> UntrustedText:
+    return untrusted(value)
 
 
 UntrustedStr = Annotated[str, AfterValidator(_clean)]
-"""A string field of a model the parent fills from what a worker wrote: control characters
-and terminal escapes stripped, cut to `MAX_MESSAGE_CHARS` (rich markup is escaped where it
-is printed)."""
+"""A string field of a model the parent fills from what a worker wrote: an `UntrustedText`
+(control characters and terminal escapes stripped, cut to `MAX_MESSAGE_CHARS`)."""
+
+Duration = Annotated[float, Field(ge=0.0, le=1e7, allow_inf_nan=False)]
+"""Seconds a worker reports: finite, non-negative, under four months."""
+Rate = Annotated[float, Field(ge=0.0, le=1e9, allow_inf_nan=False)]
+"""A per-second rate a worker reports (steps/s): finite, non-negative, below 1e9."""
+Count = Annotated[int, Field(ge=0, le=10**12)]
+"""A count a worker reports (steps, episodes): non-negative and plausible."""
 
 
 class UntrustedDataError(ValueError):
@@ -56,6 +106,24 @@ def clean_text(text: object, limit: int = MAX_MESSAGE_CHARS) -> str:
         cut = len(value) - limit
         value = value[:limit] + f" … [{cut} characters cut]"
     return value
+
+
+def component_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a reward component's name (None when it can): it is shown in
+    terminals, HTML and plots, and used as a key in every statistics file."""
+    if not name.strip():
+        return "component names must not be empty"
+    if len(name) > MAX_COMPONENT_NAME_CHARS:
+        return (
+            f"component names must be at most {MAX_COMPONENT_NAME_CHARS} characters, got one "
+            f"of {len(name)} starting {clean_text(name, 40)!r}; use a short name"
+        )
+    if clean_text(name) != name or not name.isprintable():
+        return (
+            f"component name {clean_text(name, 60)!r} holds control characters or terminal "
+            "escapes; use plain printable text"
+        )
+    return None
 
 
 def read_capped(path: str | Path, max_bytes: int) -> bytes:

@@ -16,11 +16,10 @@ the `Duration`/`Rate`/`Count` field types (finite, non-negative, plausible) befo
 
 from __future__ import annotations
 
+import errno
 import io
 import json
-import os
 import re
-import stat
 import zipfile
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -29,6 +28,8 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from rich.markup import escape as escape_markup
 from rich.text import Text
+
+from autoreward.sandbox.safepath import UnsafePathError, read_beneath
 
 MAX_JSON_BYTES = 32 * 1024 * 1024
 MAX_NPZ_BYTES = 512 * 1024 * 1024
@@ -126,35 +127,48 @@ def component_name_problem(name: str) -> str | None:
     return None
 
 
-def read_capped(path: str | Path, max_bytes: int) -> bytes:
-    """The bytes of a regular file, never following a symlink; UntrustedDataError if it is
-    missing, not a regular file, or larger than `max_bytes`."""
+def read_capped(path: str | Path, max_bytes: int, root: str | Path | None = None) -> bytes:
+    """The bytes of a regular file a worker wrote, following no symlink in any component
+    below `root` (a folder the parent made; default: the file's own folder) (`safepath`).
+    UntrustedDataError if it is missing, not a regular file, reached through a link, or
+    larger than `max_bytes`."""
+    path = Path(path)
+    base = Path(root) if root is not None else path.parent
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        rel = path.relative_to(base)
+    except ValueError:
+        raise UntrustedDataError(f"{path}: not inside {base}") from None
+    try:
+        return read_beneath(base, rel, max_bytes)
+    except UnsafePathError as err:
+        if err.errno == errno.EFBIG:
+            raise UntrustedDataError(
+                f"{path}: larger than {max_bytes // (1024 * 1024)} MiB"
+            ) from None
+        raise UntrustedDataError(f"{path}: {err.strerror}") from None
     except OSError as err:
         raise UntrustedDataError(f"{path}: cannot be read ({err.strerror})") from None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UntrustedDataError(f"{path}: not a regular file")
-        data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise UntrustedDataError(f"{path}: larger than {max_bytes // (1024 * 1024)} MiB")
-    return data
 
 
-def read_json(path: str | Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
+def read_json(
+    path: str | Path, max_bytes: int = MAX_JSON_BYTES, root: str | Path | None = None
+) -> Any:
     """Parsed JSON from a worker's file (see `read_capped`)."""
-    data = read_capped(path, max_bytes)
+    data = read_capped(path, max_bytes, root)
     try:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as err:
         raise UntrustedDataError(f"{path}: not valid JSON ({err})") from None
 
 
-def read_model(path: str | Path, model: type[M], max_bytes: int = MAX_JSON_BYTES) -> M:
+def read_model(
+    path: str | Path,
+    model: type[M],
+    max_bytes: int = MAX_JSON_BYTES,
+    root: str | Path | None = None,
+) -> M:
     """A worker's JSON file validated against `model`."""
-    return parse_model(read_json(path, max_bytes), model, str(path))
+    return parse_model(read_json(path, max_bytes, root), model, str(path))
 
 
 def parse_model(data: Any, model: type[M], where: str = "worker result") -> M:
@@ -166,10 +180,12 @@ def parse_model(data: Any, model: type[M], where: str = "worker result") -> M:
         raise UntrustedDataError(f"{where}: {loc}: {first['msg']}") from None
 
 
-def load_npz(path: str | Path, max_bytes: int = MAX_NPZ_BYTES) -> dict[str, np.ndarray]:
+def load_npz(
+    path: str | Path, max_bytes: int = MAX_NPZ_BYTES, root: str | Path | None = None
+) -> dict[str, np.ndarray]:
     """The arrays of a worker's `.npz`, loaded without pickles (object arrays are refused)
     and with the uncompressed size capped too (no zip bombs)."""
-    data = read_capped(path, max_bytes)
+    data = read_capped(path, max_bytes, root)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if sum(i.file_size for i in archive.infolist()) > max_bytes:

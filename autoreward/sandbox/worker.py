@@ -74,16 +74,28 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from autoreward.errors import WorkerError
+from autoreward.sandbox import watchdog
 from autoreward.sandbox.child import EXIT_SETUP_FAILED, TARGET_PATTERN
-from autoreward.sandbox.container import ContainerSpec, bwrap_argv, bwrap_path, python_paths
+from autoreward.sandbox.container import (
+    ContainerSpec,
+    bwrap_argv,
+    bwrap_path,
+    child_pythonpath,
+    python_paths,
+    tmpfs_sizes_mb,
+)
+from autoreward.sandbox.jobuid import JOB_UID_BASE, job_uid
+from autoreward.sandbox.jobuid import SLOTS as JOB_UID_SLOTS
+from autoreward.sandbox.quota import DiskQuota
 from autoreward.sandbox.untrusted import UntrustedDataError, clean_text
 from autoreward.sandbox.untrusted import read_json as read_untrusted_json
 
@@ -150,6 +162,11 @@ class Limits(BaseModel):
         "reserve far more address space than they use).",
     )
     file_size_mb: int = Field(default=1024, gt=0, description="Largest file it may write.")
+    disk_quota_mb: int = Field(
+        default=4096,
+        gt=0,
+        description="Total disk its writable folders may hold; more stops the job (quota.py).",
+    )
     max_processes: int = Field(
         default=256, gt=0, description="Processes/threads it may start (RLIMIT_NPROC)."
     )
@@ -172,6 +189,7 @@ class Limits(BaseModel):
             cpu_seconds=60,
             address_space_mb=3072,
             file_size_mb=64,
+            disk_quota_mb=256,
             max_processes=64,
             wall_seconds=120,
             reward_call_seconds=7.0,
@@ -213,7 +231,9 @@ def scrub_environment(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _child_environment(extra: Mapping[str, str] | None, jobdir: Path) -> dict[str, str]:
+def _child_environment(
+    extra: Mapping[str, str] | None, jobdir: Path, modules: Sequence[str] = ()
+) -> dict[str, str]:
     env = scrub_environment(os.environ)
     for key, value in (extra or {}).items():
         if is_secret_name(key):
@@ -223,9 +243,9 @@ def _child_environment(extra: Mapping[str, str] | None, jobdir: Path) -> dict[st
             )
         env[key] = str(value)
     env.setdefault("PATH", os.defpath)
-    # The child imports what the parent imports (editable installs, `module:Class` envs).
-    paths = [p for p in sys.path if p and os.path.exists(p)]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    # The child imports from what is bound (python_paths): the standard library,
+    # site-packages, autoreward, a `module:Class` env's module; not the parent's cwd.
+    env["PYTHONPATH"] = os.pathsep.join(child_pythonpath(python_paths(modules), modules))
     env["HOME"] = str(jobdir / "home")
     env["TMPDIR"] = str(jobdir / "tmp")
     env["PYTHONNOUSERSITE"] = "1"
@@ -308,7 +328,12 @@ def _candidates() -> dict[str, Isolation]:
             switch_uid=root,
             runs_as_nobody=root,
             same_uid=not root,
-            notes=container_notes + (["uid nobody"] if root else ["your uid, in a user namespace"]),
+            notes=container_notes
+            + (
+                ["a uid of its own per job; its supervisor outside it"]
+                if root
+                else ["your uid, in a user namespace"]
+            ),
         )
         if root:
             out["bwrap-root"] = Isolation(
@@ -490,8 +515,8 @@ def _probe_mode(mode: Isolation) -> str | None:
         return f"no network namespace (interfaces {v['interfaces']})"
     if mode.drop_uid and v["uid"] == 0 and not mode.prefix:
         return "child still runs as root"
-    if mode.switch_uid and v["uid"] != SANDBOX_UID:
-        return f"child runs as uid {v['uid']}, not nobody"
+    if mode.switch_uid and not JOB_UID_BASE <= v["uid"] < JOB_UID_BASE + JOB_UID_SLOTS:
+        return f"child runs as uid {v['uid']}, not a job uid of its own"
     if mode.private_filesystem and v.get("canary_visible"):
         return "the container did not hide the host filesystem"
     return None
@@ -543,6 +568,26 @@ def _run(
     start = time.monotonic()
     if mode.same_uid:
         _make_parent_undumpable()
+    with ExitStack() as stack:
+        uid = stack.enter_context(job_uid()) if mode.switch_uid else SANDBOX_UID
+        result = _run_as(mode, uid, target, payload, limits, workdir, extra_env, inputs, modules)
+    result.wall_s = round(time.monotonic() - start, 3)
+    result.isolation = mode.describe()
+    return result
+
+
+def _run_as(
+    mode: Isolation,
+    uid: int,
+    target: str,
+    payload: dict[str, Any],
+    limits: Limits,
+    workdir: Path | None,
+    extra_env: Mapping[str, str] | None,
+    inputs: Sequence[Path],
+    modules: Sequence[str],
+) -> WorkerResult:
+    """One job whose code runs as `uid` (when the parent is root and the mode drops it)."""
     jobdir = Path(tempfile.mkdtemp(prefix="autoreward-job-"))
     try:
         for sub in ("home", "tmp"):
@@ -552,41 +597,52 @@ def _run(
         cwd.mkdir(parents=True, exist_ok=True)
         job["cwd"] = str(cwd)
         job["pid_namespace"] = mode.container is not None
-        (jobdir / "job.json").write_text(json.dumps(job))
-        child_env = _child_environment(extra_env, jobdir)
-        if mode.runs_as_nobody:
-            _lend_tree(jobdir, SANDBOX_UID, SANDBOX_GID)
-            if workdir is not None:
-                _lend_tree(cwd, SANDBOX_UID, SANDBOX_GID)
+        job["status_fd"] = None  # set by _spawn_and_wait
+        child_env = _child_environment(extra_env, jobdir, modules)
+        writable = [jobdir] + ([cwd] if workdir is not None else [])
         spec = None
         if mode.container is not None:
-            writable = [jobdir] + ([cwd] if workdir is not None else [])
             # An input that holds a writable folder would show the job that folder's siblings.
             readable = [
                 Path(p).resolve()
                 for p in inputs
                 if Path(p).exists() and not any(Path(p).resolve() in w.parents for w in writable)
             ]
+            tmp_mb, shm_mb = tmpfs_sizes_mb(limits.address_space_mb)
             spec = ContainerSpec(
                 ro=python_paths(modules) + readable,
-                rw=[jobdir] + ([cwd] if workdir is not None else []),
+                rw=writable,
                 cwd=Path("/"),  # the worker changes into `cwd` once it runs as its own uid
                 env=child_env,
                 network=limits.network,
                 gpu=limits.gpu,
-                switch_to_uid=SANDBOX_UID if mode.switch_uid else None,
+                switch_to_uid=uid if mode.switch_uid else None,
+                tmp_mb=tmp_mb,
+                shm_mb=shm_mb,
             )
+        if mode.runs_as_nobody:
+            _lend_tree(jobdir, uid, uid)
+            if workdir is not None:
+                _lend_tree(cwd, uid, uid)
+            # The supervisor (uid 0 without DAC capabilities) reads job.json: the job's uid
+            # owns the folder, so it may be entered but job.json stays the parent's.
+            os.chmod(jobdir, 0o711)
+        quota = DiskQuota(writable, limits.disk_quota_mb)
         try:
-            outcome = _spawn_and_wait(mode, limits, jobdir, cwd, child_env, spec)
+            outcome = _spawn_and_wait(mode, limits, jobdir, cwd, child_env, spec, uid, quota, job)
         finally:
             if workdir is not None and mode.runs_as_nobody:
                 _lend_tree(cwd, os.getuid(), os.getgid())
-        result = _classify(outcome, limits, jobdir)
+        return _classify(outcome, limits, jobdir)
     finally:
         shutil.rmtree(jobdir, ignore_errors=True)
-    result.wall_s = round(time.monotonic() - start, 3)
-    result.isolation = mode.describe()
-    return result
+
+
+def _write_job(path: Path, job: dict[str, Any]) -> None:
+    """job.json, readable by the supervisor and the job, writable by neither."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(job))
 
 
 @dataclass
@@ -596,6 +652,9 @@ class _Outcome:
     timed_out: bool
     log_tail: str
     spawn_error: str | None = None
+    quota_reason: str | None = None
+    supervisor: dict[str, Any] | None = None
+    """The supervisor's report (its pipe): wait status, CPU, peak memory, watchdog step."""
 
 
 def _spawn_and_wait(
@@ -604,12 +663,15 @@ def _spawn_and_wait(
     jobdir: Path,
     cwd: Path,
     env: dict[str, str],
-    spec: ContainerSpec | None = None,
+    spec: ContainerSpec | None,
+    uid: int,
+    quota: DiskQuota,
+    job: dict[str, Any],
 ) -> _Outcome:
     flags = ["-s", "-B"] + (["-P"] if sys.version_info >= (3, 11) else [])
     child = [sys.executable, *flags, "-m", "autoreward.sandbox.child", str(jobdir)]
     if mode.switch_uid:
-        child.append(f"{SANDBOX_UID}:{SANDBOX_GID}")
+        child.append(f"{uid}:{uid}")
     if mode.container is not None and spec is not None:
         cmd = bwrap_argv(mode.container, spec, child)
         env = {"PATH": env.get("PATH", os.defpath)}  # bubblewrap itself; the job gets spec.env
@@ -618,8 +680,14 @@ def _spawn_and_wait(
     drop: dict[str, Any] = {}
     if mode.drop_uid:
         drop = {"user": SANDBOX_UID, "group": SANDBOX_GID, "extra_groups": _render_groups()}
-    log_path = jobdir / "output.log"
-    with open(log_path, "wb") as log_file:
+    # The supervisor's report comes back on this pipe, never through a file in the job's
+    # reach; the job's output goes to a log the parent keeps open (a file the job replaces
+    # in its folder is not the one read back).
+    status_read, status_write = os.pipe()
+    job["status_fd"] = status_write
+    _write_job(jobdir / "job.json", job)
+    log_file = open(jobdir / "output.log", "w+b")  # noqa: SIM115 (read back below)
+    try:
         try:
             proc = subprocess.Popen(
                 cmd,
@@ -630,24 +698,59 @@ def _spawn_and_wait(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                pass_fds=(status_write,),
                 preexec_fn=_die_with_parent,
                 **drop,
             )
         except OSError as err:
             return _Outcome(None, None, False, "", spawn_error=f"{type(err).__name__}: {err}")
-    with _live_lock:
-        _live_groups.add(proc.pid)
-    try:
-        timed_out = not _wait_exit(proc.pid, time.monotonic() + limits.wall_seconds)
-        # The child is a zombie (or still running): its pid cannot be reused yet, so killing
-        # its group cannot hit an unrelated one. This also removes anything it left behind.
-        _kill_group(proc.pid)
-        _, status, rusage = os.wait4(proc.pid, 0)
-    finally:
+        finally:
+            os.close(status_write)
         with _live_lock:
-            _live_groups.discard(proc.pid)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return _Outcome(status, rusage, timed_out, _tail(log_path))
+            _live_groups.add(proc.pid)
+        try:
+            ended = _wait_exit(proc.pid, time.monotonic() + limits.wall_seconds, quota.exceeded)
+            # The child is a zombie (or still running): its pid cannot be reused yet, so
+            # killing its group cannot hit an unrelated one. This also removes anything it
+            # left behind.
+            _kill_group(proc.pid)
+            _, status, rusage = os.wait4(proc.pid, 0)
+        finally:
+            with _live_lock:
+                _live_groups.discard(proc.pid)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        report = _read_status(status_read)
+        return _Outcome(
+            status,
+            rusage,
+            ended is False,
+            _tail(log_file),
+            quota_reason=ended if isinstance(ended, str) else None,
+            supervisor=report,
+        )
+    finally:
+        os.close(status_read)
+        log_file.close()
+
+
+def _read_status(fd: int) -> dict[str, Any] | None:
+    """The supervisor's report from its pipe (small; everything of it is written by now)."""
+    chunks = []
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0)
+        if not ready:
+            break
+        data = os.read(fd, 65536)
+        if not data:
+            break
+        chunks.append(data)
+        if sum(map(len, chunks)) > 65536:
+            return None
+    try:
+        record = json.loads(b"".join(chunks))
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -660,31 +763,36 @@ def _die_with_parent() -> None:
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _wait_exit(pid: int, deadline: float) -> bool:
-    """Wait, without reaping, until `pid` exits (True) or the deadline passes (False)."""
+def _wait_exit(
+    pid: int, deadline: float, check: Callable[[], str | None] | None = None
+) -> bool | str:
+    """Wait, without reaping, until `pid` exits (True), the deadline passes (False) or
+    `check` (called every half second) gives a reason to stop it (that reason)."""
     try:
         fd = os.pidfd_open(pid)
     except (AttributeError, OSError):
         fd = None
-    if fd is not None:
-        try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                ready, _, _ = select.select([fd], [], [], left)
+    try:
+        delay = 0.005
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if fd is not None:
+                ready, _, _ = select.select([fd], [], [], min(left, 0.5))
                 if ready:
                     return True
-        finally:
+            else:
+                if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    return True
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+            reason = check() if check is not None else None
+            if reason:
+                return reason
+    finally:
+        if fd is not None:
             os.close(fd)
-    delay = 0.005
-    while time.monotonic() < deadline:
-        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        if info is not None:
-            return True
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-    return False
 
 
 _live_lock = threading.Lock()
@@ -731,6 +839,13 @@ def _classify(out: _Outcome, limits: Limits, jobdir: Path) -> WorkerResult:
             f"wall-clock timeout after {limits.wall_seconds:g} s; "
             "the worker's whole process group was killed",
         )
+    if out.quota_reason:
+        return fail("killed", out.quota_reason)
+    sup = out.supervisor or {}
+    if isinstance(sup.get("watchdog_step"), int):
+        limit_s = limits.reward_call_seconds
+        message = watchdog.exceeded_message(limit_s, sup["watchdog_step"], limits.reward_call_unit)
+        return fail("error", message)
     record = _read_json(jobdir / "result.json")
     if record is not None:
         status = record.get("status")
@@ -741,17 +856,21 @@ def _classify(out: _Outcome, limits: Limits, jobdir: Path) -> WorkerResult:
             if status == "memory":
                 reason += f" (address-space limit {limits.address_space_mb} MB)"
             return fail(status, reason, str(record.get("traceback", "")))
-    # No result: how did the job process end? In a PID namespace the supervisor says so.
+    # No result: how did the job process end? Its supervisor says so (on its pipe).
     wait_status, cpu = out.status, _cpu_seconds(out.rusage)
     peak_mb = out.rusage.ru_maxrss / 1024 if out.rusage else 0.0
-    exit_record = _read_json(jobdir / "exit.json")
-    if exit_record is not None:
+    setup_failed = os.WIFEXITED(wait_status) and os.WEXITSTATUS(wait_status) == EXIT_SETUP_FAILED
+    if out.supervisor is None and (os.WIFSIGNALED(wait_status) or setup_failed):
+        pass  # the container itself was killed, or never got as far: its status says how
+    elif out.supervisor is None:
+        return fail("crashed", "the job's supervisor ended without a report (killed?)")
+    else:
         try:
-            wait_status = int(exit_record["wait_status"])
-            cpu = float(exit_record["cpu_seconds"])
-            peak_mb = float(exit_record["maxrss_kb"]) / 1024
+            wait_status = int(sup["wait_status"])
+            cpu = float(sup["cpu_seconds"])
+            peak_mb = float(sup["maxrss_kb"]) / 1024
         except (KeyError, TypeError, ValueError):
-            pass
+            return fail("crashed", "the job's supervisor sent a malformed report")
     memory_hint = _MEMORY_HINTS.search(tail) is not None
     if os.WIFEXITED(wait_status):
         code = os.WEXITSTATUS(wait_status)
@@ -784,21 +903,22 @@ def _cpu_seconds(ru: resource.struct_rusage | None) -> float:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    """A record the child wrote (untrusted): symlinks, oversized and malformed files are
+    """A record the job wrote (untrusted): symlinks, oversized and malformed files are
     ignored (a missing or unreadable result is reported from how the process ended)."""
     try:
-        record = read_untrusted_json(path, RESULT_MAX_BYTES)
+        record = read_untrusted_json(path, RESULT_MAX_BYTES, root=path.parent)
     except UntrustedDataError:
         return None
     return record if isinstance(record, dict) else None
 
 
-def _tail(path: Path) -> str:
+def _tail(log: IO[bytes]) -> str:
+    """The end of the job's log, read from the descriptor the parent opened."""
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - TAIL_CHARS))
-            return clean_text(f.read().decode(errors="replace"), TAIL_CHARS)
+        log.flush()
+        log.seek(0, os.SEEK_END)
+        log.seek(max(0, log.tell() - TAIL_CHARS))
+        return clean_text(log.read().decode(errors="replace"), TAIL_CHARS)
     except OSError:
         return ""
 

@@ -7,6 +7,7 @@ hundred MB, a few dozen processes. Skipped where no container is possible.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import textwrap
@@ -243,3 +244,26 @@ def test_a_job_cannot_forge_the_supervisors_report() -> None:
     res = _run(code, _limits(reward_call_seconds=1.0))
     assert not res.ok
     assert "reward call exceeded 1 s at step 7" in res.reason
+
+
+def test_sandbox_bind_option_names_a_folder_and_refuses_project_roots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from autoreward.cli import app
+
+    monkeypatch.setenv(BIND_ENV_VAR, "")  # restored (unset) after the test
+    runner = CliRunner()
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("")
+    res = runner.invoke(app, ["--sandbox-bind", str(project), "--version"])
+    assert res.exit_code == 0  # --version is eager: nothing else is applied
+    res = runner.invoke(app, ["--sandbox-bind", str(project), "envs", "list"])
+    assert res.exit_code != 0 and "never bound whole" in res.output
+    lib = tmp_path / "mylib"
+    lib.mkdir()
+    res = runner.invoke(app, ["--sandbox-bind", str(lib), "envs", "list"])
+    assert res.exit_code == 0, res.output
+    assert os.environ[BIND_ENV_VAR] == str(lib.resolve())

@@ -162,34 +162,68 @@ def check_name(name: str) -> str:
 
 
 def iter_tree(
-    root: str | os.PathLike[str] | int, rel: str | os.PathLike[str] = ".", max_depth: int = 8
+    root: str | os.PathLike[str] | int,
+    rel: str | os.PathLike[str] = ".",
+    max_depth: int = 8,
+    skip_unsafe: bool = False,
 ) -> Iterator[tuple[str, int]]:
     """(relative path, size) of every regular file below `root/rel`, walked by descriptor
-    with no symlink followed; UnsafePathError for a link, a device, a socket, a bad name or
-    folders nested deeper than `max_depth`."""
+    with no symlink followed. A link, a device, a socket, a bad name or folders nested deeper
+    than `max_depth` raise UnsafePathError, or are left out with `skip_unsafe`."""
     top = open_beneath(root, rel, directory=True)
-    yield from _iter_fd(top, "", max_depth)
+    yield from _iter_fd(top, "", max_depth, skip_unsafe)
 
 
-def _iter_fd(dir_fd: int, prefix: str, depth_left: int) -> Iterator[tuple[str, int]]:
+def _iter_fd(dir_fd: int, prefix: str, depth_left: int, skip: bool) -> Iterator[tuple[str, int]]:
     try:
         with os.scandir(dir_fd) as entries:
             listing = sorted((e.name, e.stat(follow_symlinks=False)) for e in entries)
         for name, info in listing:
-            check_name(name)
             rel = f"{prefix}{name}"
-            if stat.S_ISREG(info.st_mode):
-                yield rel, info.st_size
-            elif stat.S_ISDIR(info.st_mode):
-                if depth_left <= 0:
-                    raise UnsafePathError(errno.ELOOP, "folders nested too deeply", rel)
-                sub = open_beneath(dir_fd, name, directory=True)
-                yield from _iter_fd(sub, rel + "/", depth_left - 1)
-            else:
-                what = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a regular file"
-                raise UnsafePathError(errno.ELOOP, f"{what} (planted by the job?)", rel)
+            try:
+                check_name(name)
+                if stat.S_ISREG(info.st_mode):
+                    yield rel, info.st_size
+                elif stat.S_ISDIR(info.st_mode):
+                    if depth_left <= 0:
+                        raise UnsafePathError(errno.ELOOP, "folders nested too deeply", rel)
+                    sub = open_beneath(dir_fd, name, directory=True)
+                    yield from _iter_fd(sub, rel + "/", depth_left - 1, skip)
+                else:
+                    what = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+                    raise UnsafePathError(errno.ELOOP, f"{what} (planted by the job?)", rel)
+            except UnsafePathError:
+                if not skip:
+                    raise
     finally:
         os.close(dir_fd)
+
+
+def read_tree(
+    root: str | os.PathLike[str],
+    rel: str | os.PathLike[str],
+    *,
+    max_bytes: int,
+    max_files: int = 1000,
+    skip_unsafe: bool = False,
+) -> dict[str, bytes]:
+    """{relative path: bytes} of the regular files below `root/rel` (see `iter_tree`), the
+    total capped at `max_bytes`."""
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        files = list(iter_tree(root_fd, rel, skip_unsafe=skip_unsafe))
+        if len(files) > max_files:
+            raise UnsafePathError(errno.EFBIG, f"more than {max_files} files", os.fspath(rel))
+        base = "/".join(relative_parts(rel))
+        out: dict[str, bytes] = {}
+        budget = max_bytes
+        for name, _ in files:
+            data = read_beneath(root_fd, f"{base}/{name}" if base else name, budget)
+            budget -= len(data)
+            out[name] = data
+        return out
+    finally:
+        os.close(root_fd)
 
 
 def copy_tree(

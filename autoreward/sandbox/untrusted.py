@@ -51,13 +51,19 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class UntrustedText(str):
-    """Text a worker produced, already cleaned (`untrusted()` makes one). It renders in rich
-    as plain text, `.markup` is it escaped for a markup string, `.plot` for a matplotlib
-    label; HTML templates escape it like any string (it is never marked safe)."""
+    """Text a worker produced, already cleaned (`untrusted()` makes one). `console.print`
+    renders it as plain text; `.text` is a rich `Text` for table cells, `.markup` it escaped
+    for a markup string, `.plot` for a matplotlib label; HTML templates escape it like any
+    string (it is never marked safe)."""
 
     __slots__ = ()
 
     def __rich__(self) -> Text:
+        return Text(str(self))
+
+    @property
+    def text(self) -> Text:
+        """As a rich `Text` (table cells: rich measures plain `str` cells as markup)."""
         return Text(str(self))
 
     @property

@@ -20,8 +20,13 @@ Layers, applied to every job:
 - **Process group**: the child starts its own session; on a wall-clock timeout, and after
   every job, the whole group gets SIGKILL.
 - **Privileges**: the child sets no-new-privileges and drops every capability. When the
-  parent runs as root the child runs as `nobody` (65534), with the job directory and
-  `workdir` lent to that uid for the run.
+  parent runs as root, in the container the job runs as a uid of its own (`jobuid.py`: its
+  own RLIMIT_NPROC; its supervisor stays uid 0 with CAP_KILL only, out of the job's reach),
+  in the `unshare` modes as `nobody` (65534), with the job directory and `workdir` lent to
+  that uid for the run.
+- **Disk**: the job's writable folders together may hold `Limits.disk_quota_mb`
+  (`quota.py`, measured while it runs); the container's `/tmp` and `/dev/shm` are tmpfs
+  mounts sized inside its memory limit.
 - **Namespaces** (where `unshare` allows): own user, PID, mount and network namespaces. The
   child sees only its own processes in /proc (so no
   `/proc/<pid>/environ` of the parent or of your shell), has only a down loopback interface
@@ -48,9 +53,10 @@ probe job through each mode, strongest first:
    setsid() escape the group kill. The static validator is then the main defence; a warning
    says so once per process.
 
-In the namespace modes the child is PID 1 of its namespace and acts as a tiny supervisor
-(`child.supervise`): the job runs one level down, so signals behave normally, and its exit
-status and resource usage come back in `exit.json` (unshare cannot pass a SIGKILL on).
+The child acts as a tiny supervisor (`child.supervise`; PID 1 of its namespace in the
+`unshare` modes): the job runs one level down, so signals behave normally, and its exit
+status, resource usage and the watchdog's verdict come back on a pipe only the supervisor
+holds (unshare cannot pass a SIGKILL on; a file in the job's folder could be forged).
 
 `AUTOREWARD_SANDBOX=userns|rootns|userns-root|uid|none` forces a mode (an unavailable mode is
 an error); `auto` (default) picks the first that works. The parent is also made non-dumpable

@@ -274,7 +274,7 @@ class _CappedLog:
 
 
 def supervise(jobdir: Path, job: dict[str, Any], ids: tuple[int, int] | None = None) -> int:
-    """Run `work` one level down, watch it, reap it, report how it ended (`exit.json`).
+    """Run `work` one level down, watch it, reap it, report how it ended (on `status_fd`).
 
     The supervisor never imports job code. It pumps the job's output into the capped log,
     kills the job when one reward call overruns its deadline (the heartbeat, `watchdog.py`),

@@ -181,6 +181,9 @@ def _child_environment(
     env["PYTHONPATH"] = os.pathsep.join(child_pythonpath(python_paths(modules), modules))
     env["HOME"] = str(jobdir / "home")
     env["TMPDIR"] = str(jobdir / "tmp")
+    # A job uid has no /etc/passwd entry: getpass.getuser() (torch, matplotlib caches) reads
+    # these instead of failing on a pwd lookup.
+    env["USER"] = env["LOGNAME"] = "autoreward-job"
     env["PYTHONNOUSERSITE"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env

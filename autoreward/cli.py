@@ -25,6 +25,7 @@ from autoreward.cli_support import (
     FitnessThresholdOpt,
     Group,
     apply_sandbox,
+    apply_sandbox_binds,
     errors,
     fitness_options,
     set_debug,
@@ -116,6 +117,15 @@ def main(
             "(a bubblewrap container, or refuse to run); before or after the command name.",
         ),
     ] = None,
+    sandbox_bind: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--sandbox-bind",
+            help="A folder to bind read-only into every container (repeatable; none by "
+            "default: the current directory, your script's folder and PYTHONPATH are not "
+            "visible to workers). Before the command name.",
+        ),
+    ] = None,
     version: Annotated[
         bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
@@ -124,6 +134,7 @@ def main(
     set_debug(debug)
     with errors():
         apply_sandbox(sandbox)
+        apply_sandbox_binds(sandbox_bind or [])
 
 
 # --------------------------------------------------------------------------- envs

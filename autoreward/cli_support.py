@@ -5,10 +5,12 @@ handling (with Ctrl-C), and the option types several commands share."""
 from __future__ import annotations
 
 import copy
+import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -93,6 +95,26 @@ def _take_sandbox(args: list[str]) -> tuple[list[str], str | None]:
             out.append(arg)
         i += 1
     return out, value
+
+
+def apply_sandbox_binds(paths: list[Path]) -> None:
+    """`--sandbox-bind PATH`: folders every container may read (AUTOREWARD_SANDBOX_BIND)."""
+    if not paths:
+        return
+    from autoreward.sandbox.container import BIND_ENV_VAR, is_project_root
+
+    for path in paths:
+        if not path.is_dir():
+            raise ConfigError(
+                f"--sandbox-bind {path}: not a folder", hint="name an existing folder to bind"
+            )
+        if is_project_root(path.resolve()):
+            raise ConfigError(
+                f"--sandbox-bind {path}: a project root (it holds pyproject.toml, setup.py or "
+                ".git, and may hold .env files and runs/) is never bound whole",
+                hint="bind the package folder inside it instead",
+            )
+    os.environ[BIND_ENV_VAR] = os.pathsep.join(str(p.resolve()) for p in paths)
 
 
 def apply_sandbox(policy: str | None) -> None:

@@ -108,3 +108,18 @@ def test_relative_out_dir_is_not_nested_inside_itself(
     assert result.status == "ok", result.reason
     assert (tmp_path / "runs" / "cand_0" / "stats.json").is_file()
     assert not (tmp_path / "runs" / "cand_0" / "runs").exists()
+
+
+def test_progress_numbers_and_text_from_a_worker_are_checked(tmp_path: Path) -> None:
+    """`steps_per_s=1e300`, negative steps and escapes in the label were shown as written."""
+    from autoreward.exec.base import read_progress
+
+    job = TrainJob(env_id="Pendulum-v1", out_dir=str(tmp_path))
+    (tmp_path / "train").mkdir()
+    progress = tmp_path / "train" / "progress.json"
+    progress.write_text(json.dumps({"steps": 10, "label": "x\x1b]52;c;aGk=\x07", "t": 1.0}))
+    assert read_progress(job) == {"steps": 10, "total_steps": 0, "label": "x", "status": "",
+                                  "t": 1.0}  # fmt: skip
+    for forged in ({"steps_per_s": 1e300}, {"steps": -5}, {"fitness": float("nan")}):
+        progress.write_text(json.dumps({"steps": 1, **forged}))
+        assert read_progress(job) == {}

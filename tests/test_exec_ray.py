@@ -76,3 +76,30 @@ def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="needs the 'ray' package") as info:
         RayExecutor()
     assert info.value.hint == "pip install 'autoreward[ray]'"
+
+
+def test_packing_a_checkpoint_follows_no_link_the_job_planted(tmp_path: Path) -> None:
+    """`_pack_checkpoint` ran `rglob` on the job's folder as the driver's user: a checkpoint
+    the job replaced with a link to $HOME shipped the driver's files to the node."""
+    from autoreward.errors import WorkerError
+    from autoreward.exec.ray_exec import _pack_checkpoint
+    from autoreward.train.job import TrainJob
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".netrc").write_text("machine example.com password hunter2")
+    train = tmp_path / "cand" / "train"
+    (train / "checkpoint").mkdir(parents=True)
+    (train / "checkpoint" / "model.zip").write_bytes(b"zip")
+    job = TrainJob(env_id="Pendulum-v1", out_dir=str(tmp_path / "next"),
+                   resume_from=str(train / "checkpoint"))  # fmt: skip
+    assert _pack_checkpoint(job) == {"model.zip": b"zip"}
+    (train / "checkpoint" / "netrc").symlink_to(home / ".netrc")
+    with pytest.raises(WorkerError, match="planted by the job"):
+        _pack_checkpoint(job)
+    (train / "checkpoint" / "netrc").unlink()
+    (train / "checkpoint" / "model.zip").unlink()
+    (train / "checkpoint").rmdir()
+    (train / "checkpoint").symlink_to(home)
+    with pytest.raises(WorkerError, match="cannot ship the checkpoint"):
+        _pack_checkpoint(job)

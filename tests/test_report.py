@@ -429,3 +429,34 @@ def test_wall_time_adds_up_the_sessions_of_a_resumed_run_and_skips_the_gap() -> 
     assert session_wall_time(events[:4]) == 40.0
     assert session_wall_time(events, now=2005.0) == 45.0
     assert session_wall_time([]) is None
+
+
+MATHTEXT_NAMES = ["$\\frac{$", "$x^$", "$\\foo$", "a $ b"]
+
+
+@pytest.mark.parametrize("name", MATHTEXT_NAMES)
+def test_component_names_with_mathtext_do_not_break_the_plots(name: str) -> None:
+    """A component named `$\\frac{$` made matplotlib raise while drawing the legend: no
+    report at all (issue 17). Names from reward code are plotted with `$` escaped."""
+    from autoreward.report.plots import bar_chart, component_plot, learning_curve
+
+    points = [{"step": s, "per_episode": {name: float(s)}} for s in (1, 2)]
+    assert component_plot({"checkpoints": points, "components": [name]})
+    assert learning_curve([{"step": 1, "fitness": 1.0}, {"step": 2, "fitness": 2.0}], name)
+    assert bar_chart([name], {name: [1.0]}, "return")
+
+
+def test_a_run_whose_reward_names_a_component_in_mathtext_still_reports(run_dir: Path) -> None:
+    import json
+
+    for stats_path in run_dir.glob("iter_*/cand_*/stats.json"):
+        stats = json.loads(stats_path.read_text())
+        old = stats["components"][0]
+        stats["components"][0] = "$\\frac{$\x1b]52;c;aGk=\x07"
+        for point in stats.get("checkpoints", []):
+            for key in ("per_episode", "per_step"):
+                if old in (point.get(key) or {}):
+                    point[key]["$\\frac{$\x1b]52;c;aGk=\x07"] = point[key].pop(old)
+        stats_path.write_text(json.dumps(stats))
+    html = write_run_report(run_dir).read_text()
+    assert "\x1b" not in html

@@ -199,3 +199,42 @@ def test_isolated_check_turns_a_killed_worker_into_a_failed_check() -> None:
     assert report.failure_text() == (
         "sandbox: the dry run did not finish within 4 s (an endless loop in compute_reward?)"
     )
+
+
+# ---- issue 17: component count and names are refused up front, whoever reports them
+
+
+@pytest.mark.parametrize(
+    ("terms", "message"),
+    [
+        ('{f"c{i}": x * 0.0 for i in range(65)}', "at most 64 components, got 65"),
+        ('{"n" * 81: x}', "at most 80 characters, got one of 81"),
+        ('{"ok\\x1b]52;c;aGVsbG8=\\x07": x}', "control characters or terminal escapes"),
+        ('{"clear\\x1b[2J": x}', "control characters or terminal escapes"),
+        ('{"": x}', "must not be empty"),
+    ],
+)
+def test_too_many_components_and_bad_names_fail_the_check(terms: str, message: str) -> None:
+    report = _check(_pendulum(f'x = next_state["cos_theta"]\nreturn x, {terms}'))
+    assert not report.ok
+    status, text = _item(report, "components")
+    assert status == "fail" and message in text
+    assert "\x1b" not in report.summary_text()
+
+
+def test_a_forged_worker_report_with_bad_names_is_a_failure_not_a_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from autoreward.sandbox import checker
+    from autoreward.sandbox.worker import WorkerResult
+
+    stats = {"mean": 0.0, "std": 0.0, "min": 0.0, "max": 0.0}
+    forged = {"ok": True, "checks": [], "components": {f"c{i}": stats for i in range(3000)}}
+    escaped = {"ok": True, "checks": [], "components": {"\x1b]52;c;aGk=\x07x": stats}}
+    for value in (forged, escaped):
+        result = WorkerResult(ok=True, status="ok", value=value)
+        monkeypatch.setattr(checker, "run_isolated", lambda *a, _r=result, **k: _r)
+        report = check_reward_isolated(HOPPER, load_schema("Hopper-v5"))
+        assert not report.ok
+        assert "the dry run's report" in report.failure_text()
+        assert "\x1b" not in report.failure_text()

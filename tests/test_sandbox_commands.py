@@ -82,3 +82,19 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     assert runner.invoke(app, ["check", str(hostile), "--env", "Pendulum-v1"]).exit_code == 1
     res = runner.invoke(app, ["check", str(tmp_path / "missing.py"), "--env", "Pendulum-v1"])
     assert res.exit_code == 2 and "reward file not found" in res.output
+
+
+def test_component_names_print_as_plain_text_not_markup_or_escapes() -> None:
+    from autoreward.sandbox.checker import CheckReport
+    from autoreward.sandbox.commands import print_report
+
+    stats = {"mean": 1.0, "std": 0.0, "min": 1.0, "max": 1.0}
+    report = CheckReport.model_validate(
+        {"ok": True, "components": {"[bold red]$\\frac{$[/]": stats}, "checks": []}
+    )
+    console = Console(record=True, force_terminal=True, width=120)
+    print_report(console, report)
+    text = console.export_text()
+    assert "[bold red]$\\frac{$[/]" in text
+    with pytest.raises(ValueError, match="terminal escapes"):
+        CheckReport.model_validate({"ok": True, "components": {"\x1b[2Jx": stats}})

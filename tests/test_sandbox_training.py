@@ -106,3 +106,41 @@ def test_train_command_never_executes_the_reward_in_this_process(tmp_path: Path)
     )  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "reward call exceeded" in result.output
+
+
+@pytest.mark.expensive
+def test_links_a_training_job_plants_reach_nothing_of_the_host(tmp_path: Path) -> None:
+    """Issue 17: a job replaced its `train/checkpoint` with a link to $HOME; continuing it
+    followed the link and bound `.env`, `.netrc` and the run's `config.yaml` into the next
+    container. Here UNRESTRICTED Python in the training container replaces every file and
+    folder the parent later reads (checkpoint, final policy, progress.json) with links to a
+    folder of secrets; neither the evaluation nor a continuation reads any of them."""
+    if not isolation().private_filesystem:
+        pytest.skip("no container here: the host filesystem is visible to the worker")
+    secrets = tmp_path / "home"
+    secrets.mkdir()
+    (secrets / ".env").write_text("OPENAI_API_KEY=sk-planted-link-secret")
+    (secrets / "config.yaml").write_text("fitness: hidden-planted-link-secret\n")
+    (secrets / "model.zip").write_text("planted-link-secret")
+    cand = tmp_path / "run" / "iter_0" / "cand_0"
+    job = TrainJob(env_id="CartPole-v1", out_dir=str(cand), total_steps=256, n_envs=2,
+                   n_checkpoints=1, eval_episodes=2, checkpoint_eval_episodes=1,
+                   label=f"plant:{secrets}")  # fmt: skip
+    first = run_pipeline(job, train_target="autoreward.sandbox._probe:train_then_plant")
+    assert (cand / "train" / "checkpoint").is_symlink()
+    assert first.status == "failed"
+    assert "cannot use the policy folder" in (first.reason or "")
+    assert "final.npz" in (first.reason or "") and "link" in (first.reason or "")
+
+    # Successive halving continues the candidate from its checkpoint: refused, not followed.
+    follow = job.model_copy(update={"total_steps": 512, "label": "",
+                                    "resume_from": str(cand / "train" / "checkpoint")})  # fmt: skip
+    second = run_pipeline(follow)
+    assert second.status == "failed"
+    assert "cannot use the checkpoint" in (second.reason or "")
+
+    leaked = [
+        p for p in (tmp_path / "run").rglob("*")
+        if p.is_file() and not p.is_symlink() and b"planted-link-secret" in p.read_bytes()
+    ]  # fmt: skip
+    assert leaked == []

@@ -177,3 +177,80 @@ def test_validate_expression_checks_names_and_rules() -> None:
     assert v.construct == "name 'open'"
     (v,) = validate_expression("x = 1")
     assert v.construct == "syntax error"
+
+
+# Byte-to-object routes (issue 17): each of these turns chosen bytes into object pointers, or
+# reaches the raw memory that would let a program do so. One test per route and spelling.
+_BYTES = "b'\\x00' * 8"
+
+
+@pytest.mark.parametrize(
+    ("line", "construct"),
+    [
+        (f"x = np.ndarray((1,), dtype='O', buffer={_BYTES})[0]", "np.ndarray"),
+        (f"x = np.ndarray((1,), 'O', {_BYTES})", "np.ndarray"),
+        ("f = np.ndarray", "np.ndarray"),
+        ("x = np.zeros(1, dtype='O')", "dtype 'O'"),
+        ("x = np.zeros(1, dtype='|O')", "dtype '|O'"),
+        ("x = np.zeros(1, dtype='object')", "dtype 'object'"),
+        ("x = np.zeros(1, dtype=object)", "dtype object"),
+        ("x = np.zeros(1, dtype=np.object_)", "dtype np.object_"),
+        ("x = np.zeros(1, dtype=np.dtype('O'))", "dtype np.dtype('O')"),
+        ("x = np.dtype('O')", "dtype 'O'"),
+        ("x = np.zeros(1, 'O')", "dtype 'O'"),
+        ("x = np.array([1], 'O')", "dtype 'O'"),
+        ("x = np.full(1, 0, 'O')", "dtype 'O'"),
+        ("x = np.zeros(1, dtype=[('a', 'O')])", "dtype [('a', 'O')]"),
+        ("x = np.zeros(1, dtype={'names': ['a'], 'formats': ['O']})", "dtype {"),
+        ("d = 'O'\n    x = np.zeros(1, dtype=d)", "dtype d"),
+        ("x = np.zeros(1, dtype='NO'[1])", "dtype 'NO'[1]"),
+        ("x = action.astype('O')", "dtype 'O'"),
+        ("x = action.astype(np.void)", "dtype np.void"),
+        ("x = action.sum(0, 'O')", "dtype 'O'"),
+        ("x = np.add.reduce(action, 0, 'O')", "dtype 'O'"),
+        ("x = np.zeros(1, **{'dtype': 'O'})", "**arguments"),
+        ("x = np.zeros(*[1, 'O'])", "*arguments"),
+        (f"x = np.frombuffer({_BYTES}, dtype=np.int64)", "np.frombuffer"),
+        ("x = np.fromiter([1], float)", "np.fromiter"),
+        ("x = action.view(np.int64)", "attribute '.view'"),
+        ("x = action.data", "attribute '.data'"),
+        ("x = action.data.cast('B')", "attribute '.data'"),
+        ("x = action.strides", "attribute '.strides'"),
+        ("x = action.__array_interface__", "attribute '.__array_interface__'"),
+        ("x = np.lib.stride_tricks.as_strided(action)", "np.lib.stride_tricks.as_strided"),
+        ("x = np.asarray(action, like=action)", "keyword 'like='"),
+        ("x = abs(1, buffer=action)", "keyword 'buffer='"),
+        ("x = np.add(action, 1, signature='OO->O')", "keyword 'signature='"),
+        ("x = np.object_", "np.object_"),
+    ],
+)
+def test_byte_to_object_routes_are_refused(line: str, construct: str) -> None:
+    src = _body(line)
+    found = validate_code(src)
+    assert any(construct in v.construct for v in found), found
+
+
+def test_numpy_from_import_of_array_classes_is_refused() -> None:
+    src = "from numpy import ndarray\n\ndef compute_reward(state, action, next_state):\n    return 0, {}\n"
+    assert any("from numpy import ndarray" in v.construct for v in validate_code(src))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "x = np.zeros(3, dtype=np.float32)",
+        "x = np.zeros(3, 'float32')",
+        "x = np.asarray(action, dtype=float)",
+        "x = action.astype(np.float64)",
+        "x = action.astype('<f8')",
+        "x = np.zeros_like(action, dtype=action.dtype)",
+        "x = isinstance(action, np.ndarray)",
+        "x = isinstance(action, (np.ndarray, np.generic))",
+        "x = np.issubdtype(action.dtype, np.floating)",
+        "x = np.dtype('float32')",
+        "x = np.sum(action, axis=0, dtype=np.float64)",
+        "x = np.linspace(0, 1, 5, True, False, 'f8')",
+    ],
+)
+def test_numeric_dtypes_and_isinstance_stay_allowed(line: str) -> None:
+    assert validate_code(_body(line)) == []

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
+from pydantic import ValidationError
+from rich.console import Console
 from typer.testing import CliRunner
 
 from autoreward.cli import app
+from autoreward.train.commands import evaluation_table
+from autoreward.train.job import TrainJob, TrainOutcome, TrainResult
 
 DENSE = Path(__file__).parent / "fixtures" / "rewards" / "cartpole_dense.py"
 runner = CliRunner()
@@ -124,3 +129,26 @@ def test_the_parent_only_parses_the_reward(tmp_path: Path) -> None:
                                  "--no-video", "--eval-episodes", "1", "--out", str(tmp_path / "o")])  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "bad_at_import.py failed:" in result.output and "ZeroDivisionError" in result.output
+
+
+def test_the_summary_shows_worker_text_as_text_and_refuses_implausible_numbers(
+    tmp_path: Path,
+) -> None:
+    """A forged `device` printed raw escapes in train's summary; `steps_per_s=1e300` and
+    negative durations were accepted (issue 17)."""
+    job = TrainJob(env_id="Pendulum-v1", out_dir=str(tmp_path), label="[bold]lab\x1b[2J")
+    forged = "cuda\x1b]52;c;aGVsbG8=\x07[red]gpu[/]"
+    (tmp_path / "train.json").write_text(json.dumps({"device": forged}))
+    result = TrainResult.failure(job, "x")
+    console = Console(record=True, force_terminal=True, width=200)
+    console.print(evaluation_table([job], [result]))
+    text = console.export_text()
+    assert "\x1b" not in text
+    assert "cuda[red]gpu[/]" in text and "[bold]lab" in text
+    for bad in ({"steps_per_s": 1e300}, {"learn_s": -1.0}, {"steps": -3},
+                {"device": "x" * 500}, {"startup_s": float("inf")}):  # fmt: skip
+        with pytest.raises(ValidationError):
+            TrainOutcome.model_validate({"status": "ok", **bad})
+    assert TrainOutcome.model_validate({"status": "ok", "device": forged}).device == (
+        "cuda[red]gpu[/]"
+    )

@@ -153,7 +153,7 @@ def test_training_containers_read_the_kernel_cache_but_cannot_write_it(tmp_path:
     assert (cache_root() / MARKERS / f"{key}.json").is_file()
     work = tmp_path / "cand" / "train"
     work.mkdir(parents=True)
-    inputs, env = training_container(job, work, cache)
+    inputs, env, job = training_container(job, work, cache)
     assert cache.path in inputs and env == {"WARP_CACHE_PATH": str(cache.path)}
     code = textwrap.dedent(
         """

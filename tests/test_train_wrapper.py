@@ -11,6 +11,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from autoreward.errors import RewardCodeError
+from autoreward.train.reward_output import reward_rows
 from autoreward.train.sb3.wrapper import ENV_REWARD_TERM, RewardVecEnvWrapper, check_reward_output
 
 
@@ -215,3 +216,17 @@ def test_reward_writing_into_its_inputs_fails_loudly() -> None:
         match="compute_reward raised ValueError at training step 0: output array is read-only",
     ):
         env.step(np.array([0]))
+
+
+def test_too_many_or_bad_component_names_fail_at_the_first_step() -> None:
+    """A reward with 3,000 components passed `check` and failed only after the whole budget;
+    training now refuses it at the first step, with the rule `check` applies."""
+    x = np.zeros(4)
+    with pytest.raises(RewardCodeError, match="3000 components, at most 64"):
+        reward_rows((x, {f"c{i}": x for i in range(3000)}), 4, "at training step 0")
+    with pytest.raises(RewardCodeError, match="at most 80 characters"):
+        reward_rows((x, {"n" * 3_000_000: x}), 4, "at training step 0")
+    with pytest.raises(RewardCodeError, match="terminal escapes"):
+        reward_rows((x, {"a\x1b]52;c;aGk=\x07": x}), 4, "at training step 0")
+    names, _ = reward_rows((x, {"ok": x}), 4, "at training step 0")
+    assert names == ["ok"]

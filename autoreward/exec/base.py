@@ -6,6 +6,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pydantic import BaseModel, Field
+
+from autoreward.sandbox.untrusted import Count, Rate, UntrustedStr
 from autoreward.store.atomic import atomic_write_json
 from autoreward.train.job import CurvePoint, TrainJob, TrainResult
 
@@ -56,15 +59,31 @@ def _record_failure(job: TrainJob, reason: str, **extra: Any) -> TrainResult:
     return result
 
 
+class Progress(BaseModel):
+    """`progress.json` as a training container writes it (untrusted: text cleaned, numbers
+    finite and in range, anything else refused)."""
+
+    label: UntrustedStr = Field(default="", max_length=400)
+    status: UntrustedStr = Field(default="", max_length=400)
+    steps: Count = 0
+    total_steps: Count = 0
+    steps_per_s: Rate | None = None
+    fitness: float | None = Field(default=None, allow_inf_nan=False, ge=-1e12, le=1e12)
+    generated_return: float | None = Field(default=None, allow_inf_nan=False, ge=-1e15, le=1e15)
+    env_return: float | None = Field(default=None, allow_inf_nan=False, ge=-1e15, le=1e15)
+    t: float = Field(default=0.0, ge=0.0, le=1e11, allow_inf_nan=False)
+
+
 def read_progress(job: TrainJob) -> dict[str, Any]:
     """The job's latest `progress.json` from its training container ({} before it exists, or
-    when it is not a small JSON object of plain values: it is untrusted)."""
-    from autoreward.sandbox.untrusted import UntrustedDataError, read_json
+    when it is not a small JSON object: it is untrusted; numbers are checked by `Progress`
+    before anyone shows them)."""
+    from autoreward.sandbox.untrusted import UntrustedDataError, parse_model, read_json
 
+    out = Path(job.out_dir) / "train"
     try:
-        data = read_json(Path(job.out_dir) / "train" / "progress.json", 64 * 1024)
+        data = read_json(out / "progress.json", 64 * 1024, root=out)
+        progress = parse_model(data, Progress, "progress.json")
     except UntrustedDataError:
         return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(v, (int, float, str, type(None)))}
+    return progress.model_dump(exclude_none=True)

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autoreward.errors import ConfigError
+from autoreward.errors import ConfigError, WorkerError
 from autoreward.exec.base import ProgressFn, ResultFn, run_job_isolated
+from autoreward.sandbox.safepath import read_tree
 from autoreward.store.atomic import atomic_write_bytes, atomic_write_json, read_json
 from autoreward.train.job import TrainJob, TrainResult
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from autoreward.sandbox.worker import Limits
 
 RAY_HINT = "pip install 'autoreward[ray]'"
+MAX_SHIPPED_BYTES = 4 * 1024**3
+"""A checkpoint or a node's output folder larger than this is not shipped."""
 
 _INIT_LOCK = threading.Lock()
 
@@ -113,10 +116,18 @@ class RayExecutor:
 
 
 def _pack_checkpoint(job: TrainJob) -> dict[str, bytes]:
+    """The checkpoint folder's regular files (a training container wrote it: no link in it,
+    nor the folder itself, is followed; see `sandbox.safepath`)."""
     if not job.resume_from:
         return {}
-    root = Path(job.resume_from)
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    folder = Path(job.resume_from)
+    try:
+        return read_tree(folder.parent, folder.name, max_bytes=MAX_SHIPPED_BYTES)
+    except OSError as err:
+        raise WorkerError(
+            f"cannot ship the checkpoint {folder}: {err.strerror or err}",
+            hint="a checkpoint is a folder of regular files its training job wrote",
+        ) from None
 
 
 def _prior_curve(job: TrainJob) -> list[dict[str, Any]] | None:
@@ -150,18 +161,11 @@ def _train_on_node(
         out = scratch / "out"
         # Regular files only: a symlink a container left in its folder would otherwise ship
         # the node's own files (resolved on the host) back to the driver.
-        files = {
-            str(p.relative_to(out)): p.read_bytes()
-            for p in out.rglob("*")
-            if p.is_file() and not p.is_symlink() and not _under_symlink(p, out)
-        }
+        files = read_tree(scratch, "out", max_bytes=MAX_SHIPPED_BYTES, max_files=100_000,
+                          skip_unsafe=True)  # fmt: skip
         return {"result": result.model_dump(mode="json"), "node_out_dir": str(out), "files": files}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _under_symlink(path: Path, root: Path) -> bool:
-    return any(parent.is_symlink() for parent in path.parents if root in parent.parents)
 
 
 def _unpack(job: TrainJob, shipped: dict[str, Any]) -> TrainResult:

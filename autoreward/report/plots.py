@@ -9,6 +9,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from autoreward.report.data import finite_float
+from autoreward.sandbox.untrusted import plot_text
 
 _SIZE = (5.4, 2.8)
 _DPI = 90
@@ -42,7 +43,7 @@ def learning_curve(points: list[dict[str, Any]], title: str = "") -> str | None:
     if handles:
         ax.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.8)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(plot_text(title, 200), fontsize=9)
     ax.grid(alpha=0.3)
     return png_data_uri(fig)
 
@@ -84,9 +85,10 @@ def bar_chart(labels: list[str], series: dict[str, list[float | None]], ylabel: 
     width = 0.8 / max(len(series), 1)
     for k, (name, values) in enumerate(series.items()):
         xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(labels))]
-        ax.bar(xs, [0.0 if v is None else v for v in values], width, label=name)
+        values_shown = [0.0 if v is None else v for v in values]
+        ax.bar(xs, values_shown, width, label=plot_text(name))
     ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+    ax.set_xticklabels([plot_text(label) for label in labels], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, axis="y")
@@ -111,7 +113,7 @@ def _line(
         style,
         color=color,
         marker=marker,
-        label=label,
+        label=plot_text(label),  # component names come from reward code: no mathtext
         lw=1.4,
         ms=3,
     )

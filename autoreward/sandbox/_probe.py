@@ -13,6 +13,7 @@ import ctypes
 import hashlib
 import itertools
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -229,3 +230,22 @@ def reward_unrestricted(payload: dict[str, Any]) -> dict[str, Any]:
     from autoreward.train import rewardproc
 
     return rewardproc.serve(payload, load=_load_unrestricted)
+
+
+def train_then_plant(payload: dict[str, Any]) -> dict[str, Any]:
+    """The training container's job, then UNRESTRICTED Python that replaces everything the
+    parent later reads in the job's folder with a symlink to the host path named in the job's
+    label (`plant:<path>`): the checkpoint folder, the final policy, progress.json, and a
+    link inside the policy folder (issue 17: nothing planted may reach the host)."""
+    from autoreward.train.sb3 import trainer
+
+    target = str(payload.get("label", "")).removeprefix("plant:")
+    value = trainer.run_train_job(payload)
+    out = Path(payload["out_dir"])
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)
+    (out / "checkpoint").symlink_to(target)
+    (out / "policy" / "final.npz").unlink(missing_ok=True)
+    (out / "policy" / "final.npz").symlink_to(Path(target) / "config.yaml")
+    (out / "progress.json").unlink(missing_ok=True)
+    (out / "progress.json").symlink_to(Path(target) / ".env")
+    return value

@@ -22,13 +22,20 @@ from types import FrameType
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from autoreward.envs.schema import EnvSchema
 from autoreward.errors import RewardCodeError
 from autoreward.sandbox.inputs import frozen_array, frozen_copy
 from autoreward.sandbox.loader import REWARD_FILENAME, load_reward_fn
-from autoreward.sandbox.untrusted import UntrustedStr
+from autoreward.sandbox.untrusted import (
+    MAX_COMPONENTS,
+    UntrustedDataError,
+    UntrustedStr,
+    clean_text,
+    component_name_problem,
+    parse_model,
+)
 from autoreward.sandbox.validate import validate_code
 from autoreward.sandbox.watchdog import reward_call
 from autoreward.sandbox.worker import Limits, WorkerResult, run_isolated
@@ -68,10 +75,26 @@ class CheckReport(BaseModel):
     env_id: str = ""
     n_states: int = 0
     checks: list[CheckItem] = Field(default_factory=list)
-    components: dict[str, ComponentStats] = Field(default_factory=dict)
+    components: dict[UntrustedStr, ComponentStats] = Field(
+        default_factory=dict, max_length=MAX_COMPONENTS
+    )
     total: ComponentStats | None = None
     ms_per_call: float | None = None
     isolation: str = ""
+
+    @field_validator("components", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """The names as the worker sent them (before cleaning): a report naming components
+        `check` refuses is not a passing report, whoever wrote it."""
+        if isinstance(value, dict):
+            if len(value) > MAX_COMPONENTS:
+                raise ValueError(f"at most {MAX_COMPONENTS} components, got {len(value)}")
+            for name in value:
+                problem = component_name_problem(str(name))
+                if problem:
+                    raise ValueError(problem)
+        return value
 
     @property
     def failures(self) -> list[CheckItem]:
@@ -189,9 +212,13 @@ def check_reward_isolated(
     }
     threads = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     result = run_isolated(CHECK_TARGET, payload, limits, env=threads)
+    report: CheckReport | None = None
     if result.ok and result.value is not None:
-        report = CheckReport.model_validate(result.value)
-    else:
+        try:
+            report = parse_model(result.value, CheckReport, "the dry run's report")
+        except UntrustedDataError as err:
+            result = result.model_copy(update={"ok": False, "status": "error", "reason": str(err)})
+    if report is None:
         report = CheckReport(
             ok=False,
             env_id=schema.env_id,
@@ -305,10 +332,21 @@ class _Run:
             )
         self.add("return type", "pass", "a (total, terms) pair")
         total = self._array("total", out[0], n)
+        if len(out[1]) > MAX_COMPONENTS:
+            raise self.stop(
+                "components",
+                f"expected at most {MAX_COMPONENTS} components, got {len(out[1])}; "
+                "merge related terms (training keeps statistics for every component)",
+            )
         terms = {}
         for key, value in out[1].items():
             if not isinstance(key, str):
-                raise self.stop("components", f"component names must be strings, got {key!r}")
+                raise self.stop(
+                    "components", f"component names must be strings, got {clean_text(key, 80)}"
+                )
+            problem = component_name_problem(key)
+            if problem:
+                raise self.stop("components", problem)
             terms[key] = self._array(f"component '{key}'", value, n)
         if not terms:
             self.add("components", "warn", "no components: the analyzer will only see the total; "

@@ -4,10 +4,14 @@ Started by `worker.run_isolated`, never by hand. Before anything untrusted is im
 drops every capability it may hold (inside a user namespace it is "root" there), sets
 no-new-privileges, applies the rlimits from `JOBDIR/job.json`, and only then imports the
 target `autoreward.<module>:<function>` and calls it with the payload. The outcome goes to
-`JOBDIR/result.json` as `{"status": "ok"|"error"|"memory", ...}`. As PID 1 of its own
-namespace it first becomes a small supervisor (`supervise`) that runs the job one level down
-and writes how it ended to `JOBDIR/exit.json`. This module imports only the standard
-library, so the limits cover everything the target loads.
+`JOBDIR/result.json` as `{"status": "ok"|"error"|"memory", ...}`. It first becomes a small
+supervisor (`supervise`) that runs the job one level down and reports how it ended on a
+pipe the parent passed in (`status_fd`): the supervisor's status lives in its memory and
+that pipe, never in a file the job could write. With `UID:GID` (root in a container) the
+job switches to that uid (one per job) while the supervisor stays uid 0 with CAP_KILL only,
+so the job can neither ptrace nor signal it; otherwise the supervisor makes itself
+non-dumpable (no ptrace, no /proc/<pid>/fd). This module imports only the standard library,
+so the limits cover everything the target loads.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ OUTPUT_TAIL_BYTES = 64 * 1024
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_CAPBSET_DROP = 24
 _PR_SET_DUMPABLE = 4
+CAP_KILL = 5
+_CAP_SETPCAP = 8
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _MIB = 1024 * 1024
 _MIN_PID_MAX = 301  # the kernel's floor (RESERVED_PIDS + 1)
@@ -54,8 +60,8 @@ class _CapData(ctypes.Structure):
     ]
 
 
-def drop_privileges() -> None:
-    """No new privileges, an empty capability bounding set, and no capabilities at all.
+def drop_privileges(keep: int = 0) -> None:
+    """No new privileges, and no capabilities but the bits of `keep` (default: none at all).
 
     Inside a user namespace the child is uid 0 with every capability *of that namespace*
     (enough to unmount the private /proc and look at the host's); this takes them away
@@ -64,19 +70,27 @@ def drop_privileges() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-    if _effective_caps() == 0 and _capabilities("CapPrm") == 0:
+    if _effective_caps() & ~keep == 0 and _capabilities("CapPrm") & ~keep == 0:
         # Nothing to drop; with no-new-privileges set, execve cannot grant capabilities back
         # (not even to uid 0), so the bounding set needs no CAP_SETPCAP we do not have.
         return
     last_cap = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    bounding = _capabilities("CapBnd")
+    can_drop = _effective_caps() >> _CAP_SETPCAP & 1
     for cap in range(last_cap + 1):
-        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+        if keep >> cap & 1 or not bounding >> cap & 1:
+            continue
+        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and can_drop:
+            # Without CAP_SETPCAP the bounding set stays; no-new-privileges (set above)
+            # already keeps execve from granting anything in it.
             raise OSError(ctypes.get_errno(), f"prctl(PR_CAPBSET_DROP, {cap}) failed")
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
+    data[0].effective = data[0].permitted = keep & 0xFFFFFFFF
+    data[1].effective = data[1].permitted = keep >> 32
     if libc.capset(ctypes.byref(header), data) != 0:
         raise OSError(ctypes.get_errno(), "capset() failed")
-    if _effective_caps() != 0:
+    if _effective_caps() & ~keep != 0:
         raise OSError("capabilities are still present after capset()")
 
 
@@ -259,8 +273,8 @@ class _CappedLog:
         self.out.flush()
 
 
-def supervise(jobdir: Path, job: dict[str, Any]) -> int:
-    """Run `work` one level down, watch it, reap it, report how it ended (`exit.json`).
+def supervise(jobdir: Path, job: dict[str, Any], ids: tuple[int, int] | None = None) -> int:
+    """Run `work` one level down, watch it, reap it, report how it ended (on `status_fd`).
 
     The supervisor never imports job code. It pumps the job's output into the capped log,
     kills the job when one reward call overruns its deadline (the heartbeat, `watchdog.py`),
@@ -273,7 +287,7 @@ def supervise(jobdir: Path, job: dict[str, Any]) -> int:
     except (OSError, ValueError, KeyError) as err:
         return _setup_failed(err)
     limit_s = float(job["limits"].get("reward_call_seconds") or 0.0)
-    unit = str(job["limits"].get("reward_call_unit", "step"))
+    status_fd = job.get("status_fd")
     heartbeat = watchdog.Heartbeat()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -281,17 +295,30 @@ def supervise(jobdir: Path, job: dict[str, Any]) -> int:
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
+        if status_fd is not None:
+            os.close(int(status_fd))  # the job never holds the supervisor's status pipe
         os.setpgid(0, 0)
         os.dup2(write_fd, 1)
         os.dup2(write_fd, 2)
         os.close(write_fd)
+        try:
+            if ids is not None:
+                become(*ids)
+            if job.get("cwd"):
+                os.chdir(job["cwd"])
+        except OSError as err:
+            os._exit(_setup_failed(err))
         code = work(jobdir, job, heartbeat)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     os.close(write_fd)
     try:
-        drop_privileges()
+        # With a job uid the supervisor stays uid 0 (another uid than the job's) and keeps
+        # CAP_KILL to end it; else it shares the job's uid and only non-dumpability keeps the
+        # job from ptracing it or reading its descriptors.
+        drop_privileges(keep=1 << CAP_KILL if ids is not None else 0)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     except OSError as err:
         os.kill(pid, signal.SIGKILL)
         return _setup_failed(err)
@@ -317,17 +344,16 @@ def supervise(jobdir: Path, job: dict[str, Any]) -> int:
     log.close()
     if job.get("pid_namespace") and os.getpid() != 1:
         _end_namespace()
-    if overdue is not None:
-        _write_result(
-            jobdir, {"status": "error", "reason": watchdog.exceeded_message(limit_s, overdue, unit)}
-        )
     record = {
         "wait_status": status,
         "cpu_seconds": usage.ru_utime + usage.ru_stime if usage else 0.0,
         "maxrss_kb": usage.ru_maxrss if usage else 0,
-        "watchdog": overdue is not None,
+        "watchdog_step": overdue,
     }
-    (jobdir / "exit.json").write_text(json.dumps(record))
+    data = json.dumps(record).encode()
+    if status_fd is not None:
+        os.write(int(status_fd), data)
+        os.close(int(status_fd))
     return 0
 
 
@@ -374,19 +400,19 @@ def _drain(fd: int, log: _CappedLog, until_eof: bool = True) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`child JOBDIR [UID:GID]`: with UID:GID (root in a container), switch to that user
-    before reading anything of the job."""
+    """`child JOBDIR [UID:GID]`: with UID:GID (root in a container), the job switches to that
+    user (before it imports anything) and the supervisor stays outside it."""
     jobdir = Path(argv[1])
+    ids: tuple[int, int] | None = None
     try:
         if len(argv) > 2:
             uid, _, gid = argv[2].partition(":")
-            become(int(uid), int(gid))
+            ids = (int(uid), int(gid))
         job = json.loads((jobdir / "job.json").read_text())
-        if job.get("cwd"):
-            os.chdir(job["cwd"])
+        os.chdir("/")  # the job changes into its folder once it runs as its own uid
     except (OSError, ValueError) as err:
         return _setup_failed(err)
-    return supervise(jobdir, job)
+    return supervise(jobdir, job, ids)
 
 
 if __name__ == "__main__":

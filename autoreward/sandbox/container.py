@@ -14,16 +14,26 @@ and the job keeps the user's uid. Started by root, bubblewrap needs no user name
 keeps only CAP_SETUID/CAP_SETGID long enough for the worker to switch to `nobody` (65534)
 before any job code is imported (`child.py`), after which it has no capabilities at all.
 
-Project roots (a folder with `pyproject.toml`, `setup.py` or `.git`) are never bound whole:
-they hold `.env` files, the `runs/` folder and other secrets. Only the packages the worker
-imports from them are.
+What is bound read-only is an allow-list (`python_paths`): the interpreter's prefixes, its
+standard library and site-packages, the `autoreward` package and the modules a
+`module:Class` env names. Nothing from the current directory, the driver script's folder or
+`PYTHONPATH` is bound (a `.env` beside a script stays out of reach) unless the user names the
+folder with `--sandbox-bind PATH` / `AUTOREWARD_SANDBOX_BIND` (off by default). Project roots
+(a folder with `pyproject.toml`, `setup.py` or `.git`) are never bound whole, not even when
+named: they hold `.env` files, the `runs/` folder and other secrets.
+
+The private `/tmp` and `/dev/shm` are size-capped tmpfs mounts inside the job's memory budget
+(`tmpfs_sizes_mb`): tmpfs pages are not counted by RLIMIT_AS, so an uncapped one (half the
+machine's RAM by default) would let a job under a 1 GiB limit hold gigabytes.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import site
 import sys
+import sysconfig
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +57,11 @@ GPU_DEVICES = (
 """Device nodes bound into a GPU job (missing ones are skipped)."""
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+BIND_ENV_VAR = "AUTOREWARD_SANDBOX_BIND"
+"""Extra folders to bind read-only into every container (os.pathsep-separated; empty by
+default); set by `--sandbox-bind`."""
+TMPFS_SHARE = 8
+"""`/tmp` and `/dev/shm` may each hold 1/TMPFS_SHARE of the job's memory limit."""
 
 
 @dataclass
@@ -60,7 +75,18 @@ class ContainerSpec:
     network: bool = False
     gpu: bool = False
     switch_to_uid: int | None = None
-    """Root only: keep CAP_SETUID/CAP_SETGID so the worker can drop to this uid itself."""
+    """Root only: keep CAP_SETUID/CAP_SETGID so the worker can drop to this uid itself (and
+    CAP_KILL for its supervisor, which stays outside that uid)."""
+    tmp_mb: int = 256
+    shm_mb: int = 256
+    """Sizes of the private `/tmp` and `/dev/shm` tmpfs mounts."""
+
+
+def tmpfs_sizes_mb(memory_mb: int) -> tuple[int, int]:
+    """(`/tmp`, `/dev/shm`) sizes for a job with `memory_mb` of memory: together a quarter of
+    it, at least 16 MiB each."""
+    each = max(16, memory_mb // TMPFS_SHARE)
+    return each, each
 
 
 def bwrap_path() -> str | None:
@@ -78,7 +104,7 @@ def bwrap_argv(bwrap: str, spec: ContainerSpec, command: Sequence[str]) -> list[
         argv += [] if spec.network else ["--unshare-net"]
         argv += ["--cap-drop", "ALL"]
         if spec.switch_to_uid is not None:
-            argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+            argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_KILL"]
     else:
         argv += ["--unshare-all", "--disable-userns"]
         argv += ["--share-net"] if spec.network else []
@@ -93,8 +119,10 @@ def bwrap_argv(bwrap: str, spec: ContainerSpec, command: Sequence[str]) -> list[
         path = Path("/etc") / name
         if path.exists():
             argv += ["--ro-bind", str(path), str(path)]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm"]
-    argv += ["--perms", "1777", "--tmpfs", "/tmp"]
+    mib = 1024 * 1024
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--perms", "1777", "--size", str(spec.shm_mb * mib), "--tmpfs", "/dev/shm"]
+    argv += ["--perms", "1777", "--size", str(spec.tmp_mb * mib), "--tmpfs", "/tmp"]
     if spec.gpu:
         for dev in GPU_DEVICES:
             if Path(dev).exists():
@@ -120,24 +148,58 @@ def bwrap_argv(bwrap: str, spec: ContainerSpec, command: Sequence[str]) -> list[
 
 
 def python_paths(extra_modules: Iterable[str] = ()) -> list[Path]:
-    """Read-only paths a worker needs to run this interpreter and import autoreward, its
-    dependencies, its data folders and `extra_modules` (top-level module names)."""
+    """Read-only paths a worker needs: the interpreter and its prefixes, the standard library
+    and site-packages, the `autoreward` package, `extra_modules` (top-level module names a
+    `module:Class` env imports) and the folders the user named (`extra_binds`). Never the
+    current directory, the driver script's folder or PYTHONPATH entries by themselves."""
     paths: list[Path] = []
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
         paths.append(Path(prefix))
     exe = Path(sys.executable)
     paths += [exe.parent, exe.resolve().parent.parent]
-    for entry in sys.path:
-        path = Path(entry or os.getcwd())
-        if not path.exists() or is_project_root(path) or path in (Path("/"), Path.home()):
-            continue
-        paths.append(path)
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        paths.append(Path(sysconfig.get_paths()[key]))
+    paths += [Path(p) for p in site.getsitepackages()]
     paths.append(_package_dir("autoreward"))
     for name in extra_modules:
         found = _module_location(name)
         if found is not None:
             paths.append(found)
-    return [p.resolve() if not p.is_symlink() else p for p in paths if p.exists()]
+    paths += extra_binds()
+    kept = [p for p in paths if p.exists() and p not in (Path("/"), Path.home())]
+    kept = [p for p in kept if not is_project_root(p)]
+    return [p.resolve() if not p.is_symlink() else p for p in kept]
+
+
+def import_paths(bound: Iterable[Path]) -> list[str]:
+    """The `sys.path` entries of this process that lie inside `bound` (the child's
+    PYTHONPATH: the rest is not in its container)."""
+    roots = [Path(b) for b in bound]
+    out: list[str] = []
+    for entry in sys.path:
+        if not entry or not os.path.isabs(entry) or not os.path.exists(entry):
+            continue
+        path = Path(entry).resolve()
+        if any(r == path or r in path.parents for r in roots):
+            out.append(entry)
+    return list(dict.fromkeys(out))
+
+
+def child_pythonpath(bound: Iterable[Path], extra_modules: Iterable[str] = ()) -> list[str]:
+    """PYTHONPATH for a worker: this process's import roots inside `bound`, and the folder each
+    of `extra_modules` is imported from (only the module itself is bound, not its folder)."""
+    out = import_paths(bound)
+    for name in extra_modules:
+        found = _module_location(name)
+        if found is not None:
+            out.append(str(found.parent))
+    return list(dict.fromkeys(out))
+
+
+def extra_binds() -> list[Path]:
+    """The folders named with `--sandbox-bind` / `AUTOREWARD_SANDBOX_BIND` (none by default)."""
+    raw = os.environ.get(BIND_ENV_VAR, "")
+    return [Path(p).expanduser().absolute() for p in raw.split(os.pathsep) if p.strip()]
 
 
 def is_project_root(path: Path) -> bool:

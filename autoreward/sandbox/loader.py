@@ -14,6 +14,7 @@ import builtins
 import importlib
 import math
 import sys
+import types
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -58,8 +59,12 @@ def _restricted_import(
     return module if fromlist else importlib.import_module(name.split(".")[0])
 
 
-def _discard_print(*args: object, **kwargs: object) -> None:
-    """`print` in reward code is accepted and dropped (it would flood the worker's log)."""
+_discard_print = types.FunctionType(
+    compile("def print(*args, **kwargs):\n    return None", "<print>", "exec").co_consts[0],
+    {"__builtins__": {}},
+)
+"""`print` in reward code is accepted and dropped (it would flood the worker's log). Its
+globals hold nothing: a program that reached them would otherwise find the real builtins."""
 
 
 def safe_builtins() -> dict[str, Any]:

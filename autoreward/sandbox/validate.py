@@ -146,6 +146,10 @@ _NUMPY_WHY: dict[str, str] = {
     **dict.fromkeys(["ctypeslib", "f2py", "distutils", "testing", "show_config", "show_runtime",
                      "info", "source", "who", "core", "char", "emath", "dtypes"],
                     "numpy internals, ctypes and tooling are not allowed in reward code"),
+    **dict.fromkeys(["frombuffer", "fromstring", "fromiter", "object_", "void", "str_",
+                     "bytes_", "record", "recarray"],
+                    "turns raw bytes into arrays of any type (object pointers included); "
+                    "build arrays from numbers with np.array/np.zeros"),
     **dict.fromkeys(["frompyfunc", "vectorize"],
                     "wraps arbitrary Python callables; write vectorised numpy instead"),
     "random": "rewards must be deterministic; np.random is not allowed",
@@ -163,12 +167,59 @@ _DENIED_ATTRS: dict[str, str] = {
                      "ctypeslib", "lib", "environ", "system", "popen", "from_file",
                      "untyped_storage", "storage", "data_ptr", "numpy", "tolist_file"],
                     "file, process and ctypes access is not allowed in reward code"),
+    **dict.fromkeys(["data", "__array_interface__", "__array_struct__", "stride_tricks",
+                     "as_strided", "strides"],
+                    "raw memory access (memoryviews, strides, array interfaces) is not allowed"),
     **dict.fromkeys(["base", "setflags", "flags", "resize", "put", "itemset", "byteswap",
                      "getfield", "setfield", "view"],
                     "reaches or changes the memory behind an input array; compute new arrays"),
 }  # fmt: skip
 
 _DUNDER_TEXT = re.compile(r"__\w+__")
+
+# ---- byte-to-object routes: where numpy takes a dtype, and which dtypes reward code may name.
+# A dtype turns bytes into values; an object dtype turns them into pointers (arbitrary memory,
+# then the real builtins). Reward code only ever needs numeric dtypes written literally.
+_NUMERIC_DTYPE_NAMES = frozenset(
+    {
+        "bool", "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+        "uint64", "intp", "uintp", "float16", "float32", "float64", "double", "single", "half",
+        "complex64", "complex128", "int", "float", "complex",
+    }
+)  # fmt: skip
+_NUMERIC_DTYPE_TEXT = re.compile(
+    r"[<>=|]?(?:[?bhilqBHILQefdgFDG]|b1|[iu][1248]|f[248]|c(?:8|16)|"
+    r"(?:u?int|float|complex|bool)(?:8|16|32|64|128)?|bool_|double|single|half|intp|uintp)"
+)
+_BUILTIN_DTYPES = frozenset({"float", "int", "bool", "complex"})
+_DTYPE_POSITION: dict[str, int] = {
+    **dict.fromkeys(["array", "asarray", "asanyarray", "ascontiguousarray", "zeros", "ones",
+                     "empty", "zeros_like", "ones_like", "empty_like", "identity"], 1),
+    **dict.fromkeys(["full", "full_like", "sum", "prod", "mean", "std", "var", "cumsum",
+                     "cumprod", "nansum", "nanmean", "nanstd", "nanvar", "nanprod",
+                     "nancumsum", "nancumprod"], 2),
+    **dict.fromkeys(["arange", "eye", "tri"], 3),
+    "geomspace": 4,
+    **dict.fromkeys(["linspace", "logspace"], 5),
+    "dtype": 0,
+}  # fmt: skip
+"""Zero-based position of the dtype argument of numpy functions called positionally."""
+_METHOD_DTYPE_POSITION: dict[str, int] = {
+    "astype": 0, "sum": 1, "prod": 1, "mean": 1, "std": 1, "var": 1, "cumsum": 1,
+    "cumprod": 1, "reduce": 2, "accumulate": 2, "reduceat": 3, "trace": 3,
+}  # fmt: skip
+_RAW_MEMORY_KEYWORDS = {
+    "buffer": "arrays over a raw buffer can reinterpret bytes as object pointers",
+    "offset": "offsets into raw memory are not allowed",
+    "strides": "hand-made strides read memory outside the array",
+    "like": "dispatches to another object's array protocol",
+    "signature": "ufunc loop signatures choose dtypes behind the dtype rules",
+}
+_ISINSTANCE_ONLY = frozenset({("numpy", "ndarray"), ("numpy", "dtype"), ("numpy", "generic")})
+"""numpy classes reward code may name only in isinstance()/np.issubdtype() (and np.dtype
+with a literal numeric dtype): called, `np.ndarray(shape, dtype, buffer)` turns bytes into
+objects."""
+
 _MODULE_LEVEL_OK = (
     ast.Import,
     ast.ImportFrom,
@@ -341,6 +392,7 @@ class _Checker(ast.NodeVisitor):
         self.violations: list[Violation] = []
         self.modules: dict[str, tuple[str, ...]] = dict(implicit_modules or {})
         self.bound: set[str] = set()
+        self.from_numpy: dict[str, tuple[str, ...]] = {}
         for node in ast.walk(tree):  # one pass: module aliases and every bound name
             name = _bound_name(node)
             if name:
@@ -361,6 +413,21 @@ class _Checker(ast.NodeVisitor):
                 for a in node.names:
                     if base == ("numpy",) and a.name == "linalg":
                         self.modules[a.asname or a.name] = ("numpy", "linalg")
+                    elif base[0] == "numpy":
+                        self.from_numpy[a.asname or a.name] = (*base, a.name)
+        self.class_refs_ok: set[int] = set()
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Name) and func.id == "isinstance" and len(node.args) == 2:
+                kinds = node.args[1]
+                refs = kinds.elts if isinstance(kinds, ast.Tuple) else [kinds]
+                self.class_refs_ok.update(id(r) for r in refs)
+            elif self._numpy_path(func) == ("numpy", "issubdtype"):
+                self.class_refs_ok.update(id(a) for a in node.args)
+            elif self._numpy_path(func) == ("numpy", "dtype"):
+                self.class_refs_ok.add(id(func))
 
     def add(self, node: ast.AST, construct: str, why: str) -> None:
         self.violations.append(
@@ -390,6 +457,9 @@ class _Checker(ast.NodeVisitor):
                 self.add(node, f"from {mod} import {a.name}", "names may not start with '_'")
                 continue
             why = _module_attr_problem(path, (a.name,))
+            if (*path, a.name) in _ISINSTANCE_ONLY:
+                why = (f"import {path[0]} as np and write np.{a.name} (only inside isinstance or "
+                       "np.issubdtype)")  # fmt: skip
             if why:
                 self.add(node, f"from {mod} import {a.name}", why)
 
@@ -440,6 +510,17 @@ class _Checker(ast.NodeVisitor):
                     f"module '{dotted}' used as a value",
                     f"use {dotted}.<function> directly; the module object may not be passed around",
                 )
+            elif (
+                self.modules[base.id] + tuple(chain) in _ISINSTANCE_ONLY
+                and id(node) not in self.class_refs_ok
+            ):
+                self.add(
+                    node,
+                    dotted,
+                    "numpy classes may be named only in isinstance()/np.issubdtype() "
+                    "(called, np.ndarray(shape, dtype, buffer) turns bytes into objects); "
+                    "build arrays with np.array/np.zeros",
+                )
             else:
                 why = _module_attr_problem(self.modules[base.id], tuple(chain))
                 if why:
@@ -457,6 +538,69 @@ class _Checker(ast.NodeVisitor):
         text = value.decode("latin-1") if isinstance(value, bytes) else value
         if isinstance(text, str) and _DUNDER_TEXT.search(text):
             self.add(node, f"string {text[:40]!r}", "dunder names in strings are an escape route")
+
+    # ---- calls: where a dtype or raw memory can be given
+
+    def _numpy_path(self, node: ast.expr) -> tuple[str, ...] | None:
+        """The numpy/math path `node` names (`np.add.reduce` -> numpy, add, reduce)."""
+        chain: list[str] = []
+        while isinstance(node, ast.Attribute):
+            chain.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        if node.id in self.modules:
+            return self.modules[node.id] + tuple(reversed(chain))
+        if node.id in self.from_numpy:
+            return self.from_numpy[node.id] + tuple(reversed(chain))
+        return None
+
+    def visit_Call(self, node: ast.Call) -> None:
+        path = self._numpy_path(node.func)
+        position: int | None = None
+        if path is not None and path[0] == "numpy":
+            if len(path) == 2:
+                position = _DTYPE_POSITION.get(path[1])
+            elif len(path) == 3 and path[1] in _NUMPY_UFUNCS:
+                position = _METHOD_DTYPE_POSITION.get(path[2])
+        elif path is None and isinstance(node.func, ast.Attribute):
+            position = _METHOD_DTYPE_POSITION.get(node.func.attr)
+        if position is not None or path is not None:
+            for arg in node.args:
+                if isinstance(arg, ast.Starred):
+                    self.add(arg, "*arguments to a numpy call",
+                             "write the arguments out (a starred list can hide a dtype)")  # fmt: skip
+        if position is not None and position < len(node.args):
+            self._check_dtype(node.args[position])
+        for kw in node.keywords:
+            if kw.arg is None:
+                self.add(kw.value, "**arguments in a call",
+                         "write keyword arguments out (a ** dict can hide dtype= or buffer=)")  # fmt: skip
+            elif kw.arg == "dtype":
+                self._check_dtype(kw.value)
+            elif kw.arg in _RAW_MEMORY_KEYWORDS:
+                self.add(kw, f"keyword '{kw.arg}='", _RAW_MEMORY_KEYWORDS[kw.arg])
+        self.generic_visit(node)
+
+    def _check_dtype(self, node: ast.expr) -> None:
+        if isinstance(node, ast.Constant) and (
+            node.value is None
+            or (isinstance(node.value, str) and _NUMERIC_DTYPE_TEXT.fullmatch(node.value))
+        ):
+            return
+        if isinstance(node, ast.Name) and node.id in _BUILTIN_DTYPES and node.id not in self.bound:
+            return
+        if isinstance(node, ast.Attribute) and node.attr == "dtype":
+            return  # the dtype of an array the code already has
+        path = self._numpy_path(node)
+        if path is not None and len(path) == 2 and path[1] in _NUMERIC_DTYPE_NAMES:
+            return
+        self.add(
+            node,
+            f"dtype {_source(node)}",
+            "expected a numeric dtype written out (np.float64, 'float32', float, x.dtype); "
+            "object, structured and computed dtypes can turn bytes into objects",
+        )
 
     # ---- definitions and arguments
 
@@ -553,6 +697,11 @@ class _Checker(ast.NodeVisitor):
                         "attributes may not be assigned or deleted in reward code "
                         "(it would change shared objects such as numpy itself); use local names",
                     )
+
+
+def _source(node: ast.AST) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _module_attr_problem(path: tuple[str, ...], chain: tuple[str, ...]) -> str | None:

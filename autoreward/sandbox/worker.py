@@ -20,8 +20,13 @@ Layers, applied to every job:
 - **Process group**: the child starts its own session; on a wall-clock timeout, and after
   every job, the whole group gets SIGKILL.
 - **Privileges**: the child sets no-new-privileges and drops every capability. When the
-  parent runs as root the child runs as `nobody` (65534), with the job directory and
-  `workdir` lent to that uid for the run.
+  parent runs as root, in the container the job runs as a uid of its own (`jobuid.py`: its
+  own RLIMIT_NPROC; its supervisor stays uid 0 with CAP_KILL only, out of the job's reach),
+  in the `unshare` modes as `nobody` (65534), with the job directory and `workdir` lent to
+  that uid for the run.
+- **Disk**: the job's writable folders together may hold `Limits.disk_quota_mb`
+  (`quota.py`, measured while it runs); the container's `/tmp` and `/dev/shm` are tmpfs
+  mounts sized inside its memory limit.
 - **Namespaces** (where `unshare` allows): own user, PID, mount and network namespaces. The
   child sees only its own processes in /proc (so no
   `/proc/<pid>/environ` of the parent or of your shell), has only a down loopback interface
@@ -48,9 +53,10 @@ probe job through each mode, strongest first:
    setsid() escape the group kill. The static validator is then the main defence; a warning
    says so once per process.
 
-In the namespace modes the child is PID 1 of its namespace and acts as a tiny supervisor
-(`child.supervise`): the job runs one level down, so signals behave normally, and its exit
-status and resource usage come back in `exit.json` (unshare cannot pass a SIGKILL on).
+The child acts as a tiny supervisor (`child.supervise`; PID 1 of its namespace in the
+`unshare` modes): the job runs one level down, so signals behave normally, and its exit
+status, resource usage and the watchdog's verdict come back on a pipe only the supervisor
+holds (unshare cannot pass a SIGKILL on; a file in the job's folder could be forged).
 
 `AUTOREWARD_SANDBOX=userns|rootns|userns-root|uid|none` forces a mode (an unavailable mode is
 an error); `auto` (default) picks the first that works. The parent is also made non-dumpable
@@ -61,40 +67,57 @@ from __future__ import annotations
 
 import ctypes
 import fnmatch
-import json
 import logging
 import os
-import re
-import resource
-import select
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from autoreward.errors import WorkerError
-from autoreward.sandbox.child import EXIT_SETUP_FAILED, TARGET_PATTERN
-from autoreward.sandbox.container import ContainerSpec, bwrap_argv, bwrap_path, python_paths
-from autoreward.sandbox.untrusted import UntrustedDataError, clean_text
-from autoreward.sandbox.untrusted import read_json as read_untrusted_json
+from autoreward.sandbox.child import TARGET_PATTERN
+from autoreward.sandbox.container import (
+    ContainerSpec,
+    bwrap_path,
+    child_pythonpath,
+    python_paths,
+    tmpfs_sizes_mb,
+)
+from autoreward.sandbox.jobuid import JOB_UID_BASE, job_uid
+from autoreward.sandbox.jobuid import SLOTS as JOB_UID_SLOTS
+from autoreward.sandbox.limits import (
+    Limits,
+    Status,
+    WorkerResult,
+    default_memory_mb,
+    physical_memory_mb,
+)
+from autoreward.sandbox.quota import DiskQuota
+from autoreward.sandbox.spawn import (
+    SANDBOX_GID,
+    SANDBOX_UID,
+    TAIL_CHARS,
+    Isolation,
+    Service,
+    classify,
+    kill_running_workers,
+    service_result,
+    spawn_and_wait,
+)
+
+__all__ = [
+    "SANDBOX_GID", "SANDBOX_UID", "TAIL_CHARS", "Isolation", "Limits", "Status", "WorkerResult",
+    "default_memory_mb", "isolation", "kill_running_workers", "physical_memory_mb",
+    "run_isolated", "scrub_environment", "set_policy",
+]  # fmt: skip
+"""Also re-exported from `limits.py` and `spawn.py`: what callers import from here."""
 
 log = logging.getLogger(__name__)
 
-Status = Literal["ok", "error", "timeout", "killed", "memory", "crashed"]
-SANDBOX_UID = 65534
-SANDBOX_GID = 65534
-TAIL_CHARS = 4000
-RESULT_MAX_BYTES = 64 * 1024 * 1024
-"""A worker's result.json larger than this is not read (the job is reported as crashed)."""
 MODE_ENV_VAR = "AUTOREWARD_SANDBOX"
 MODES = ("bwrap", "bwrap-root", "userns", "rootns", "userns-root", "uid", "none")
 CONTAINER_MODES = ("bwrap", "bwrap-root")
@@ -121,86 +144,6 @@ ENV_DENY = (
 """Never passed, even when allow-listed or given explicitly (case-insensitive)."""
 
 
-def physical_memory_mb() -> int:
-    """This machine's RAM in MiB (from /proc/meminfo; 8 GiB when unknown)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) // 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 8192
-
-
-def default_memory_mb() -> int:
-    """The default address-space limit of a training job: below physical memory (60% of
-    RAM, at most 16 GiB, at least 3 GiB), so a reward that grows without bound fails with
-    MemoryError instead of taking the machine down."""
-    return max(3072, min(16384, int(physical_memory_mb() * 0.6)))
-
-
-class Limits(BaseModel):
-    """Resource limits of one worker job. The defaults suit a training job."""
-
-    cpu_seconds: int = Field(default=4 * 3600, gt=0, description="CPU time (RLIMIT_CPU).")
-    address_space_mb: int = Field(
-        default_factory=default_memory_mb,
-        gt=0,
-        description="Virtual memory (RLIMIT_AS; RLIMIT_DATA for GPU jobs, whose drivers "
-        "reserve far more address space than they use).",
-    )
-    file_size_mb: int = Field(default=1024, gt=0, description="Largest file it may write.")
-    max_processes: int = Field(
-        default=256, gt=0, description="Processes/threads it may start (RLIMIT_NPROC)."
-    )
-    wall_seconds: float = Field(default=4 * 3600, gt=0, description="Wall-clock timeout.")
-    network: bool = Field(default=False, description="Allow network access.")
-    reward_call_seconds: float = Field(
-        default=5.0,
-        ge=0,
-        description="Longest one reward call may run before the watchdog ends the job (0: off).",
-    )
-    reward_call_unit: Literal["step", "call"] = Field(
-        default="step", description="What the watchdog's count means: env steps or reward calls."
-    )
-    gpu: bool = Field(default=False, description="Bind the GPU device nodes into the container.")
-    reward_share_limit: float = Field(
-        default=0.5,
-        ge=0,
-        le=1,
-        description="Largest share of a training job's time its reward may take, measured by "
-        "the learner after the warm-up (0: off).",
-    )
-    reward_share_warmup_seconds: float = Field(
-        default=10.0, ge=0, description="Training seconds before the reward's share is judged."
-    )
-
-    @classmethod
-    def dry_run(cls) -> Limits:
-        """Limits for a reward dry run: a real env, a few hundred reward calls."""
-        return cls(
-            cpu_seconds=60,
-            address_space_mb=3072,
-            file_size_mb=64,
-            max_processes=64,
-            wall_seconds=120,
-            reward_call_seconds=7.0,
-        )
-
-
-class WorkerResult(BaseModel):
-    """How a worker job ended. `value` is the target's returned dict when `ok`."""
-
-    ok: bool
-    status: Status
-    reason: str = ""
-    value: dict[str, Any] | None = None
-    wall_s: float = 0.0
-    stderr_tail: str = Field(default="", description="Last lines of the child's stdout+stderr.")
-    traceback: str = ""
-    isolation: str = Field(default="", description="Isolation mode the job ran under.")
-
-
 # =========================================================================== environment
 
 
@@ -223,7 +166,9 @@ def scrub_environment(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _child_environment(extra: Mapping[str, str] | None, jobdir: Path) -> dict[str, str]:
+def _child_environment(
+    extra: Mapping[str, str] | None, jobdir: Path, modules: Sequence[str] = ()
+) -> dict[str, str]:
     env = scrub_environment(os.environ)
     for key, value in (extra or {}).items():
         if is_secret_name(key):
@@ -233,73 +178,20 @@ def _child_environment(extra: Mapping[str, str] | None, jobdir: Path) -> dict[st
             )
         env[key] = str(value)
     env.setdefault("PATH", os.defpath)
-    # The child imports what the parent imports (editable installs, `module:Class` envs).
-    paths = [p for p in sys.path if p and os.path.exists(p)]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    # The child imports from what is bound (python_paths): the standard library,
+    # site-packages, autoreward, a `module:Class` env's module; not the parent's cwd.
+    env["PYTHONPATH"] = os.pathsep.join(child_pythonpath(python_paths(modules), modules))
     env["HOME"] = str(jobdir / "home")
     env["TMPDIR"] = str(jobdir / "tmp")
+    # A job uid has no /etc/passwd entry: getpass.getuser() (torch, matplotlib caches) reads
+    # these instead of failing on a pwd lookup.
+    env["USER"] = env["LOGNAME"] = "autoreward-job"
     env["PYTHONNOUSERSITE"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
 # =========================================================================== isolation modes
-
-
-@dataclass(frozen=True)
-class Isolation:
-    """One way of starting the child; `describe()` is recorded with every result."""
-
-    name: str
-    prefix: tuple[str, ...] = ()
-    net_flag: str | None = None
-    drop_uid: bool = False
-    runs_as_nobody: bool = False
-    same_uid: bool = False
-    container: str | None = None
-    """The bubblewrap binary for the container modes (`bwrap`, `bwrap-root`)."""
-    switch_uid: bool = False
-    """In the container as root: the worker switches to `nobody` itself."""
-    notes: list[str] = field(default_factory=list, compare=False, hash=False)
-
-    @property
-    def pid_namespace(self) -> bool:
-        return self.container is not None or bool(self.prefix)
-
-    @property
-    def net_namespace(self) -> bool:
-        return self.container is not None or self.net_flag is not None
-
-    @property
-    def private_filesystem(self) -> bool:
-        """Only what was bound is visible (the container modes)."""
-        return self.container is not None
-
-    def command(self, network: bool) -> list[str]:
-        cmd = list(self.prefix)
-        if self.net_flag and not network:
-            cmd.insert(1, self.net_flag)
-        return cmd
-
-    def describe(self) -> str:
-        return f"{self.name} ({'; '.join(self.notes)})" if self.notes else self.name
-
-    def unprotected(self) -> list[str]:
-        """What this mode does not protect (printed when a weaker mode is in use)."""
-        if self.private_filesystem:
-            return []
-        gaps = ["the host filesystem is visible: files readable by the worker's uid can be read, "
-                "and files it owns can be written (other candidates, config.yaml, llm/)"]  # fmt: skip
-        if self.same_uid and not self.prefix:
-            gaps.append("it runs as your user: other processes of yours (and their environments, "
-                        "e.g. a shell holding an API key) are visible through /proc")  # fmt: skip
-        elif self.same_uid:
-            gaps.append("it runs as your uid outside its namespace: files you own are writable")
-        if not self.net_namespace:
-            gaps.append("the network is reachable")
-        if not self.pid_namespace:
-            gaps.append("processes that call setsid() escape the group kill")
-        return gaps
 
 
 def _candidates() -> dict[str, Isolation]:
@@ -318,7 +210,12 @@ def _candidates() -> dict[str, Isolation]:
             switch_uid=root,
             runs_as_nobody=root,
             same_uid=not root,
-            notes=container_notes + (["uid nobody"] if root else ["your uid, in a user namespace"]),
+            notes=container_notes
+            + (
+                ["a uid of its own per job; its supervisor outside it"]
+                if root
+                else ["your uid, in a user namespace"]
+            ),
         )
         if root:
             out["bwrap-root"] = Isolation(
@@ -500,8 +397,8 @@ def _probe_mode(mode: Isolation) -> str | None:
         return f"no network namespace (interfaces {v['interfaces']})"
     if mode.drop_uid and v["uid"] == 0 and not mode.prefix:
         return "child still runs as root"
-    if mode.switch_uid and v["uid"] != SANDBOX_UID:
-        return f"child runs as uid {v['uid']}, not nobody"
+    if mode.switch_uid and not JOB_UID_BASE <= v["uid"] < JOB_UID_BASE + JOB_UID_SLOTS:
+        return f"child runs as uid {v['uid']}, not a job uid of its own"
     if mode.private_filesystem and v.get("canary_visible"):
         return "the container did not hide the host filesystem"
     return None
@@ -548,16 +445,8 @@ def run_isolated(
             hint="only functions inside the autoreward package can be worker targets",
         )
     mode = isolation()
-    return _run(mode, target, payload, limits or Limits(), workdir, env, inputs, modules,
-                _Service(tuple(pass_fds), writable, stop, started))  # fmt: skip
-
-
-@dataclass(frozen=True)
-class _Service:
-    pass_fds: tuple[int, ...] = ()
-    writable: bool = True
-    stop: threading.Event | None = None
-    started: threading.Event | None = None
+    service = Service(tuple(pass_fds), writable, stop, started)
+    return _run(mode, target, payload, limits or Limits(), workdir, env, inputs, modules, service)
 
 
 def _run(
@@ -569,12 +458,35 @@ def _run(
     extra_env: Mapping[str, str] | None,
     inputs: Sequence[Path] = (),
     modules: Sequence[str] = (),
-    service: _Service | None = None,
+    service: Service | None = None,
 ) -> WorkerResult:
-    service = service or _Service()
+    service = service or Service()
     start = time.monotonic()
     if mode.same_uid:
         _make_parent_undumpable()
+    with ExitStack() as stack:
+        uid = stack.enter_context(job_uid()) if mode.switch_uid else SANDBOX_UID
+        result = _run_as(
+            mode, uid, target, payload, limits, workdir, extra_env, inputs, modules, service
+        )
+    result.wall_s = round(time.monotonic() - start, 3)
+    result.isolation = mode.describe()
+    return result
+
+
+def _run_as(
+    mode: Isolation,
+    uid: int,
+    target: str,
+    payload: dict[str, Any],
+    limits: Limits,
+    workdir: Path | None,
+    extra_env: Mapping[str, str] | None,
+    inputs: Sequence[Path],
+    modules: Sequence[str],
+    service: Service,
+) -> WorkerResult:
+    """One job whose code runs as `uid` (when the parent is root and the mode drops it)."""
     jobdir = Path(tempfile.mkdtemp(prefix="autoreward-job-"))
     try:
         for sub in ("home", "tmp"):
@@ -584,17 +496,13 @@ def _run(
         cwd.mkdir(parents=True, exist_ok=True)
         job["cwd"] = str(cwd)
         job["pid_namespace"] = mode.container is not None
-        (jobdir / "job.json").write_text(json.dumps(job))
-        child_env = _child_environment(extra_env, jobdir)
+        job["status_fd"] = None  # set by spawn_and_wait
+        child_env = _child_environment(extra_env, jobdir, modules)
         if not service.writable and mode.container is not None:
             child_env.update(HOME="/tmp", TMPDIR="/tmp")
-        if mode.runs_as_nobody:
-            _lend_tree(jobdir, SANDBOX_UID, SANDBOX_GID)
-            if workdir is not None:
-                _lend_tree(cwd, SANDBOX_UID, SANDBOX_GID)
+        writable = [jobdir] + ([cwd] if workdir is not None else [])
         spec = None
         if mode.container is not None:
-            writable = [jobdir] + ([cwd] if workdir is not None else [])
             # An input that holds a writable folder would show the job that folder's siblings.
             readable = [
                 Path(p).resolve()
@@ -603,6 +511,7 @@ def _run(
             ]
             if not service.writable:
                 readable, writable = [*readable, jobdir], []
+            tmp_mb, shm_mb = tmpfs_sizes_mb(limits.address_space_mb)
             spec = ContainerSpec(
                 ro=python_paths(modules) + readable,
                 rw=writable,
@@ -610,264 +519,28 @@ def _run(
                 env=child_env,
                 network=limits.network,
                 gpu=limits.gpu,
-                switch_to_uid=SANDBOX_UID if mode.switch_uid else None,
+                switch_to_uid=uid if mode.switch_uid else None,
+                tmp_mb=tmp_mb,
+                shm_mb=shm_mb,
             )
+        if mode.runs_as_nobody:
+            _lend_tree(jobdir, uid, uid)
+            if workdir is not None:
+                _lend_tree(cwd, uid, uid)
+            # The supervisor (uid 0 without DAC capabilities) reads job.json: the job's uid
+            # owns the folder, so it may be entered but job.json stays the parent's.
+            os.chmod(jobdir, 0o711)
+        quota = DiskQuota(writable, limits.disk_quota_mb)
         try:
-            outcome = _spawn_and_wait(mode, limits, jobdir, cwd, child_env, spec, service)
+            outcome = spawn_and_wait(
+                mode, limits, jobdir, cwd, child_env, spec, uid, quota, job, service
+            )
         finally:
             if workdir is not None and mode.runs_as_nobody:
                 _lend_tree(cwd, os.getuid(), os.getgid())
-        if service.writable:
-            result = _classify(outcome, limits, jobdir)
-        else:
-            result = _service_result(outcome)
+        return classify(outcome, limits, jobdir) if service.writable else service_result(outcome)
     finally:
         shutil.rmtree(jobdir, ignore_errors=True)
-    result.wall_s = round(time.monotonic() - start, 3)
-    result.isolation = mode.describe()
-    return result
-
-
-@dataclass
-class _Outcome:
-    status: int | None  # raw wait status; None when it could not be started
-    rusage: resource.struct_rusage | None
-    timed_out: bool
-    log_tail: str
-    spawn_error: str | None = None
-
-
-def _spawn_and_wait(
-    mode: Isolation,
-    limits: Limits,
-    jobdir: Path,
-    cwd: Path,
-    env: dict[str, str],
-    spec: ContainerSpec | None = None,
-    service: _Service | None = None,
-) -> _Outcome:
-    service = service or _Service()
-    flags = ["-s", "-B"] + (["-P"] if sys.version_info >= (3, 11) else [])
-    child = [sys.executable, *flags, "-m", "autoreward.sandbox.child", str(jobdir)]
-    if mode.switch_uid:
-        child.append(f"{SANDBOX_UID}:{SANDBOX_GID}")
-    if mode.container is not None and spec is not None:
-        cmd = bwrap_argv(mode.container, spec, child)
-        env = {"PATH": env.get("PATH", os.defpath)}  # bubblewrap itself; the job gets spec.env
-    else:
-        cmd = [*mode.command(limits.network), *child]
-    drop: dict[str, Any] = {}
-    if mode.drop_uid:
-        drop = {"user": SANDBOX_UID, "group": SANDBOX_GID, "extra_groups": _render_groups()}
-    log_path = jobdir / "output.log"
-    with open(log_path if service.writable else os.devnull, "wb") as log_file:
-        try:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                pass_fds=service.pass_fds,
-                preexec_fn=_die_with_parent,
-                **drop,
-            )
-        except OSError as err:
-            return _Outcome(None, None, False, "", spawn_error=f"{type(err).__name__}: {err}")
-        finally:
-            if service.started is not None:
-                service.started.set()
-    with _live_lock:
-        _live_groups.add(proc.pid)
-    try:
-        timed_out = not _wait_exit(proc.pid, time.monotonic() + limits.wall_seconds, service.stop)
-        # The child is a zombie (or still running): its pid cannot be reused yet, so killing
-        # its group cannot hit an unrelated one. This also removes anything it left behind.
-        _kill_group(proc.pid)
-        _, status, rusage = os.wait4(proc.pid, 0)
-    finally:
-        with _live_lock:
-            _live_groups.discard(proc.pid)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return _Outcome(status, rusage, timed_out, _tail(log_path) if service.writable else "")
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the forked child, before exec: SIGKILL when the spawning thread's process dies, so a
-    killed run (kill -9, OOM) leaves no orphaned worker training on (a resume retrains it)."""
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def _wait_exit(pid: int, deadline: float, stop: threading.Event | None = None) -> bool:
-    """Wait, without reaping, until `pid` exits (True) or the deadline passes or `stop` is
-    set (False)."""
-    if stop is not None:
-        deadline_at = deadline
-        while not stop.is_set():
-            step_end = min(deadline_at, time.monotonic() + 0.1)
-            if _wait_exit(pid, step_end):
-                return True
-            if time.monotonic() >= deadline_at:
-                return False
-        return False
-    try:
-        fd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        fd = None
-    if fd is not None:
-        try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                ready, _, _ = select.select([fd], [], [], left)
-                if ready:
-                    return True
-        finally:
-            os.close(fd)
-    delay = 0.005
-    while time.monotonic() < deadline:
-        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        if info is not None:
-            return True
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-    return False
-
-
-_live_lock = threading.Lock()
-_live_groups: set[int] = set()
-
-
-def kill_running_workers() -> int:
-    """SIGKILL every worker this process is waiting on (e.g. on Ctrl-C: the workers run in
-    their own sessions and never see the terminal's interrupt). Returns how many."""
-    with _live_lock:
-        groups = list(_live_groups)
-    for pgid in groups:
-        _kill_group(pgid)
-    return len(groups)
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-_MEMORY_HINTS = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|out of memory", re.I)
-
-
-def _service_result(out: _Outcome) -> WorkerResult:
-    """How a service ended, from its wait status alone (nothing it wrote is read)."""
-    if out.status is None:
-        return WorkerResult(ok=False, status="crashed", reason=out.spawn_error or "did not start")
-    if out.timed_out:
-        return WorkerResult(ok=False, status="killed", reason="stopped")
-    code = os.waitstatus_to_exitcode(out.status)
-    if code == 0:
-        return WorkerResult(ok=True, status="ok")
-    return WorkerResult(ok=False, status="crashed", reason=f"exit status {code}")
-
-
-def _classify(out: _Outcome, limits: Limits, jobdir: Path) -> WorkerResult:
-    tail = out.log_tail
-
-    def fail(status: Status, reason: str, traceback: str = "") -> WorkerResult:
-        return WorkerResult(
-            ok=False,
-            status=status,
-            reason=clean_text(reason),
-            traceback=clean_text(traceback, TAIL_CHARS),
-            stderr_tail=tail,
-        )
-
-    if out.status is None:
-        return fail("crashed", f"could not start the worker: {out.spawn_error}")
-    if out.timed_out:
-        return fail(
-            "timeout",
-            f"wall-clock timeout after {limits.wall_seconds:g} s; "
-            "the worker's whole process group was killed",
-        )
-    record = _read_json(jobdir / "result.json")
-    if record is not None:
-        status = record.get("status")
-        if status == "ok" and isinstance(record.get("value"), dict):
-            return WorkerResult(ok=True, status="ok", value=record["value"], stderr_tail=tail)
-        if status in ("error", "memory"):
-            reason = str(record.get("reason", ""))
-            if status == "memory":
-                reason += f" (address-space limit {limits.address_space_mb} MB)"
-            return fail(status, reason, str(record.get("traceback", "")))
-    # No result: how did the job process end? In a PID namespace the supervisor says so.
-    wait_status, cpu = out.status, _cpu_seconds(out.rusage)
-    peak_mb = out.rusage.ru_maxrss / 1024 if out.rusage else 0.0
-    exit_record = _read_json(jobdir / "exit.json")
-    if exit_record is not None:
-        try:
-            wait_status = int(exit_record["wait_status"])
-            cpu = float(exit_record["cpu_seconds"])
-            peak_mb = float(exit_record["maxrss_kb"]) / 1024
-        except (KeyError, TypeError, ValueError):
-            pass
-    memory_hint = _MEMORY_HINTS.search(tail) is not None
-    if os.WIFEXITED(wait_status):
-        code = os.WEXITSTATUS(wait_status)
-        if code == EXIT_SETUP_FAILED:
-            return fail("crashed", "sandbox set-up failed in the worker (see stderr_tail)")
-        if memory_hint:
-            return fail(
-                "memory", f"ran out of memory (exit {code}; limit {limits.address_space_mb} MB)"
-            )
-        return fail("crashed", f"worker exited with status {code} without a result")
-    sig = os.WTERMSIG(wait_status)
-    name = signal.Signals(sig).name if sig in set(signal.Signals) else f"signal {sig}"
-    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= limits.cpu_seconds - 0.05):
-        return fail(
-            "killed", f"CPU-time limit of {limits.cpu_seconds} s exceeded (used {cpu:.1f} s)"
-        )
-    if sig == signal.SIGXFSZ:
-        return fail("killed", f"file-size limit of {limits.file_size_mb} MB exceeded")
-    if sig == signal.SIGKILL:
-        return fail(
-            "killed", f"killed by SIGKILL (peak memory {peak_mb:.0f} MB; out-of-memory killer?)"
-        )
-    if memory_hint:
-        return fail("memory", f"ran out of memory ({name}; limit {limits.address_space_mb} MB)")
-    return fail("crashed", f"worker crashed with {name}")
-
-
-def _cpu_seconds(ru: resource.struct_rusage | None) -> float:
-    return 0.0 if ru is None else ru.ru_utime + ru.ru_stime
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    """A record the child wrote (untrusted): symlinks, oversized and malformed files are
-    ignored (a missing or unreadable result is reported from how the process ended)."""
-    try:
-        record = read_untrusted_json(path, RESULT_MAX_BYTES)
-    except UntrustedDataError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _tail(path: Path) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - TAIL_CHARS))
-            return clean_text(f.read().decode(errors="replace"), TAIL_CHARS)
-    except OSError:
-        return ""
 
 
 # =========================================================================== privileges
@@ -889,19 +562,6 @@ def _lend_tree(root: Path, uid: int, gid: int) -> None:
                 os.chown(p, uid, gid, follow_symlinks=False)
             except OSError:
                 continue
-
-
-def _render_groups() -> list[int]:
-    """Supplementary groups the sandbox uid keeps: GPU/render device access only."""
-    import grp
-
-    gids = []
-    for name in ("video", "render"):
-        try:
-            gids.append(grp.getgrnam(name).gr_gid)
-        except KeyError:
-            continue
-    return gids
 
 
 _dumpable_done = False

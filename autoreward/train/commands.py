@@ -24,6 +24,7 @@ from rich.table import Table
 
 from autoreward.envs.schema import FitnessSpec
 from autoreward.errors import ConfigError, RewardCodeError
+from autoreward.sandbox.untrusted import untrusted
 from autoreward.store.atomic import atomic_write_text, read_json
 from autoreward.train.job import TrainJob, TrainResult
 
@@ -389,7 +390,7 @@ def evaluation_table(jobs: list[TrainJob], results: list[TrainResult]) -> Table:
     table = Table(title="evaluation (deterministic policy)", title_justify="left")
     table.add_column("")
     for result in results:
-        table.add_column(result.label, justify="right", overflow="fold")
+        table.add_column(untrusted(result.label, 80).text, justify="right", overflow="fold")
     evals = [read_json(Path(job.out_dir) / "eval.json") or {} for job in jobs]
     trains = [read_json(Path(job.out_dir) / "train.json") or {} for job in jobs]
     kind = next((r.fitness_kind for r in results if r.fitness_kind), "score")
@@ -406,14 +407,15 @@ def evaluation_table(jobs: list[TrainJob], results: list[TrainResult]) -> Table:
         ("steps", [f"{r.steps:,}" for r in results]),
         ("steps/s", [f"{r.steps_per_s:,.0f}" for r in results]),
         ("backend", [str(t.get("backend") or "sb3") for t in trains]),
-        ("device", [str(t.get("device") or "-") for t in trains]),
+        ("device", [untrusted(t.get("device") or "-", 40) for t in trains]),
         ("wall", [f"{r.wall_s:.0f} s" for r in results]),
         ("reward hacking flag", ["yes" if r.hacking_flag else "no" for r in results]),
         ("video", [_video(r) for r in results]),
         ("output", [r.out_dir for r in results]),
     ]
     for name, values in rows:
-        table.add_row(name, *values)
+        # Cells hold what containers reported (device, status, labels): text, never markup.
+        table.add_row(name, *(untrusted(v).text for v in values))
     return table
 
 

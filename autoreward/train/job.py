@@ -11,12 +11,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from autoreward.sandbox.untrusted import UntrustedStr, clean_text
+from autoreward.sandbox.untrusted import (
+    MAX_COMPONENTS,
+    Count,
+    Duration,
+    Rate,
+    UntrustedStr,
+    clean_text,
+)
 
 Algo = Literal["PPO", "SAC", "TD3", "A2C", "DQN"]
 Backend = Literal["sb3", "warp"]
 """sb3: stable-baselines3 on gymnasium (CPU); warp: rsl-rl PPO on the batched MuJoCo Warp env."""
-MAX_COMPONENTS = 64
 """A reward with more components than this is reported as failed (the statistics would be noise)."""
 
 
@@ -144,9 +150,9 @@ class TrainResult(BaseModel):
     steps_this_run: int = Field(
         default=0, description="Steps trained by this job (excluding resumed ones)."
     )
-    total_steps: int = 0
-    wall_s: float = 0.0
-    steps_per_s: float = 0.0
+    total_steps: Count = 0
+    wall_s: Duration = 0.0
+    steps_per_s: Rate = 0.0
     fitness: float | None = None
     fitness_episodes: list[float] = Field(
         default_factory=list,
@@ -221,16 +227,16 @@ class TrainOutcome(BaseModel):
 
     status: Literal["ok", "failed"]
     reason: UntrustedStr | None = None
-    algo: str = ""
-    steps: int = Field(default=0, ge=0)
-    steps_this_run: int = Field(default=0, ge=0)
-    total_steps: int = Field(default=0, ge=0)
-    startup_s: float = Field(default=0.0, description="Container start to the first step.")
-    learn_s: float = 0.0
-    learn_cpu_s: float = 0.0
-    checkpoint_overhead_s: float = 0.0
-    steps_per_s: float = 0.0
-    steps_per_cpu_s: float = 0.0
+    algo: UntrustedStr = Field(default="", max_length=40)
+    steps: Count = 0
+    steps_this_run: Count = 0
+    total_steps: Count = 0
+    startup_s: Duration = Field(default=0.0, description="Container start to the first step.")
+    learn_s: Duration = 0.0
+    learn_cpu_s: Duration = 0.0
+    checkpoint_overhead_s: Duration = 0.0
+    steps_per_s: Rate = 0.0
+    steps_per_cpu_s: Rate = 0.0
     history: list[StatsPoint] = Field(default_factory=list, max_length=10_000)
     term_names: list[UntrustedStr] = Field(default_factory=list, max_length=MAX_COMPONENTS)
     policies: list[int] = Field(
@@ -238,7 +244,7 @@ class TrainOutcome(BaseModel):
     )
     final_policy: bool = Field(default=False, description="policy/final.npz was written.")
     checkpoint: bool = Field(default=False, description="checkpoint/ is resumable.")
-    device: str = "cpu"
+    device: UntrustedStr = Field(default="cpu", max_length=40)
     n_envs: int = Field(default=0, ge=0, description="Parallel envs the job trained on.")
     setup: dict[str, Any] = Field(
         default_factory=dict, description="Policy, hyperparameters and budget, for train.json."

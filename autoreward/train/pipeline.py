@@ -29,10 +29,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autoreward.sandbox.untrusted import UntrustedDataError, clean_text, load_npz, parse_model
+from autoreward.sandbox.untrusted import (
+    MAX_NPZ_BYTES,
+    UntrustedDataError,
+    clean_text,
+    load_npz,
+    parse_model,
+    read_capped,
+)
 from autoreward.sandbox.untrusted import read_json as read_untrusted
-from autoreward.store.atomic import atomic_write_json, read_json
+from autoreward.store.atomic import atomic_write_bytes, atomic_write_json, read_json
 from autoreward.train.evaljob import EPISODES_FILE, VIDEO_FILE, EvalJob, EvalOutcome
+from autoreward.train.inputs import (
+    INPUTS_DIR,
+    InputCopyError,
+    checkpoint_copy,
+    copy_file,
+    input_dir,
+    policy_copy,
+)
 from autoreward.train.job import CurvePoint, StatsPoint, TrainJob, TrainOutcome, TrainResult
 from autoreward.train.limits import evaluation_limits, terms_limits, training_limits
 from autoreward.train.rewardhost import RewardProcess
@@ -87,6 +102,21 @@ def run_pipeline(
             CurvePoint.model_validate(p)
             for p in (read_json(out / "train.json") or {}).get("curve", [])
         ]
+    try:
+        return _stages(job, out, limits, train_target, reward_target, prior_curve)
+    finally:
+        # The parent-made copies the containers read (checkpoint, policies, episodes).
+        shutil.rmtree(out / INPUTS_DIR, ignore_errors=True)
+
+
+def _stages(
+    job: TrainJob,
+    out: Path,
+    limits: Limits,
+    train_target: str | None,
+    reward_target: str | None,
+    prior_curve: list[CurvePoint] | None,
+) -> TrainResult:
     timings: dict[str, float] = {}
     target = train_target or (WARP_TRAIN_TARGET if job.backend == "warp" else TRAIN_TARGET)
 
@@ -174,19 +204,25 @@ def _train(
 ) -> tuple[TrainOutcome | None, str | None]:
     workdir = out / TRAIN_DIR
     workdir.mkdir(parents=True, exist_ok=True)
-    inputs, env = training_container(job, workdir, cache)
-    # The learner never loads reward code: with a generated reward it gets a socket to the
-    # reward process (its own container) instead of the code.
-    learner = job.model_copy(update={"out_dir": str(workdir), "reward_code": None})
-    payload = {**learner.model_dump(mode="json"), "_started": time.time()}
-    if job.reward_code is None:
-        return _learner_result(_run(target, payload, limits, workdir, inputs, job, env))
-    with RewardProcess(job, limits, reward_target) as reward:
-        payload["_reward_link"] = reward.link.to_payload()
-        learner_limits = limits.model_copy(update={"reward_call_seconds": 0.0})
-        return _learner_result(
-            _run(target, payload, learner_limits, workdir, inputs, job, env, reward.fds)
-        )
+    try:
+        inputs, env, job = training_container(job, workdir, cache)
+    except InputCopyError as err:
+        return None, str(err)
+    try:
+        # The learner never loads reward code: with a generated reward it gets a socket to
+        # the reward process (its own container) instead of the code.
+        learner = job.model_copy(update={"out_dir": str(workdir), "reward_code": None})
+        payload = {**learner.model_dump(mode="json"), "_started": time.time()}
+        if job.reward_code is None:
+            return _learner_result(_run(target, payload, limits, workdir, inputs, job, env))
+        with RewardProcess(job, limits, reward_target) as reward:
+            payload["_reward_link"] = reward.link.to_payload()
+            learner_limits = limits.model_copy(update={"reward_call_seconds": 0.0})
+            return _learner_result(
+                _run(target, payload, learner_limits, workdir, inputs, job, env, reward.fds)
+            )
+    finally:
+        shutil.rmtree(out / INPUTS_DIR / "checkpoint", ignore_errors=True)
 
 
 def _learner_result(run: Callable[[], WorkerResult]) -> tuple[TrainOutcome | None, str | None]:
@@ -204,17 +240,17 @@ def _learner_result(run: Callable[[], WorkerResult]) -> tuple[TrainOutcome | Non
 
 def training_container(
     job: TrainJob, workdir: Path, cache: KernelCache | None = None
-) -> tuple[list[Path], dict[str, str] | None]:
-    """What a training container reads besides the system (bound read-only) and the variables
-    it gets: the checkpoint it continues from, and a warp job's kernel cache."""
+) -> tuple[list[Path], dict[str, str] | None, TrainJob]:
+    """What a training container reads besides the system (bound read-only), the variables
+    it gets, and the job it runs: a continued checkpoint is a parent-made copy of its regular
+    files (`inputs.py`; the folder a job wrote is never resolved or bound), and a warp job's
+    kernel cache. InputCopyError when the checkpoint holds a link or is too big."""
     inputs = [cache.path] if cache is not None and cache.path is not None else []
     if job.resume_from:
-        resume = Path(job.resume_from).resolve()
-        # Bound read-only unless it is inside the job's own folder (visible already) or holds
-        # that folder (binding it would show the job its siblings).
-        if resume != workdir and workdir not in resume.parents and resume not in workdir.parents:
-            inputs.append(resume)
-    return inputs, (dict(cache.env) if cache is not None and cache.env else None)
+        copy = checkpoint_copy(job.resume_from, workdir.parent)
+        inputs.append(copy)
+        job = job.model_copy(update={"resume_from": str(copy)})
+    return inputs, (dict(cache.env) if cache is not None and cache.env else None), job
 
 
 def _evaluate(
@@ -225,7 +261,10 @@ def _evaluate(
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    policies = out / TRAIN_DIR / "policy"
+    try:
+        policies = policy_copy(out / TRAIN_DIR / "policy", out)
+    except InputCopyError as err:
+        return None, str(err)
     request = EvalJob(
         job=job.model_copy(update={"reward_code": None, "out_dir": str(workdir)}),
         policy_dir=str(policies),
@@ -251,7 +290,11 @@ def _terms(job: TrainJob, out: Path) -> tuple[dict[str, Any] | None, str | None]
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    episodes = out / EVAL_DIR / EPISODES_FILE
+    try:
+        episodes = copy_file(out / EVAL_DIR, EPISODES_FILE, input_dir(out, EPISODES_FILE),
+                             MAX_NPZ_BYTES, "the evaluation episodes")  # fmt: skip
+    except InputCopyError as err:
+        return None, str(err)
     payload = {
         "code": job.reward_code,
         "episodes": str(episodes),
@@ -321,7 +364,7 @@ def _publish(
         trajectories = summarize_trajectories(
             traces, evaluation, schema, episodes=job.trajectory_episodes, hacking=stats["hacking"]
         )
-        shutil.copyfile(episodes_src, out / EPISODES_FILE)
+        atomic_write_bytes(out / EPISODES_FILE, read_capped(episodes_src, MAX_NPZ_BYTES))
     except (UntrustedDataError, ValueError, KeyError) as err:
         note = "; ".join(x for x in [note, f"no trajectories: {err}"] if x)
     if note and trajectories is not None:
@@ -331,7 +374,8 @@ def _publish(
     atomic_write_json(out / "stats.json", stats)
     if trajectories is not None:
         atomic_write_json(out / "trajectories.json", trajectories)
-    final_policy = out / TRAIN_DIR / "policy" / "final.npz"
+    # The copy the evaluation container read (made by this process, no link followed).
+    final_policy = out / INPUTS_DIR / "policy" / "final.npz"
     if final_policy.is_file() and not final_policy.is_symlink():
         shutil.copyfile(final_policy, out / "policy.npz")
     video_path, video_status = _publish_video(job, out, evaluated)
@@ -386,12 +430,9 @@ def _publish_video(job: TrainJob, out: Path, evaluated: EvalOutcome) -> tuple[st
     if video is None or not video.ok:
         return None, video.status if video is not None else "no video: not rendered"
     try:
-        size = source.lstat().st_size
-    except OSError:
-        return None, "no video: the file is missing"
-    if source.is_symlink() or not source.is_file() or size > MAX_VIDEO_BYTES:
+        atomic_write_bytes(out / VIDEO_FILE, read_capped(source, MAX_VIDEO_BYTES))
+    except UntrustedDataError:
         return None, "no video: the file is not a plain video file of sensible size"
-    shutil.copyfile(source, out / VIDEO_FILE)
     return str(out / VIDEO_FILE), video.status
 
 
@@ -494,7 +535,7 @@ def _progress_steps(out: Path) -> int:
 
 def _checkpoint_history(out: Path) -> tuple[list[StatsPoint], list[str]]:
     try:
-        data = read_untrusted(out / TRAIN_DIR / "checkpoint" / "state.json")
+        data = read_untrusted(out / TRAIN_DIR / "checkpoint" / "state.json", root=out / TRAIN_DIR)
         points = [parse_model(p, StatsPoint) for p in data.get("history", [])]
         names = [clean_text(n, 80) for n in data.get("term_names", [])][:64]
         return points, names

@@ -9,6 +9,8 @@ a candidate folder, or an `autoreward train` output folder.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from rich.text import Text
 
 from autoreward.errors import ConfigError
 from autoreward.store.atomic import read_json
+from autoreward.train.inputs import InputCopyError, policy_copy
 from autoreward.train.job import TrainJob
 
 POLICY = Path("train") / "policy" / "final.npz"
@@ -85,16 +88,24 @@ def play(
     if seed is not None:
         updates["seed"] = seed
     job = job.model_copy(update={**updates, "out_dir": str(out)})
-    policies = folder / POLICY.parent
-    request = EvalJob(job=job, policy_dir=str(policies), out_dir=str(out))
-    res = run_isolated(
-        EVAL_TARGET,
-        request.model_dump(mode="json"),
-        evaluation_limits(training_limits(job)),
-        workdir=out,
-        inputs=[policies],
-        modules=env_modules(job.env_id),
-    )
+    # The training job wrote `train/policy`: the container reads a copy of its regular files.
+    scratch = Path(tempfile.mkdtemp(prefix="autoreward-play-"))
+    try:
+        try:
+            policies = policy_copy(folder / POLICY.parent, scratch)
+        except InputCopyError as err:
+            raise ConfigError(str(err)) from None
+        request = EvalJob(job=job, policy_dir=str(policies), out_dir=str(out))
+        res = run_isolated(
+            EVAL_TARGET,
+            request.model_dump(mode="json"),
+            evaluation_limits(training_limits(job)),
+            workdir=out,
+            inputs=[policies],
+            modules=env_modules(job.env_id),
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     if not res.ok or res.value is None:
         raise ConfigError(f"playing the policy failed: {res.status}: {res.reason}")
     try:

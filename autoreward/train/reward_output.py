@@ -7,11 +7,13 @@ everywhere.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
 from autoreward.errors import RewardCodeError
+from autoreward.sandbox.untrusted import MAX_COMPONENTS, component_name_problem
 
 ENV_REWARD_TERM = "env_reward"
 """The single component name used when the wrapper passes the env's own reward through."""
@@ -43,6 +45,7 @@ def reward_rows(
         )
     raw_total, raw_terms = out
     names = [str(name) for name in raw_terms]
+    _check_names(tuple(names), where)
     rows = np.empty((len(names) + 1 + (extra_row is not None), n))
     _put_row(rows, 0, raw_total, "total", where, n)
     for row, (name, value) in enumerate(raw_terms.items(), start=1):
@@ -59,6 +62,25 @@ def check_reward_output(out: Any, n: int, where: str) -> tuple[np.ndarray, dict[
     """`(total, terms)` as float64 arrays of shape (n,), validated as in `reward_rows`."""
     names, rows = reward_rows(out, n, where)
     return rows[0], dict(zip(names, rows[1:], strict=True))
+
+
+def _check_names(names: tuple[str, ...], where: str) -> None:
+    """The rules `check` applies (at most MAX_COMPONENTS, printable short names), enforced at
+    the first step so a reward never trains to fail at the end."""
+    problem = _names_problem(names)
+    if problem:
+        raise RewardCodeError(
+            f"compute_reward {where}: {problem}",
+            hint="return at most 64 components with short, printable names",
+        )
+
+
+@functools.lru_cache(maxsize=16)
+def _names_problem(names: tuple[str, ...]) -> str | None:
+    """Cached: the names are the same at almost every step."""
+    if len(names) > MAX_COMPONENTS:
+        return f"{len(names)} components, at most {MAX_COMPONENTS} are allowed"
+    return next((p for p in map(component_name_problem, names) if p), None)
 
 
 def _put_row(rows: np.ndarray, row: int, value: Any, what: str, where: str, n: int) -> None:

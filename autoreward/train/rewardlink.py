@@ -173,7 +173,7 @@ class RemoteReward:
                 send_frame(self.sock, b"L", json.dumps(doc).encode())
                 self._layout = layout
             send_frame(
-                self.sock, b"S", STEP.pack(n, step), *[memoryview(a).cast("B") for a in arrays]
+                self.sock, b"S", STEP.pack(n, step), *[a.data.cast("B") for a in arrays]
             )
             reply = recv_frame(
                 self.sock,

@@ -73,7 +73,7 @@ def serve(payload: dict[str, Any], load: Callable[[str], RewardFn] | None = None
             _send_error(sock, err.message, err.hint)
             continue
         head = json.dumps(names).encode()
-        send_frame(sock, b"R", COUNT.pack(len(head)), head, memoryview(rows).cast("B"))
+        send_frame(sock, b"R", COUNT.pack(len(head)), head, rows.data.cast("B"))
         calls += 1
 
 

@@ -310,7 +310,7 @@ def _dry_run(
 
 def print_batch_summary(console: Console, result: BatchResult) -> None:
     table = Table(title=f"results: {result.suite}", title_justify="left")
-    for col in ["task", "status", "best (1 seed)", "final seeds", "env reward", "sparse fitness",
+    for col in ["task", "status", "chosen, screening seed", "final seeds", "env reward", "sparse fitness",
                 "random", "norm. vs env", "norm. vs sparse", "iters", "tokens", "cost $", "wall"]:  # fmt: skip
         table.add_column(col, no_wrap=col == "task", overflow="fold")
     for r in result.rows:

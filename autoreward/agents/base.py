@@ -47,6 +47,7 @@ class Reviewer:
     ) -> None:
         self.client = client
         self.schema_text = schema_text(schema)
+        self.episode_length = None if isinstance(schema, str) else schema.episode_length
         self.task = task
         self.training = training
         self.contract = contract(None if isinstance(schema, str) else schema.action)

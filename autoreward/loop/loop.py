@@ -85,8 +85,11 @@ def run_loop(
     best_so_far = _best(history)
     target_reached = best_so_far is not None and _reached(best_so_far, target)
     iterations_run = 0
+    stop_said = False
     for it in range(cfg.iterations):
         if target_reached:
+            if not stop_said:  # reached in an earlier session: this one stops at once
+                emit("run_stop", **_stop_reason(best_so_far, target, it, cfg.iterations))
             break
         if (run.iter_dir(it) / "done.json").exists():
             iterations_run += 1
@@ -122,6 +125,9 @@ def run_loop(
         # after the last iteration, where no designer reads it (see loop/analysis.py)
         last = it == cfg.iterations - 1 or target_reached
         if last:
+            emit("run_stop", **_stop_reason(best, target if target_reached else None, it + 1,
+                                            cfg.iterations))  # fmt: skip
+            stop_said = True
             emit("analysis_skipped", iteration=it,
                  reason="last iteration: no designer reads it (refine or a resumed run writes it)")  # fmt: skip
         else:
@@ -259,6 +265,28 @@ def _replay_fields(client: LLMClient) -> dict[str, int]:
 def _best(history: list[CandidateRecord]) -> CandidateRecord | None:
     trained = [r for r in history if r.status == "trained" and r.fitness is not None]
     return max(trained, key=lambda r: (r.fitness, r.steps, -r.iteration)) if trained else None
+
+
+def _stop_reason(
+    best: CandidateRecord | None, target: float | None, done: int, iterations: int
+) -> dict[str, Any]:
+    """Why the iterations end, for the run log: the target reached (by which candidate, at
+    which value; `target` None when it was not), or every iteration run."""
+    if target is not None and best is not None and best.fitness is not None:
+        return {
+            "reason": "target",
+            "text": f"target {target:g} reached by iteration {best.iteration} candidate "
+            f"{best.index} at fitness {best.fitness:.4g} (after {done} of {iterations} iterations)",
+            "iteration": best.iteration,
+            "candidate": best.index,
+            "fitness": best.fitness,
+        }
+    text = f"all {iterations} iterations ran"
+    if best is not None and best.fitness is not None:
+        text += (
+            f"; best fitness {best.fitness:.4g} (iteration {best.iteration} candidate {best.index})"
+        )
+    return {"reason": "iterations", "text": text}
 
 
 def _reached(best: CandidateRecord, target: float | None) -> bool:

@@ -55,6 +55,13 @@ class RunConfig(BaseModel):
         description="RL Zoo hyperparameter file; its entry for the env is read into "
         "hyperparams (under the explicit ones), steps and n_envs, in place of the schema's.",
     )
+    normalize: bool | None = Field(
+        default=None,
+        description="Train generated rewards with return normalization (VecNormalize "
+        "norm_reward: the total is scaled by a running estimate of the return's spread; "
+        "statistics, hacking checks and evaluation stay in the reward's own units). Default: "
+        "the schema's train.normalize, else on; false turns it off (sb3 backend only).",
+    )
     workers: int = Field(default=0, ge=0, description="Training workers; 0 = one per core.")
     executor: Literal["local", "ray"] = Field(
         default="local", description="Where candidates train."

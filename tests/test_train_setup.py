@@ -58,7 +58,9 @@ def test_the_run_setup_reaches_the_prompt_text() -> None:
     )
     assert "effective horizon of about 50 steps (1 s of simulated time)" in text
     assert "all 4 candidates of an iteration first train 10,000\nsteps" in text
-    assert "normalises" not in text
+    # generated rewards train with return normalization by default; observations stay raw
+    assert "Training normalises the rewards by running statistics" in text
+    assert "observations" not in text.split("Training normalises", 1)[1].split("\n", 1)[0]
 
 
 def test_no_rung_without_halving_and_mujoco_step_time() -> None:

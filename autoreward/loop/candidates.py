@@ -23,6 +23,7 @@ from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.store.records import CandidateRecord, RungOutcome, RungRival
 from autoreward.train.halving import HalvingResult, rung_steps, successive_halving
 from autoreward.train.job import Algo, Backend, TrainJob, TrainResult
+from autoreward.train.literal import parse_literal
 
 EventFn = Callable[..., None]
 
@@ -46,6 +47,8 @@ class TrainPlan(BaseModel):
     budget_note: str = ""
     tensorboard: bool = True
     backend: Backend = "sb3"
+    return_normalization: bool = False
+    """Generated rewards (jobs with reward code) train with VecNormalize norm_reward."""
 
     @classmethod
     def from_config(cls, cfg: RunConfig, schema: EnvSchema) -> TrainPlan:
@@ -96,10 +99,19 @@ class TrainPlan(BaseModel):
             note += f"; the full budget of {total:,} trains {fit.trained_steps(total):,}"
         if smallest < total and (few := rung_note(fit)):
             note = f"{note}; {few}" if note else few
+        on = next((v for v in (cfg.normalize, schema.train.normalize) if v is not None), True)
         return cls(
             **common, algo=algo, total_steps=total, n_envs=n_envs,  # type: ignore[arg-type]
             hyperparams=hyperparams, budget_note=note, device=cfg.device,
+            return_normalization=on,
         )  # fmt: skip
+
+    def reward_hyperparams(self) -> dict[str, Any]:
+        """The hyperparameters a generated reward trains with: the plan's, with return
+        normalization switched on or off as the run says (`with_return_normalization`)."""
+        if self.backend != "sb3":
+            return self.hyperparams
+        return with_return_normalization(self.hyperparams, self.return_normalization)
 
     def job(
         self, out_dir: Path, code: str | None, *, label: str, seed: int | None = None
@@ -108,10 +120,29 @@ class TrainPlan(BaseModel):
             env_id=self.env_id, out_dir=str(out_dir), reward_code=code, schema_data=self.schema_data,
             algo=self.algo, total_steps=self.total_steps, n_envs=self.n_envs,
             seed=self.seed if seed is None else seed, eval_episodes=self.eval_episodes,
-            video=self.video, device=self.device, label=label, hyperparams=self.hyperparams,
+            video=self.video, device=self.device, label=label,
+            hyperparams=self.hyperparams if code is None else self.reward_hyperparams(),
             schema_hyperparams=False, tensorboard=self.tensorboard, budget_note=self.budget_note,
             backend=self.backend,
         )  # fmt: skip
+
+
+def with_return_normalization(hyperparams: dict[str, Any], on: bool) -> dict[str, Any]:
+    """`hyperparams` with VecNormalize's `norm_reward` set (`on`) or cleared, everything else
+    kept: observation normalization stays as the hyperparameters asked (off when they did not),
+    and an explicit `norm_reward` in a `normalize` mapping wins over the default."""
+    normalize = hyperparams.get("normalize", False)
+    if isinstance(normalize, str):  # RL Zoo's spelling: "dict(norm_obs=True, norm_reward=False)"
+        normalize = parse_literal(normalize, "normalize")
+    if isinstance(normalize, dict):
+        norm = {**normalize, "norm_reward": normalize.get("norm_reward", True) if on else False}
+    elif normalize is True:
+        norm = {} if on else {"norm_reward": False}
+    elif on:
+        norm = {"norm_obs": False, "norm_reward": True}
+    else:
+        return hyperparams
+    return {**hyperparams, "normalize": norm}
 
 
 class ResumableExecutor:

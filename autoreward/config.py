@@ -86,6 +86,13 @@ class RunConfig(BaseModel):
         description="Top candidates (by single-seed fitness) retrained on the final seeds; the "
         "best mean over those seeds is the run's best.",
     )
+    tune: int = Field(
+        default=0,
+        ge=0,
+        description="Optuna trials over the best reward's COEFFICIENTS after the final seeds "
+        "(TPE, pruned on the first halving rung); the tuned reward replaces the best when its "
+        "final-seed mean is higher (0 = no tuning).",
+    )
     target_fitness: float | None = Field(
         default=None, description="Stop early at this fitness; default from the schema."
     )

@@ -88,7 +88,10 @@ def rewrite_coefficients(src: str, values: Mapping[str, float]) -> str:
             raise CoefficientError(
                 f"coefficient {name!r}: expected a value in [{c.low:g}, {c.high:g}], got {value!r}"
             )
-        edits.append((f, format_value(value)))
+        text = format_value(value)
+        if not c.low <= float(text) <= c.high:  # rounding crossed a bound: write it exactly
+            text = repr(value)
+        edits.append((f, text))
     for f, text in sorted(edits, key=lambda e: (e[0].line, e[0].col), reverse=True):
         _replace(lines, f, text)
     return "".join(lines)

@@ -64,6 +64,9 @@ class SuiteDefaults(_Model):
     normalize: bool | None = Field(
         default=None, description="Return normalization of generated rewards (RunConfig's)."
     )
+    tune: int | None = Field(
+        default=None, ge=0, description="Optuna trials over the best reward's coefficients."
+    )
     eval_episodes: int | None = Field(default=None, ge=1, description="Evaluation episodes.")
     final_seeds: int | None = Field(
         default=None, ge=0, description="Seeds the best are retrained on."
@@ -114,6 +117,9 @@ class SuiteTask(_Model):
     n_envs: int | None = Field(default=None, gt=0)
     normalize: bool | None = Field(
         default=None, description="Return normalization of generated rewards (RunConfig's)."
+    )
+    tune: int | None = Field(
+        default=None, ge=0, description="Optuna trials over the best reward's coefficients."
     )
     hyperparams: dict[str, Any] = Field(
         default_factory=dict,
@@ -395,7 +401,7 @@ def task_run_config(
     }
     if task_hyperparams(suite, task):
         data["hyperparams"] = task_hyperparams(suite, task)
-    for key in ("steps", "iterations", "samples", "algo", "backend", "n_envs", "normalize"):
+    for key in ("steps", "iterations", "samples", "algo", "backend", "n_envs", "normalize", "tune"):
         value = getattr(task, key)
         if value is not None:
             data[key] = value

@@ -41,6 +41,7 @@ _RESUMABLE = {
     "sandbox",
     "wandb_project",
     "final_candidates",
+    "tune",
     "model",
     "api_base",
 }

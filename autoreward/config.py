@@ -70,6 +70,14 @@ class RunConfig(BaseModel):
     seed: int = Field(default=0, description="Base seed for training and evaluation.")
     eval_episodes: int = Field(default=5, ge=1, description="Evaluation episodes per candidate.")
     halving: bool = Field(default=True, description="Successive halving across candidates.")
+    selection_seeds: int = Field(
+        default=2,
+        ge=1,
+        le=9,
+        description="Training seeds of every candidate when an iteration has several: the "
+        "halving rung and the iteration's best rank them by the mean over these seeds "
+        "(candidate training costs this many times the steps; 1 = one seed).",
+    )
     rung_fraction: float = Field(
         default=0.25, gt=0, le=1, description="Budget fraction of the first halving rung."
     )

@@ -67,6 +67,9 @@ class SuiteDefaults(_Model):
     tune: int | None = Field(
         default=None, ge=0, description="Optuna trials over the best reward's coefficients."
     )
+    selection_seeds: int | None = Field(
+        default=None, ge=1, le=9, description="Training seeds per candidate (RunConfig's)."
+    )
     eval_episodes: int | None = Field(default=None, ge=1, description="Evaluation episodes.")
     final_seeds: int | None = Field(
         default=None, ge=0, description="Seeds the best are retrained on."

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from autoreward.config import RunConfig
 from autoreward.envs.schema import EnvSchema
+from autoreward.loop.seeds import seeded_halving
 from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.store.records import CandidateRecord, RungOutcome, RungRival
 from autoreward.train.halving import HalvingResult, rung_steps, successive_halving
@@ -47,6 +48,8 @@ class TrainPlan(BaseModel):
     budget_note: str = ""
     tensorboard: bool = True
     backend: Backend = "sb3"
+    selection_seeds: int = 1
+    """Training seeds per candidate of a multi-candidate iteration (loop/seeds.py)."""
     return_normalization: bool = False
     """Generated rewards (jobs with reward code) train with VecNormalize norm_reward."""
 
@@ -69,7 +72,7 @@ class TrainPlan(BaseModel):
             schema_data=schema.model_dump(mode="json"),
             tensorboard=cfg.tensorboard, seed=cfg.seed, eval_episodes=cfg.eval_episodes,
             video=cfg.video, halving=cfg.halving, rung_fraction=cfg.rung_fraction,
-            keep_fraction=cfg.keep_fraction,
+            keep_fraction=cfg.keep_fraction, selection_seeds=cfg.selection_seeds,
         )  # fmt: skip
         if cfg.backend != "sb3":
             from autoreward.train.backends import resolve_backend, warp_setup
@@ -218,7 +221,27 @@ def train_candidates(
                  state="done" if result.status == "ok" else "failed",
                  fitness=result.fitness, steps=result.steps, reason=result.reason or "")  # fmt: skip
 
-    if plan.halving and len(jobs) > 1:
+    per_seed: list[list[TrainResult]] = []
+    if plan.selection_seeds > 1 and len(jobs) > 1:
+        seeded = seeded_halving(
+            runner, jobs, plan.selection_seeds,
+            rung_fraction=plan.rung_fraction if plan.halving else 1.0,
+            keep_fraction=plan.keep_fraction, on_result=on_result, on_progress=on_progress,
+        )  # fmt: skip
+        halving, per_seed = seeded.halving, seeded.per_seed
+        results, survivors = halving.results, set(halving.survivors)
+        rungs = rung_outcomes(halving, order) if halving.decisions else {}
+        c = seeded.choice
+        on_event("halving", iteration=iteration, steps_spent=halving.steps_spent,
+                 steps_if_all_full=halving.steps_if_all_full, saved_fraction=halving.saved_fraction,
+                 rung_steps=halving.rung_steps, rule=halving.rule, seeds=seeded.seeds,
+                 decisions=[{**d.model_dump(), "candidate": order[d.index]} for d in halving.decisions],
+                 survivors=[order[i] for i in c.survivors],
+                 survivors_single_seed=[order[i] for i in c.survivors_single_seed],
+                 best=None if c.best is None else order[c.best],
+                 best_single_seed=None if c.best_single_seed is None else order[c.best_single_seed],
+                 single_seed_differs=c.changed)  # fmt: skip
+    elif plan.halving and len(jobs) > 1:
         halving = successive_halving(
             runner,
             jobs,
@@ -251,6 +274,8 @@ def train_candidates(
         rec = CandidateRecord.model_validate({**screened, "iteration": iteration, "index": j})
         rec.steps, rec.fitness, rec.env_return = result.steps, result.fitness, result.env_return
         rec.rung = rungs.get(j)
+        if per_seed:
+            rec.seed_fitness = [r.fitness if r.status == "ok" else None for r in per_seed[k]]
         if result.status != "ok":
             rec.status, rec.reason, rec.fitness = (
                 "failed_train",

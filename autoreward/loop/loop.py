@@ -300,7 +300,12 @@ def _design_context(
         best_code=(bd / "reward.py").read_text(),
         best_fitness=best.fitness,
         best_fitness_text=evidence.fitness_with_spread(best.fitness, bd)
-        + f" (iteration {best.iteration}, candidate {best.index}, one training seed)",
+        + f" (iteration {best.iteration}, candidate {best.index}, "
+        + (
+            f"mean of {len(best.seed_fitness)} training seeds)"
+            if best.seed_fitness
+            else "one training seed)"
+        ),
         fitness_summary=evidence.fitness_table(recent),
         candidates_overview=evidence.candidates_overview(run, recent),
         stats_text=evidence.stats_text(bd),

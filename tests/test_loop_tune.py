@@ -11,11 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+from fakellm import MODEL, FakeLLMServer, load_answer
+
 from autoreward.agents.coefficients import format_value, parse_coefficients
 from autoreward.config import RunConfig
 from autoreward.envs.registry import load_schema
+from autoreward.loop import run_loop
 from autoreward.loop.candidates import TrainPlan
 from autoreward.loop.tune import tune_best
+from autoreward.report import write_run_report
 from autoreward.store.atomic import atomic_write_text
 from autoreward.store.records import CandidateRecord
 from autoreward.store.rundir import RunDir
@@ -171,3 +176,35 @@ def test_a_rewritten_reward_that_fails_its_check_is_a_failed_trial(tmp_path: Pat
     assert [t.state for t in record.trials] == ["original", "failed", "failed"]
     assert all("NaN in the total" in t.reason for t in record.trials[1:])
     assert ex.jobs == [] and record.best is None and not record.chosen
+
+
+# ---------------------------------------------------------------- end to end (real training)
+
+
+@pytest.mark.expensive
+def test_tune_runs_end_to_end_from_the_loop_and_resumes(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    fake_llm.add_rule("# Advice", load_answer("designer_cartpole_coefficients"), repeat_last=True)
+    cfg = RunConfig(
+        env_id="CartPole-v1", task="Balance the pole near the centre.", model=MODEL,
+        api_base=fake_llm.url + "/v1", iterations=1, samples=1, steps=2048, workers=2,
+        eval_episodes=2, final_seeds=1, video=False, critic=False, tune=2, target_fitness=2.0,
+    )  # fmt: skip
+    run = RunDir.create(tmp_path, cfg.env_id, cfg.task, cfg.dump())
+    result = run_loop(cfg, run)
+    assert result.tune is not None and result.tune["status"] == "done"
+    trials = result.tune["trials"]
+    assert [t["state"] for t in trials][0] == "original" and len(trials) == 3
+    assert all(t["state"] in ("complete", "pruned") for t in trials[1:])
+    for t in trials[1:]:
+        folder = run.path / "tune" / t["folder"]
+        assert (folder / "reward.py").exists() and (folder / "train.json").exists()
+    if result.tune["best"] is not None:
+        assert result.tune["final"]["n_seeds"] == 1
+    assert 'id="tuning"' in write_run_report(run.path).read_text()
+    # resumed with one more trial: only that trial trains
+    more = cfg.model_copy(update={"tune": 3})
+    again = run_loop(more, RunDir.open(run.path))
+    assert again.tune is not None and len(again.tune["trials"]) == 4
+    assert again.tune["trials"][:3] == trials

@@ -304,7 +304,9 @@ def _log_scale(c: Coefficient) -> bool:
 def _add_original(study: Any, coefficients: list[Coefficient], best: CandidateRecord) -> None:
     import optuna
 
-    if best.fitness is None:
+    # the trials train on the run seed alone: compare with the original on that seed
+    value = best.seed_fitness[0] if best.seed_fitness else best.fitness
+    if value is None:
         return
     distributions = {
         c.name: optuna.distributions.FloatDistribution(c.low, c.high, log=_log_scale(c))
@@ -313,7 +315,7 @@ def _add_original(study: Any, coefficients: list[Coefficient], best: CandidateRe
     rung = best.rung.fitness if best.rung is not None else None
     study.add_trial(optuna.trial.create_trial(
         params={c.name: c.value for c in coefficients}, distributions=distributions,
-        value=float(best.fitness), intermediate_values={} if rung is None else {1: float(rung)},
+        value=float(value), intermediate_values={} if rung is None else {1: float(rung)},
         user_attrs={_ORIGINAL: True, "steps": 0, "rung_fitness": rung},
     ))  # fmt: skip
 

@@ -72,7 +72,8 @@ def load_tuning(run_dir: Path) -> TuneView | None:
     for t in _list(doc.get("trials")):
         if not isinstance(t, dict) or t.get("state") not in _STATES:
             continue
-        params = t.get("params") if isinstance(t.get("params"), dict) else {}
+        raw = t.get("params")
+        params: dict[str, Any] = raw if isinstance(raw, dict) else {}
         view.trials.append(TuneTrialRow(
             number=_int(t.get("number")), state=str(t["state"]),
             values=", ".join(f"{_text(k)}={fmt(v)}" for k, v in params.items()),

@@ -42,6 +42,7 @@ _RESUMABLE = {
     "sandbox",
     "wandb_project",
     "final_candidates",
+    "tune",
     "model",
     "api_base",
 }

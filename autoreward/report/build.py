@@ -36,6 +36,7 @@ from autoreward.report.fragments import (
     fmt as _fmt,
 )
 from autoreward.report.notes import REPLAY_NOTE, best_fitness_text, final_for, final_text
+from autoreward.report.tuning import load_tuning
 from autoreward.store.atomic import atomic_write_text
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -116,6 +117,7 @@ def _run_context(run: RunView, embed: VideoEmbedder) -> dict[str, Any]:
         "summary": _summary(run),
         "best": _best_block(run),
         "iterations": iterations,
+        "tuning": load_tuning(run.path),
         "llm_rows": run.llm_rows,
         "llm_total": run.llm_total,
         "problems": run.problems,

@@ -56,7 +56,7 @@ class TrainPlan(BaseModel):
     @classmethod
     def from_config(cls, cfg: RunConfig, schema: EnvSchema) -> TrainPlan:
         from autoreward.train.budget import fit_rollout, rung_note
-        from autoreward.train.hyperparams import effective_hyperparams
+        from autoreward.train.sb3.hyperparams import effective_hyperparams
 
         # one rollout for every job of the run, fitted to the smallest budget one gets
         total_given = cfg.steps or schema.train.total_steps

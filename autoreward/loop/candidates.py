@@ -24,7 +24,7 @@ from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.store.records import CandidateRecord, RungOutcome, RungRival
 from autoreward.train.halving import HalvingResult, rung_steps, successive_halving
 from autoreward.train.job import Algo, Backend, TrainJob, TrainResult
-from autoreward.train.literal import parse_literal
+from autoreward.train.sb3.literal import parse_literal
 
 EventFn = Callable[..., None]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from autoreward.train.sb3.callbacks import StatsCallback
 from autoreward.train.stats import (
-    StatsCallback,
     build_stats,
     detect_reward_hacking,
     render_stats_text,

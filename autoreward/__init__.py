@@ -12,7 +12,7 @@ __all__ = ["RewardWrapper", "__version__"]
 def __getattr__(name: str) -> Any:
     # Lazy so `import autoreward` stays cheap (no torch / SB3 import).
     if name == "RewardWrapper":
-        from autoreward.train.export import RewardWrapper
+        from autoreward.train.reward_wrapper import RewardWrapper
 
         return RewardWrapper
     raise AttributeError(name)

@@ -273,7 +273,7 @@ def run(
         name for name in ctx.params
         if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
     }  # fmt: skip
-    from autoreward.train.hyperparams import parse_assignments
+    from autoreward.train.sb3.hyperparams import parse_assignments
 
     with errors():
         parsed = parse_assignments(hyperparams or [], policy)
@@ -409,7 +409,7 @@ def train(
 ) -> None:
     """Train one reward in an isolated worker and print its evaluation on the task fitness."""
     from autoreward.train.commands import TrainOptions, train_command
-    from autoreward.train.hyperparams import parse_assignments
+    from autoreward.train.sb3.hyperparams import parse_assignments
 
     given = {
         name for name in ctx.params
@@ -462,7 +462,7 @@ def export(
     ] = None,
 ) -> None:
     """Write the run's best reward as a standalone module for autoreward.RewardWrapper."""
-    from autoreward.export import export_reward
+    from autoreward.loop.export import export_reward
 
     with errors():
         done = export_reward(run_dir, out, candidate=candidate)

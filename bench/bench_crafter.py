@@ -113,7 +113,7 @@ def bench_env_steps(steps: int) -> dict[str, float]:
 def _train(env_id: str, steps: int, code: str | None, out: Path, **job: Any) -> dict[str, Any]:
     from autoreward.store.atomic import read_json
     from autoreward.train.job import TrainJob
-    from autoreward.train.trainer import train
+    from autoreward.train.sb3.trainer import train
 
     result = train(
         TrainJob(env_id=env_id, out_dir=str(out), reward_code=code, total_steps=steps, **job)

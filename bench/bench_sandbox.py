@@ -98,7 +98,7 @@ def start_costs(repeats: int) -> dict[str, float]:
 def one_job(steps: int, root: Path) -> dict[str, float]:
     from autoreward.exec.base import run_job_isolated
     from autoreward.train.job import TrainJob
-    from autoreward.train.trainer import train
+    from autoreward.train.sb3.trainer import train
 
     code = (HERE / "rewards" / "cartpole_typical.py").read_text()
     job = TrainJob(env_id="CartPole-v1", out_dir=str(root / "job"), reward_code=code,

@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--fitness", default=None, help="a fitness expression (default: schema's)")
     ap.add_argument("--steps", type=int, default=8192)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--start", type=int, default=0, help="first repetition (base seed 7 x it)")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     names = list(REWARDS)
@@ -50,7 +51,7 @@ def main() -> None:
     differs = rung_differs = 0
     spent_two = spent_one = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for rep in range(args.repeats):
+        for rep in range(args.start, args.start + args.repeats):
             cfg = RunConfig(env_id=args.env, task=args.task, steps=args.steps, samples=4,
                             seed=rep * 7, eval_episodes=5, video=False)  # fmt: skip
             plan = TrainPlan.from_config(cfg, schema)

@@ -52,7 +52,7 @@ def raw_sb3_steps_per_s(env_id: str, steps: int, seed: int) -> float:
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from autoreward.envs.registry import load_schema
-    from autoreward.train.hyperparams import resolve_hyperparams
+    from autoreward.train.sb3.hyperparams import resolve_hyperparams
 
     torch.set_num_threads(1)
     schema = load_schema(env_id)
@@ -73,7 +73,7 @@ def trainer_steps_per_s(
     """The training container's own loop, in this process (no container start-up, no
     evaluation: those are measured by the halving part)."""
     from autoreward.train.job import TrainJob
-    from autoreward.train.trainer import train
+    from autoreward.train.sb3.trainer import train
 
     result = train(
         TrainJob(

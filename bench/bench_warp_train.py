@@ -96,7 +96,7 @@ def reward_path(env_id: str, worlds: int, device: str, steps: int) -> dict[str, 
     from autoreward.envs.registry import load_schema
     from autoreward.envs.warp.env import BatchedMujocoEnv
     from autoreward.sandbox.loader import load_reward_fn
-    from autoreward.train.warp_env import RewardedWarpEnv
+    from autoreward.train.rslrl.env import RewardedWarpEnv
 
     env = BatchedMujocoEnv(load_schema(env_id), worlds, device=device, seed=0)
     venv = RewardedWarpEnv(env, load_reward_fn(_reward(env_id)))

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from autoreward import RewardWrapper
 from autoreward.cli import app
 from autoreward.errors import ConfigError
-from autoreward.export import export_reward, fields_read
+from autoreward.loop.export import export_reward, fields_read
 from autoreward.sandbox.validate import validate_code
 
 

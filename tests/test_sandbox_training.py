@@ -18,12 +18,12 @@ from typer.testing import CliRunner
 
 from autoreward.cli import app
 from autoreward.envs.registry import load_schema
-from autoreward.exec.base import training_limits
 from autoreward.sandbox.worker import isolation
 from autoreward.train.evaluate import evaluate_policy
 from autoreward.train.job import TrainJob
+from autoreward.train.limits import training_limits
 from autoreward.train.pipeline import run_pipeline
-from autoreward.train.policy_io import load_policy
+from autoreward.train.policies import load_policy
 
 PROGRAMS = Path(__file__).parent / "redteam_training"
 

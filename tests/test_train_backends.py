@@ -153,8 +153,8 @@ def test_the_saved_actor_is_rebuilt_from_the_job_and_acts_the_same(
     import torch
     from tensordict import TensorDict
 
-    from autoreward.train.policy_io import load_policy
-    from autoreward.train.rslrl_policy import build_actor, job_rslrl_hyperparams, save_actor
+    from autoreward.train.policies import load_policy
+    from autoreward.train.rslrl.policy import build_actor, job_rslrl_hyperparams, save_actor
 
     schema = load_schema("Hopper-v5")
     hp = job_rslrl_hyperparams(warp_job, schema)
@@ -178,8 +178,8 @@ def test_the_saved_actor_is_rebuilt_from_the_job_and_acts_the_same(
 
 
 def test_a_policy_that_does_not_fit_the_job_is_refused(warp_job: TrainJob, tmp_path: Path) -> None:
-    from autoreward.train.policy_io import load_policy
-    from autoreward.train.rslrl_policy import build_actor, save_actor
+    from autoreward.train.policies import load_policy
+    from autoreward.train.rslrl.policy import build_actor, save_actor
 
     schema = load_schema("Hopper-v5")
     other = build_actor(11, 3, RslRlHyperparams(actor_hidden_dims=[16, 8]))

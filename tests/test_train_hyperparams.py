@@ -7,7 +7,7 @@ import pytest
 from gymnasium import spaces
 
 from autoreward.errors import ConfigError
-from autoreward.train.hyperparams import algo_class, resolve_hyperparams
+from autoreward.train.sb3.hyperparams import algo_class, resolve_hyperparams
 
 BOX = spaces.Box(-1, 1, (2,), dtype=np.float32)
 
@@ -69,7 +69,7 @@ DICT = spaces.Dict({"position": BOX, "goal": BOX})
 
 
 def test_policy_follows_the_observation_space() -> None:
-    from autoreward.train.hyperparams import choose_policy
+    from autoreward.train.sb3.hyperparams import choose_policy
 
     assert choose_policy(BOX)[0] == "MlpPolicy"
     assert choose_policy(spaces.Discrete(16))[0] == "MlpPolicy"
@@ -83,7 +83,7 @@ def test_policy_follows_the_observation_space() -> None:
 
 
 def test_a_policy_that_cannot_take_the_space_names_the_one_that_can() -> None:
-    from autoreward.train.hyperparams import check_policy
+    from autoreward.train.sb3.hyperparams import check_policy
 
     with pytest.raises(ConfigError, match="MlpPolicy cannot take a Dict observation") as err:
         check_policy("MlpPolicy", DICT)
@@ -100,7 +100,7 @@ def test_a_policy_that_cannot_take_the_space_names_the_one_that_can() -> None:
 
 
 def test_unknown_argument_names_what_the_algorithm_accepts() -> None:
-    from autoreward.train.hyperparams import accepted_arguments, check_hyperparams
+    from autoreward.train.sb3.hyperparams import accepted_arguments, check_hyperparams
 
     with pytest.raises(
         ConfigError,
@@ -160,7 +160,7 @@ def test_rl_zoo_policy_kwargs_strings_become_classes_from_the_allow_list() -> No
 
 
 def test_literal_strings_are_parsed_never_evaluated() -> None:
-    from autoreward.train.literal import parse_literal
+    from autoreward.train.sb3.literal import parse_literal
 
     assert parse_literal("dict(net_arch=[64, 64], activation_fn=nn.Tanh, log_std_init=-3.29)") == {
         "net_arch": [64, 64], "activation_fn": "nn.Tanh", "log_std_init": -3.29,
@@ -179,7 +179,7 @@ def test_literal_strings_are_parsed_never_evaluated() -> None:
 
 
 def test_command_line_assignments_read_values_as_yaml() -> None:
-    from autoreward.train.hyperparams import parse_assignments
+    from autoreward.train.sb3.hyperparams import parse_assignments
 
     assert parse_assignments(
         ["n_steps=256", "learning_rate=lin_3e-4", "policy_kwargs={net_arch: [64, 64]}", "use_sde=true"],
@@ -194,7 +194,7 @@ def test_command_line_assignments_read_values_as_yaml() -> None:
 
 def test_the_algorithm_must_fit_the_kind_of_action() -> None:
     from autoreward.envs.registry import load_schema
-    from autoreward.train.hyperparams import check_training_options
+    from autoreward.train.sb3.hyperparams import check_training_options
 
     with pytest.raises(
         ConfigError, match="SAC needs continuous actions; CartPole-v1 has 2 discrete ones"

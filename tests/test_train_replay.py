@@ -10,8 +10,8 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 
 from autoreward.train.job import TrainJob
-from autoreward.train.replay import load_filled_replay, save_filled_replay
-from autoreward.train.trainer import train
+from autoreward.train.sb3.replay import load_filled_replay, save_filled_replay
+from autoreward.train.sb3.trainer import train
 
 
 def _buffer() -> ReplayBuffer:

@@ -78,7 +78,7 @@ def test_a_training_job_logs_sb3_curves_and_checkpoints(tmp_path: Path) -> None:
 
 def test_tensorboard_off_writes_no_logs(tmp_path: Path) -> None:
     from autoreward.train.job import TrainJob
-    from autoreward.train.trainer import train
+    from autoreward.train.sb3.trainer import train
 
     result = train(TrainJob(env_id="CartPole-v1", out_dir=str(tmp_path), total_steps=256, n_envs=1,
                             n_checkpoints=1, checkpoint_eval_episodes=1, eval_episodes=1,

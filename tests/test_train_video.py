@@ -55,7 +55,7 @@ def test_fallback_renders_in_a_fresh_process(tmp_path: Path) -> None:
     process rebuilds the policy from its pickle-free weights and renders a MuJoCo episode
     with the given backend."""
     from autoreward.train.job import TrainJob
-    from autoreward.train.policy_io import build_policy_model, save_policy
+    from autoreward.train.sb3.policy import build_policy_model, save_policy
 
     schema = load_schema("Hopper-v5")
     job = TrainJob(env_id="Hopper-v5", out_dir=str(tmp_path), schema_data=schema.model_dump())

@@ -22,8 +22,9 @@ pytest.importorskip("mujoco_warp", reason="the optional 'warp' extra is not inst
 pytest.importorskip("rsl_rl", reason="the optional 'warp' extra is not installed")
 
 from autoreward.envs.registry import load_schema  # noqa: E402
-from autoreward.exec.base import run_job_isolated, training_limits  # noqa: E402
+from autoreward.exec.base import run_job_isolated  # noqa: E402
 from autoreward.train.job import TrainJob  # noqa: E402
+from autoreward.train.limits import training_limits  # noqa: E402
 
 pytestmark = pytest.mark.expensive
 
@@ -130,7 +131,7 @@ def test_a_bad_reward_fails_the_job_with_its_reason(
 ) -> None:
     """In-process (the training container's code, without the container): the checks the SB3
     wrapper makes, on read-only copies."""
-    from autoreward.train.warp_trainer import train_warp
+    from autoreward.train.rslrl.trainer import train_warp
 
     code = f"import numpy as np\n\n\ndef compute_reward(state, action, next_state):\n    {body}\n"
     outcome = train_warp(_job(tmp_path, reward_code=code, total_steps=256))

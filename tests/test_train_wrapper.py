@@ -11,7 +11,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from autoreward.errors import RewardCodeError
-from autoreward.train.wrapper import ENV_REWARD_TERM, RewardVecEnvWrapper, check_reward_output
+from autoreward.train.sb3.wrapper import ENV_REWARD_TERM, RewardVecEnvWrapper, check_reward_output
 
 
 class CounterEnv(gym.Env):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from autoreward.errors import ConfigError
-from autoreward.train.hyperparams import check_hyperparams, resolve_hyperparams
-from autoreward.train.zoo import apply_zoo_file, load_zoo_entry
+from autoreward.train.sb3.hyperparams import check_hyperparams, resolve_hyperparams
+from autoreward.train.sb3.zoo import apply_zoo_file, load_zoo_entry
 
 ZOO = Path(__file__).parent / "fixtures" / "zoo"
 

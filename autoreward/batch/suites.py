@@ -338,7 +338,7 @@ def hyperparam_problems(suite: Suite, task: SuiteTask, schema: EnvSchema) -> lis
     """Why the task cannot train with its algorithm and hyperparameters (an algorithm for the
     other kind of action, unknown names, bad values, a policy that does not fit the
     observation space)."""
-    from autoreward.train.hyperparams import check_training_options, effective_hyperparams
+    from autoreward.train.sb3.hyperparams import check_training_options, effective_hyperparams
 
     overrides = task_hyperparams(suite, task)
     backend = task.backend or suite.defaults.backend or "sb3"

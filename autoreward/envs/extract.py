@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import EnvCreator
 
+from autoreward.envs.envids import close_env_ids
 from autoreward.envs.recipes import StateExtractor
 from autoreward.envs.schema import EnvSchema
 from autoreward.errors import ConfigError, UnknownEnvError
@@ -79,8 +80,6 @@ def make_base_env(
     except TypeError as err:
         raise ConfigError(f"{env_id}: bad make_kwargs {kwargs}: {err}") from err
     except (ImportError, gym.error.Error) as err:  # registered, but not buildable here
-        from autoreward.envs.registry import close_env_ids
-
         others = close_env_ids(env_id)
         raise UnknownEnvError(
             f"cannot make '{env_id}' here: {' '.join(str(err).split())}",

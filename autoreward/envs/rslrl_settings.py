@@ -4,7 +4,7 @@
 and the PPO hyperparameters, the flattened form of an Isaac Lab `RslRlOnPolicyRunnerCfg`
 (runner, actor/critic MLPs and algorithm settings in one namespace). Every field of
 `RslRlHyperparams` is also a `--hyperparams KEY=VALUE` name when training with
-`--backend warp`; unknown names are an error. Data only: `train/warp_trainer.py` turns them
+`--backend warp`; unknown names are an error. Data only: `train/rslrl/trainer.py` turns them
 into rsl-rl's configuration.
 """
 

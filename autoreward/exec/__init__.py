@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from autoreward.errors import ConfigError
-from autoreward.exec.base import Executor, run_job_isolated, training_limits
+from autoreward.exec.base import Executor, run_job_isolated
 from autoreward.exec.local import LocalExecutor
+from autoreward.train.limits import training_limits
 
 if TYPE_CHECKING:
     from autoreward.sandbox.worker import Limits

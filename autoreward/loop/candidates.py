@@ -24,7 +24,7 @@ from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.store.records import CandidateRecord, RungOutcome, RungRival
 from autoreward.train.halving import HalvingResult, rung_steps, successive_halving
 from autoreward.train.job import Algo, Backend, TrainJob, TrainResult
-from autoreward.train.literal import parse_literal
+from autoreward.train.sb3.literal import parse_literal
 
 EventFn = Callable[..., None]
 
@@ -56,7 +56,7 @@ class TrainPlan(BaseModel):
     @classmethod
     def from_config(cls, cfg: RunConfig, schema: EnvSchema) -> TrainPlan:
         from autoreward.train.budget import fit_rollout, rung_note
-        from autoreward.train.hyperparams import effective_hyperparams
+        from autoreward.train.sb3.hyperparams import effective_hyperparams
 
         # one rollout for every job of the run, fitted to the smallest budget one gets
         total_given = cfg.steps or schema.train.total_steps

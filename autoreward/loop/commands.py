@@ -19,7 +19,7 @@ from autoreward.envs.schema import FitnessSpec
 from autoreward.errors import ConfigError, LLMError
 from autoreward.llm.client import REPLAY_PREFIX
 from autoreward.store.rundir import RunDir
-from autoreward.train.zoo import apply_zoo_file
+from autoreward.train.sb3.zoo import apply_zoo_file
 
 # CLI option name -> RunConfig field, where they differ.
 _OPTION_TO_FIELD = {
@@ -163,7 +163,7 @@ def preflight(cfg: RunConfig) -> RunConfig:
     from autoreward.train.algos import resolve_algo
     from autoreward.train.backends import resolve_backend, warp_setup
     from autoreward.train.device import resolve_device
-    from autoreward.train.hyperparams import check_training_options, effective_hyperparams
+    from autoreward.train.sb3.hyperparams import check_training_options, effective_hyperparams
 
     schema = load_schema(cfg.env_id)
     if cfg.fitness is not None:

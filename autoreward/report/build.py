@@ -8,14 +8,12 @@ and nothing is fetched from the network. Stable hooks for tools and tests:
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from autoreward.errors import ConfigError
@@ -36,12 +34,10 @@ from autoreward.report.fragments import (
     fmt as _fmt,
 )
 from autoreward.report.notes import REPLAY_NOTE, best_fitness_text, final_for, final_text
+from autoreward.report.pages import REPORT_NAME, now_text, page_env
+from autoreward.report.train_report import is_train_dir, write_train_report
 from autoreward.report.tuning import load_tuning
 from autoreward.store.atomic import atomic_write_text
-
-TEMPLATES = Path(__file__).parent / "templates"
-REPORT_NAME = "report.html"
-
 
 ACCEPTED = (
     "a run directory (runs/<timestamp>-<env>-<task>/, holding config.yaml), a batch directory "
@@ -52,8 +48,6 @@ ACCEPTED = (
 
 def write_report(path: str | Path) -> Path:
     """`autoreward report PATH`: a run directory, a batch directory or a train folder."""
-    from autoreward.report.train_report import is_train_dir, write_train_report
-
     folder = Path(path)
     if not folder.exists():
         raise ConfigError(f"{folder} does not exist", hint=f"pass {ACCEPTED}")
@@ -72,7 +66,7 @@ def write_run_report(run_dir: str | Path) -> Path:
     """Write `<run_dir>/report.html` and return its path."""
     run = load_run(run_dir)
     out = run.path / REPORT_NAME
-    page = _env().get_template("run.html").render(**_run_context(run, VideoEmbedder(run.path)))
+    page = page_env().get_template("run.html").render(**_run_context(run, VideoEmbedder(run.path)))
     atomic_write_text(out, page)
     return out
 
@@ -90,7 +84,7 @@ def write_batch_report(batch_dir: str | Path) -> Path:
                     f"report of task {task.name} failed: {type(err).__name__}: {err}"
                 )
     out = batch.path / REPORT_NAME
-    page = _env().get_template("batch.html").render(**_batch_context(batch))
+    page = page_env().get_template("batch.html").render(**_batch_context(batch))
     atomic_write_text(out, page)
     return out
 
@@ -121,7 +115,7 @@ def _run_context(run: RunView, embed: VideoEmbedder) -> dict[str, Any]:
         "llm_rows": run.llm_rows,
         "llm_total": run.llm_total,
         "problems": run.problems,
-        "generated": _now(),
+        "generated": now_text(),
         "pygments_css": Markup(pygments_css()),
     }
 
@@ -299,7 +293,7 @@ def _batch_context(batch: BatchView) -> dict[str, Any]:
         ],
         "n_tasks": max(len(batch.rows), len(batch.tasks)),
         "problems": batch.problems,
-        "generated": _now(),
+        "generated": now_text(),
         "pygments_css": Markup(""),
     }
 
@@ -338,19 +332,6 @@ def _batch_chart(batch: BatchView, name_col: str | None) -> str | None:
 # =========================================================================== formatting
 
 
-def _env() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["fmt"] = _fmt
-    env.filters["money"] = lambda x: f"${float(x or 0):.4f}"
-    env.filters["thousands"] = lambda x: f"{int(x or 0):,}"
-    return env
-
-
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"
@@ -360,7 +341,3 @@ def _duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
-
-
-def _now() -> str:
-    return _dt.datetime.now().strftime("%Y-%m-%d %H:%M")

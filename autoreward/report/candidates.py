@@ -64,12 +64,12 @@ def candidate_context(
         "components": components,
         "components_note": None if components else _missing_training(c, "no component statistics"),
         "video": embed(c.video) if c.video is not None else None,
-        "video_note": None if c.video is not None else _video_note(c),
+        "video_note": None if c.video is not None else video_note(c),
         "critic": _critic(c, run.replays.critic(c.iteration, c.index)),
         "design_replayed": REPLAY_NOTE if run.replays.design(c.iteration, c.index) else None,
-        "training": _training_line(c),
+        "training": training_line(c),
         "rung": _rung_line(c),
-        "evaluation": _eval_line(c),
+        "evaluation": eval_line(c),
         "problems": c.problems,
     }
 
@@ -84,7 +84,7 @@ def _missing_training(c: CandidateView, what: str) -> str:
     return f"{what} were recorded" if what.endswith("statistics") else f"{what} was recorded"
 
 
-def _video_note(c: CandidateView) -> str:
+def video_note(c: CandidateView) -> str:
     if c.status == "pruned":
         return (
             "no video: pruned by successive halving after the first rung (videos are rendered "
@@ -163,7 +163,7 @@ def _rung_line(c: CandidateView) -> str | None:
             f"{'kept' if rung.kept else 'pruned'} — {rung.why}; rivals: {rivals or 'none'}")  # fmt: skip
 
 
-def _training_line(c: CandidateView) -> str | None:
+def training_line(c: CandidateView) -> str | None:
     t = c.train
     if not t:
         return None
@@ -177,7 +177,7 @@ def _training_line(c: CandidateView) -> str | None:
     return " · ".join(p for p in parts if p)
 
 
-def _eval_line(c: CandidateView) -> str | None:
+def eval_line(c: CandidateView) -> str | None:
     e = c.evaluation
     if not e:
         return None

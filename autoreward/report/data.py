@@ -212,7 +212,7 @@ def load_run(path: str | Path) -> RunView:
         folder = root / f"iter_{i}"
         it_files = Loaded(folder)
         candidates = [
-            _load_candidate(folder / f"cand_{j}", i, j) for j in _numbered(folder, "cand_")
+            load_candidate(folder / f"cand_{j}", i, j) for j in _numbered(folder, "cand_")
         ]
         iterations.append(
             IterationView(
@@ -253,7 +253,7 @@ def load_run(path: str | Path) -> RunView:
     )
 
 
-def _load_candidate(folder: Path, iteration: int, index: int) -> CandidateView:
+def load_candidate(folder: Path, iteration: int, index: int) -> CandidateView:
     files = Loaded(folder)
     raw = files.json("candidate.json")
     record = None

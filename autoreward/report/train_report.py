@@ -13,8 +13,10 @@ import yaml
 from markupsafe import Markup
 
 from autoreward.report import plots
-from autoreward.report.data import CandidateView, _load_candidate
+from autoreward.report.candidates import eval_line, training_line, video_note
+from autoreward.report.data import CandidateView, load_candidate
 from autoreward.report.fragments import VideoEmbedder, code_block, pygments_css
+from autoreward.report.pages import REPORT_NAME, now_text, page_env
 from autoreward.store.atomic import atomic_write_text
 
 TRAIN_SPEC = "train.yaml"
@@ -50,7 +52,7 @@ def load_train_folder(path: str | Path) -> TrainFolderView:
         folder = root / name
         if not folder.is_dir():
             continue
-        view = _load_candidate(folder, 0, k)
+        view = load_candidate(folder, 0, k)
         problems.extend(f"{name}/{p}" for p in view.problems)
         reward_file = str(spec.get("reward_file") or "")
         jobs.append((label or (Path(reward_file).name if reward_file else "reward"), view))
@@ -59,18 +61,14 @@ def load_train_folder(path: str | Path) -> TrainFolderView:
 
 def write_train_report(path: str | Path) -> Path:
     """Write `<folder>/report.html` for an `autoreward train` folder and return its path."""
-    from autoreward.report.build import REPORT_NAME, _env
-
     view = load_train_folder(path)
     out = view.path / REPORT_NAME
-    page = _env().get_template("train.html").render(**_context(view, VideoEmbedder(view.path)))
+    page = page_env().get_template("train.html").render(**_context(view, VideoEmbedder(view.path)))
     atomic_write_text(out, page)
     return out
 
 
 def _context(view: TrainFolderView, embed: VideoEmbedder) -> dict[str, Any]:
-    from autoreward.report.build import _now
-    from autoreward.report.candidates import _eval_line, _training_line, _video_note
     from autoreward.report.fragments import fmt as _fmt
 
     s = view.spec
@@ -102,12 +100,12 @@ def _context(view: TrainFolderView, embed: VideoEmbedder) -> dict[str, Any]:
             "status": _status(c),
             "reason": (c.train or {}).get("reason") or "",
             "hacking": c.hacking,
-            "training": _training_line(c),
-            "evaluation": _eval_line(c),
+            "training": training_line(c),
+            "evaluation": eval_line(c),
             "curve": plots.learning_curve(c.curve()) if c.curve() else None,
             "components": plots.component_plot(c.stats) if c.stats else None,
             "video": embed(c.video) if c.video is not None else None,
-            "video_note": _video_note(c),
+            "video_note": video_note(c),
             "code": code_block(c.code) if c.code else None,
             "problems": c.problems,
         })  # fmt: skip
@@ -127,7 +125,7 @@ def _context(view: TrainFolderView, embed: VideoEmbedder) -> dict[str, Any]:
         "jobs": jobs,
         "table": table,
         "problems": view.problems,
-        "generated": _now(),
+        "generated": now_text(),
         "pygments_css": Markup(pygments_css()),
     }
 

@@ -207,7 +207,7 @@ def unrestricted(payload: dict[str, Any]) -> dict[str, Any]:
 def train_unrestricted(payload: dict[str, Any]) -> dict[str, Any]:
     """The training container's job with the reward module run as UNRESTRICTED Python (no
     validator, full builtins): what a reward that escaped both could do during training."""
-    from autoreward.train import trainer
+    from autoreward.train.sb3 import trainer
 
     def load_unrestricted(code: str | None) -> Any:
         if code is None:
@@ -216,5 +216,5 @@ def train_unrestricted(payload: dict[str, Any]) -> dict[str, Any]:
         exec(compile(code, "<hostile reward>", "exec"), namespace)  # noqa: S102
         return namespace["compute_reward"]
 
-    trainer._load_reward = load_unrestricted  # type: ignore[attr-defined]
+    trainer.load_reward = load_unrestricted  # type: ignore[attr-defined]
     return trainer.run_train_job(payload)

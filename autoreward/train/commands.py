@@ -119,7 +119,7 @@ def train_command(
     from autoreward.train.algos import resolve_algo
     from autoreward.train.backends import resolve_backend
     from autoreward.train.device import resolve_device
-    from autoreward.train.export import read_reward_source
+    from autoreward.train.reward_wrapper import read_reward_source
 
     if baseline is not None and baseline not in BASELINES:
         raise ConfigError(
@@ -270,13 +270,13 @@ def training_setup(
     """Precedence: the schema's defaults (or an RL Zoo file's entry, which replaces them) <
     `hyperparams` (the command line); explicit `steps`/`n_envs` over the file's and schema's."""
     from autoreward.train.budget import fit_rollout
-    from autoreward.train.hyperparams import (
+    from autoreward.train.sb3.hyperparams import (
         ALGO_NAMES,
         algo_class,
         check_training_options,
         effective_hyperparams,
     )
-    from autoreward.train.zoo import load_zoo_entry
+    from autoreward.train.sb3.zoo import load_zoo_entry
 
     if algo and algo.upper() not in ALGO_NAMES:
         raise ConfigError(f"bad option algo: {algo!r} is not one of {', '.join(ALGO_NAMES)}",

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autoreward.train.evaluate import EvalResult
 from autoreward.train.job import TrainJob
-from autoreward.train.policy_io import FINAL, checkpoint_name, load_policy
+from autoreward.train.policies import load_policy
+from autoreward.train.policy_io import FINAL, checkpoint_name
 from autoreward.train.video import VideoResult
 
 EPISODES_FILE = "episodes.npz"
@@ -74,7 +75,7 @@ def evaluate_job(request: EvalJob) -> EvalOutcome:
     import torch
 
     from autoreward.train.evaluate import EVAL_SEED_OFFSET, evaluate_policy
-    from autoreward.train.trainer import load_job_schema
+    from autoreward.train.runner import load_job_schema
     from autoreward.train.trajectories import save_episodes
 
     job = request.job

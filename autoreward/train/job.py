@@ -1,7 +1,7 @@
 """What a training job asks for (`TrainJob`) and what it reports (`TrainResult`).
 
 Kept free of torch/SB3 imports so executors and the loop can build jobs cheaply; the job is
-JSON-serialised into the isolated worker, which runs `autoreward.train.trainer:run_train_job`.
+JSON-serialised into the isolated worker, which runs `autoreward.train.sb3.trainer:run_train_job`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One candidate's job end to end, as three containers and a parent that trusts none of them.
 
-1. **train** (`trainer.run_train_job`, or `warp_trainer.run_warp_train_job` for a job whose
+1. **train** (`sb3.trainer.run_train_job`, or `rslrl.trainer.run_warp_train_job` for a job whose
    `backend` is warp; the reward loaded): writes only into `<out>/train/`: progress, a
    resumable checkpoint, pickle-free policies at each statistics checkpoint. A warp job's
    container also reads MuJoCo Warp's compiled kernels, read-only; a container that runs no
@@ -30,13 +30,14 @@ from autoreward.sandbox.untrusted import read_json as read_untrusted
 from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.train.evaljob import EPISODES_FILE, VIDEO_FILE, EvalJob, EvalOutcome
 from autoreward.train.job import CurvePoint, StatsPoint, TrainJob, TrainOutcome, TrainResult
+from autoreward.train.limits import evaluation_limits, terms_limits, training_limits
 
 if TYPE_CHECKING:
     from autoreward.envs.warp.cache import KernelCache
     from autoreward.sandbox.worker import Limits, WorkerResult
 
-TRAIN_TARGET = "autoreward.train.trainer:run_train_job"
-WARP_TRAIN_TARGET = "autoreward.train.warp_trainer:run_warp_train_job"
+TRAIN_TARGET = "autoreward.train.sb3.trainer:run_train_job"
+WARP_TRAIN_TARGET = "autoreward.train.rslrl.trainer:run_warp_train_job"
 EVAL_TARGET = "autoreward.train.evaljob:run_eval_job"
 TERMS_TARGET = "autoreward.train.rescore:terms_job"
 TRAIN_DIR, EVAL_DIR, TERMS_DIR = "train", "eval", "terms"
@@ -56,7 +57,6 @@ def run_pipeline(
     (default: read from `<out>/train.json` when resuming). `train_target` (default: the
     trainer of the job's backend) exists for tests that run hostile code in the training
     container."""
-    from autoreward.exec.base import training_limits
 
     out = Path(job.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -147,7 +147,7 @@ def kernel_cache(job: TrainJob, limits: Limits) -> KernelCache | None:
     training container then says why)."""
     from autoreward.envs.warp.cache import ensure_kernels
     from autoreward.envs.warp.model import unsupported_reason
-    from autoreward.train.trainer import load_job_schema
+    from autoreward.train.runner import load_job_schema
 
     schema = load_job_schema(job)
     if unsupported_reason(schema) is not None:
@@ -193,7 +193,6 @@ def training_container(
 def _evaluate(
     job: TrainJob, out: Path, limits: Limits, steps: list[int]
 ) -> tuple[EvalOutcome | None, str | None]:
-    from autoreward.exec.base import evaluation_limits
 
     workdir = out / EVAL_DIR
     if workdir.exists():
@@ -220,7 +219,6 @@ def _evaluate(
 
 
 def _terms(job: TrainJob, out: Path) -> tuple[dict[str, Any] | None, str | None]:
-    from autoreward.exec.base import terms_limits
 
     workdir = out / TERMS_DIR
     if workdir.exists():
@@ -264,8 +262,8 @@ def _publish(
 ) -> TrainResult:
     import numpy as np
 
+    from autoreward.train.runner import load_job_schema
     from autoreward.train.stats import build_stats
-    from autoreward.train.trainer import load_job_schema
     from autoreward.train.trajectories import load_traces, summarize_trajectories
 
     schema = load_job_schema(job)
@@ -277,12 +275,12 @@ def _publish(
     for point in outcome.history:
         merged = point.model_copy(update={"fitness": fitness_at.get(point.step)})
         history.append(merged.model_dump(mode="json"))
-    stats = build_stats(history, list(outcome.term_names), schema.fitness.target)
-
     if terms is not None and len(terms["generated_returns"]) == len(evaluation.episodes):
         for row, ret in zip(evaluation.episodes, terms["generated_returns"], strict=True):
             row.generated_return = ret
         evaluation.generated_return_mean = float(np.mean(terms["generated_returns"]))
+    stats = build_stats(history, list(outcome.term_names), schema.fitness.target,
+                        evaluation.generated_return_mean)  # fmt: skip
     episodes_src = out / EVAL_DIR / EPISODES_FILE
     trajectories: dict[str, Any] | None = None
     try:

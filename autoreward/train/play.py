@@ -70,11 +70,11 @@ def play(
 ) -> PlayResult:
     """Run `episodes` new evaluation episodes of the folder's policy in an evaluation
     container (and film one); the outputs go to `<folder>/play-<timestamp>/`."""
-    from autoreward.exec.base import evaluation_limits, training_limits
     from autoreward.sandbox.container import env_modules
     from autoreward.sandbox.untrusted import UntrustedDataError, parse_model
     from autoreward.sandbox.worker import run_isolated
     from autoreward.train.evaljob import EvalJob, EvalOutcome
+    from autoreward.train.limits import evaluation_limits, training_limits
     from autoreward.train.pipeline import EVAL_TARGET
 
     folder = folder.resolve()  # the container sees absolute paths only

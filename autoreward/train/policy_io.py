@@ -7,26 +7,24 @@ training job also saves the policy as plain arrays (`policy/*.npz`: the policy's
 container, `autoreward play` and video rendering rebuild the policy from the job's own
 hyperparameters and load those arrays with `allow_pickle=False`. `model.zip` is only ever
 loaded again by the next training job of the same candidate, inside its container. The rsl-rl
-backend's actor is saved and rebuilt the same way (`rslrl_policy.py`); `load_policy` picks the
-loader from the job's `backend`.
+backend's actor is saved and rebuilt the same way (`rslrl/policy.py`); this module is the format
+both share, `sb3/policy.py` and `rslrl/policy.py` the two models, and `policies.load_policy`
+picks the loader from the job's `backend`.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from autoreward.envs.schema import EnvSchema
 from autoreward.errors import ConfigError
-from autoreward.train.job import TrainJob
 
 POLICY_DIR = "policy"
 FINAL = "final.npz"
 PARAM_PREFIX = "param."
-_NORM = "norm."
+NORM_PREFIX = "norm."
 
 
 def checkpoint_name(step: int) -> str:
@@ -43,24 +41,6 @@ def step_of(name: str) -> int | None:
     return None
 
 
-def save_policy(model: Any, normalizer: Any | None, path: Path) -> Path:
-    """Write the policy's parameters and the normaliser's statistics as one npz (atomic)."""
-    arrays: dict[str, np.ndarray] = {
-        PARAM_PREFIX + name: value.detach().cpu().numpy()
-        for name, value in model.policy.state_dict().items()
-    }
-    if normalizer is not None and getattr(normalizer, "norm_obs", False):
-        arrays[_NORM + "clip_obs"] = np.array(float(normalizer.clip_obs))
-        arrays[_NORM + "epsilon"] = np.array(float(normalizer.epsilon))
-        rms = normalizer.obs_rms
-        stats = rms.items() if isinstance(rms, dict) else [("", rms)]
-        for key, item in stats:
-            prefix = f"{_NORM}obs{'.' + key if key else ''}."
-            arrays[prefix + "mean"] = np.asarray(item.mean, dtype=np.float64)
-            arrays[prefix + "var"] = np.asarray(item.var, dtype=np.float64)
-    return write_policy_npz(path, arrays)
-
-
 def write_policy_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     """`arrays` as an npz at `path`, written beside it and renamed in (never half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,12 +54,12 @@ class ObsNormalizer:
     """`VecNormalize.normalize_obs` from saved statistics (no VecNormalize, no pickle)."""
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
-        self.clip = float(arrays[_NORM + "clip_obs"])
-        self.eps = float(arrays[_NORM + "epsilon"])
+        self.clip = float(arrays[NORM_PREFIX + "clip_obs"])
+        self.eps = float(arrays[NORM_PREFIX + "epsilon"])
         self.stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name in arrays:
-            if name.startswith(_NORM + "obs") and name.endswith(".mean"):
-                key = name[len(_NORM + "obs") : -len(".mean")].lstrip(".")
+            if name.startswith(NORM_PREFIX + "obs") and name.endswith(".mean"):
+                key = name[len(NORM_PREFIX + "obs") : -len(".mean")].lstrip(".")
                 self.stats[key] = (arrays[name], arrays[name[: -len("mean")] + "var"])
 
     def _one(self, obs: np.ndarray, key: str) -> np.ndarray:
@@ -117,49 +97,3 @@ def saved_parameters(
             )
         tensors[name] = torch.as_tensor(value, dtype=state[name].dtype)
     return tensors
-
-
-def load_policy(job: TrainJob, schema: EnvSchema, path: Path) -> tuple[Any, ObsNormalizer | None]:
-    """(model, normaliser) rebuilt from the job's hyperparameters, weights from `path`.
-
-    The npz is untrusted data: loaded without pickles, and every tensor must match the
-    architecture the job's own hyperparameters describe (shapes and names), or this raises.
-    A `--backend warp` job's policy is an rsl-rl actor (`rslrl_policy.py`), whose observation
-    normaliser is part of its weights: the normaliser returned is then None.
-    """
-
-    if job.backend == "warp":
-        from autoreward.train.rslrl_policy import load_rslrl_policy
-
-        return load_rslrl_policy(job, schema, path), None
-
-    from autoreward.sandbox.untrusted import load_npz
-
-    arrays = load_npz(path)
-    model = build_policy_model(job, schema)
-    tensors = saved_parameters(arrays, model.policy.state_dict(), path, "architecture")
-    model.policy.load_state_dict(tensors, strict=True)
-    model.policy.set_training_mode(False)
-    normalizer = ObsNormalizer(arrays) if _NORM + "clip_obs" in arrays else None
-    return model, normalizer
-
-
-def build_policy_model(job: TrainJob, schema: EnvSchema) -> Any:
-    """A fresh SB3 model of the job's algorithm and policy on one env (weights untrained)."""
-    from autoreward.train.hyperparams import algo_class, job_hyperparams, resolve_hyperparams
-    from autoreward.train.vec_env import make_training_venv
-
-    algo = job.algo or schema.train.algo
-    venv = make_training_venv(schema, 1, job.seed, schema_state=False)
-    policy, kwargs, _ = resolve_hyperparams(
-        algo, job_hyperparams(job, schema, algo), venv.action_space, venv.observation_space
-    )
-    if "buffer_size" in kwargs or algo in ("SAC", "TD3", "DQN"):
-        kwargs["buffer_size"] = 1  # acting only: no replay memory
-        kwargs.pop("optimize_memory_usage", None)
-    try:
-        with warnings.catch_warnings():  # batch-size advice for one env: this model only acts
-            warnings.simplefilter("ignore", UserWarning)
-            return algo_class(algo)(policy, venv, seed=job.seed, device="cpu", verbose=0, **kwargs)
-    finally:
-        venv.close()

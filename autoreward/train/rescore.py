@@ -52,7 +52,7 @@ def call_on_episode(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One batched call over an episode's T transitions (time stands in for the env batch),
     on read-only copies, under the watchdog; the output checked like during training."""
-    from autoreward.train.wrapper import check_reward_output
+    from autoreward.train.sb3.wrapper import check_reward_output
 
     try:
         with reward_call(k):

@@ -99,7 +99,7 @@ def merged_hyperparams(
 
 def sb3_defaults(algo: str) -> dict[str, Any]:
     """The constructor defaults of a stable-baselines3 algorithm."""
-    from autoreward.train.hyperparams import algo_class
+    from autoreward.train.sb3.hyperparams import algo_class
 
     params = inspect.signature(algo_class(algo).__init__).parameters
     return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}

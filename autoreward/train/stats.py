@@ -1,7 +1,8 @@
-"""Training callbacks (statistics checkpoints, NaN guard, checkpoint saving, progress file) and
-the reward-reflection statistics they produce (`stats.json` and its text for the analyzer).
+"""The reward-reflection statistics both trainers record (`stats.json` and its text for the
+analyzer); no SB3 or torch here, so the parent renders the text without importing them (the
+SB3 callbacks that record checkpoints are in `sb3/callbacks.py`).
 
-At ~10 evenly spaced checkpoints `StatsCallback` records, for the total and every reward
+At ~10 evenly spaced checkpoints a trainer records, for the total and every reward
 component, the per-step mean/std/min/max over the steps since the previous checkpoint, the
 mean per-episode sums of the training episodes that finished in that window, and the task
 fitness of a short deterministic evaluation at that point. Reward hacking is measured from
@@ -11,20 +12,14 @@ these points: the generated return rising while the fitness stays flat or falls.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel
-from stable_baselines3.common.callbacks import BaseCallback
 
 from autoreward.errors import AutorewardError
-from autoreward.store.atomic import atomic_write_json
 from autoreward.train.ledger import TOTAL, EpisodeRecord
 from autoreward.train.ranks import spearman
-from autoreward.train.wrapper import RewardVecEnvWrapper
 
 GEN_TREND = 0.6
 """Rank correlation of the generated return with the training step at or above which it rises."""
@@ -35,6 +30,9 @@ FIT_TREND = 0.3
 """Rank correlation of the fitness with the training step at or below which it counts as flat
 or falling."""
 MIN_CHECKPOINTS = 5
+# Share of the training returns' rise (first third -> last third) the deterministic evaluation
+# episodes must also collect for a flat fitness to count as hacking (see detect_reward_hacking).
+DETERMINISTIC_SHARE = 0.5
 """Checkpoints with both returns needed for a verdict: over 3 or 4 points a rank correlation of
 ±1 happens by chance too often (a short run would be flagged for noise)."""
 
@@ -60,179 +58,12 @@ class HackingVerdict(BaseModel):
     """Spearman rank correlation of the generated return with the fitness over checkpoints."""
 
 
-# =========================================================================== callbacks
-
-
 def checkpoint_thresholds(total_steps: int, start_step: int, n_checkpoints: int) -> list[int]:
     """The step counts at which statistics checkpoints fall: `n_checkpoints` evenly spaced
     between `start_step` and `total_steps` (the last one at `total_steps`)."""
     span = max(total_steps - start_step, 1)
     n = max(1, min(n_checkpoints, span))
     return [start_step + math.ceil(span * k / n) for k in range(1, n + 1)]
-
-
-class StatsCallback(BaseCallback):
-    """Records a statistics checkpoint each time training passes the next of `n_checkpoints`
-    evenly spaced step counts between `start_step` and `total_steps`; then fires the child
-    callback (e.g. `SaveCheckpointCallback`), as SB3's `EvalCallback` does on a new best."""
-
-    def __init__(
-        self,
-        wrapper: RewardVecEnvWrapper,
-        evaluate: Callable[[], float | None],
-        total_steps: int,
-        start_step: int = 0,
-        n_checkpoints: int = 10,
-        history: list[dict[str, Any]] | None = None,
-        callback_on_checkpoint: BaseCallback | None = None,
-    ) -> None:
-        super().__init__()
-        self.wrapper = wrapper
-        self.evaluate = evaluate
-        self.thresholds = checkpoint_thresholds(total_steps, start_step, n_checkpoints)
-        self.history: list[dict[str, Any]] = list(history or [])
-        self.callback_on_checkpoint = callback_on_checkpoint
-        self.overhead_s = 0.0  # wall time in checkpoint evaluations and saves, not training
-        self.overhead_cpu_s = 0.0  # the same in CPU time of this process
-        if callback_on_checkpoint is not None:
-            callback_on_checkpoint.parent = self
-
-    def _init_callback(self) -> None:
-        if self.callback_on_checkpoint is not None:
-            self.callback_on_checkpoint.init_callback(self.model)
-
-    def _on_training_end(self) -> None:
-        if self.callback_on_checkpoint is not None:
-            self.callback_on_checkpoint.on_training_end()
-
-    def _on_step(self) -> bool:
-        if self.thresholds and self.num_timesteps >= self.thresholds[0]:
-            while self.thresholds and self.num_timesteps >= self.thresholds[0]:
-                self.thresholds.pop(0)
-            self.record_checkpoint()
-        return True
-
-    def record_checkpoint(self) -> dict[str, Any]:
-        t0, c0 = time.perf_counter(), time.process_time()
-        point = checkpoint_point(self.wrapper, int(self.num_timesteps), self.evaluate())
-        self.history.append(point)
-        if self.callback_on_checkpoint is not None:
-            self.callback_on_checkpoint.on_step()
-        self.overhead_s += time.perf_counter() - t0
-        self.overhead_cpu_s += time.process_time() - c0
-        return point
-
-    @property
-    def latest(self) -> dict[str, Any] | None:
-        return self.history[-1] if self.history else None
-
-
-class NanGuardCallback(BaseCallback):
-    """Stops training with a clear reason when the policy's parameters stop being finite
-    (a reward far too large usually does that). Checked at the end of every rollout."""
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_rollout_end(self) -> None:
-        import torch
-
-        for name, param in self.model.policy.named_parameters():
-            if not torch.isfinite(param).all():
-                raise TrainingDiverged(
-                    f"policy parameter '{name}' became NaN/inf at training step {self.num_timesteps}",
-                    hint="the reward's scale is probably far too large; keep per-step rewards within ~[-10, 10]",
-                )
-
-
-class SaveCheckpointCallback(BaseCallback):
-    """Writes a resumable checkpoint (model, normaliser, replay buffer, statistics history)."""
-
-    def __init__(self, save: Callable[[], None]) -> None:
-        super().__init__()
-        self.save = save
-
-    def _on_step(self) -> bool:
-        self.save()
-        return True
-
-
-class TensorBoardCheckpointCallback(BaseCallback):
-    """Adds each statistics checkpoint to the job's TensorBoard log (`tblog.ScalarLog`); a
-    child of `StatsCallback`, reading the point it just recorded through `latest`."""
-
-    def __init__(self, log_dir: Path, latest: Callable[[], dict[str, Any] | None]) -> None:
-        super().__init__()
-        self.log_dir = log_dir
-        self.latest = latest
-        self._log: Any = None
-
-    def _on_step(self) -> bool:
-        from autoreward.train.tblog import ScalarLog, checkpoint_scalars
-
-        point = self.latest()
-        if point is not None:
-            if self._log is None:
-                self._log = ScalarLog(self.log_dir)
-            self._log.write(int(point["step"]), checkpoint_scalars(point))
-        return True
-
-    def _on_training_end(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
-class ProgressCallback(BaseCallback):
-    """Rewrites a small `progress.json` at most every `every_s` seconds for live views."""
-
-    def __init__(
-        self,
-        path: Path,
-        total_steps: int,
-        stats: StatsCallback,
-        every_s: float = 1.0,
-        label: str = "",
-    ) -> None:
-        super().__init__()
-        self.path = path
-        self.total_steps = total_steps
-        self.stats = stats
-        self.every_s = every_s
-        self.label = label
-        self._last = 0.0
-        self._t0 = time.time()
-        self._start_steps = 0
-
-    def _on_training_start(self) -> None:
-        self._t0 = time.time()
-        self._start_steps = self.num_timesteps
-        self.write("running")
-
-    def _on_step(self) -> bool:
-        now = time.time()
-        if now - self._last >= self.every_s:
-            self._last = now
-            self.write("running")
-        return True
-
-    def write(self, status: str) -> None:
-        latest = self.stats.latest or {}
-        elapsed = max(time.time() - self._t0, 1e-9)
-        atomic_write_json(
-            self.path,
-            {
-                "label": self.label,
-                "status": status,
-                "steps": int(self.num_timesteps),
-                "total_steps": self.total_steps,
-                "steps_per_s": (self.num_timesteps - self._start_steps) / elapsed,
-                "fitness": latest.get("fitness"),
-                "generated_return": latest.get("generated_return"),
-                "env_return": latest.get("env_return"),
-                "t": time.time(),
-            },
-        )
 
 
 class RewardStatistics(Protocol):
@@ -277,7 +108,9 @@ def checkpoint_point(
 
 
 def detect_reward_hacking(
-    history: list[dict[str, Any]], fitness_ceiling: float | None = None
+    history: list[dict[str, Any]],
+    fitness_ceiling: float | None = None,
+    eval_generated_return: float | None = None,
 ) -> HackingVerdict:
     """Flag a rising generated return with a flat or falling fitness across checkpoints.
 
@@ -287,6 +120,13 @@ def detect_reward_hacking(
     above its first third; the fitness fails to follow when its rank correlation with the step
     is at most `FIT_TREND` (a constant fitness counts as flat). A fitness already at
     `fitness_ceiling` is not flagged.
+
+    The checkpoints' generated returns come from the stochastic training policy, their fitness
+    from deterministic evaluations. `eval_generated_return` (the mean generated return of the
+    final deterministic evaluation episodes) tells the two apart: when the deterministic policy
+    collects less than `DETERMINISTIC_SHARE` of the rise the training returns show, the gap is
+    between stochastic training and deterministic evaluation, not a reward the policy farms
+    against the task, and nothing is flagged.
     """
     points = [
         (p.get("step", i), p["generated_return"], p["fitness"])
@@ -314,6 +154,10 @@ def detect_reward_hacking(
     rises = gen_trend >= GEN_TREND and gen_change >= GEN_RISE
     follows = fit_trend > FIT_TREND
     flagged = rises and not follows and not at_ceiling
+    share = None
+    if flagged and eval_generated_return is not None and gen_last != gen_first:
+        share = (eval_generated_return - gen_first) / (gen_last - gen_first)
+        flagged = share >= DETERMINISTIC_SHARE
     numbers = dict(
         generated_change=gen_change, fitness_change=fit_change, generated_trend=gen_trend,
         fitness_trend=fit_trend, coupling=None if math.isnan(coupling) else coupling,
@@ -330,6 +174,13 @@ def detect_reward_hacking(
         )
     elif at_ceiling:
         reason = "fitness reached its target"
+    elif share is not None:
+        reason = (
+            f"not hacking: the training returns rose ({gen_first:.3g} → {gen_last:.3g}) while "
+            f"fitness did not follow, but the deterministic evaluation episodes collect only "
+            f"{eval_generated_return:.3g} of the generated reward ({share:.0%} of that rise): the "
+            "gap is between the stochastic training policy and the deterministic evaluation"
+        )
     else:
         reason = (
             f"consistent: generated return trend {gen_trend:+.2f}, fitness trend {fit_trend:+.2f} "
@@ -339,14 +190,14 @@ def detect_reward_hacking(
 
 
 def build_stats(
-    history: list[dict[str, Any]], term_names: list[str], fitness_ceiling: float | None = None
+    history: list[dict[str, Any]],
+    term_names: list[str],
+    fitness_ceiling: float | None = None,
+    eval_generated_return: float | None = None,
 ) -> dict[str, Any]:
     """The `stats.json` document."""
-    return {
-        "components": term_names,
-        "checkpoints": history,
-        "hacking": detect_reward_hacking(history, fitness_ceiling).model_dump(),
-    }
+    verdict = detect_reward_hacking(history, fitness_ceiling, eval_generated_return)
+    return {"components": term_names, "checkpoints": history, "hacking": verdict.model_dump()}
 
 
 def render_stats_text(stats: dict[str, Any], max_points: int = 10) -> str:

@@ -201,7 +201,7 @@ def _one(obs: Any) -> Any:
 def _main() -> None:
     """`python -m autoreward.train.video` < request JSON: render in this fresh process."""
     from autoreward.train.job import TrainJob
-    from autoreward.train.policy_io import load_policy
+    from autoreward.train.policies import load_policy
 
     request = json.loads(sys.stdin.read())
     schema = EnvSchema.model_validate(request["schema"])

@@ -11,7 +11,7 @@ rsl_rl reads `num_envs`, `num_actions`, `max_episode_length`, `episode_length_bu
 "policy" (rsl_rl's default for actor and critic). `extras["time_outs"]` marks time-limit ends
 (bootstrapped by PPO), `extras["log"]` the mean reward components and termination rates.
 
-`score()` is the extension point: the training backend (`train/warp_env.py`) overrides it to
+`score()` is the extension point: the training backend (`train/rslrl/env.py`) overrides it to
 check the reward's output, keep the statistics and run the reward under the sandbox watchdog.
 """
 

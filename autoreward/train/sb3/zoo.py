@@ -20,8 +20,8 @@ import yaml
 from pydantic import BaseModel
 
 from autoreward.errors import ConfigError
-from autoreward.train.hyperparams import policy_kwargs_data
-from autoreward.train.literal import parse_literal
+from autoreward.train.sb3.hyperparams import policy_kwargs_data
+from autoreward.train.sb3.literal import parse_literal
 
 _UNSUPPORTED = {
     "env_wrapper": "autoreward builds the env itself (its state is read from the bare env)",

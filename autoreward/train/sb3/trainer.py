@@ -16,20 +16,20 @@ checkpoint and `policy/final.npz` (pickle-free weights for the evaluation contai
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from autoreward.errors import AutorewardError, ConfigError
+from autoreward.errors import ConfigError
 from autoreward.store.atomic import atomic_write_json, read_json, swapped_dir
 from autoreward.train.job import TrainJob, TrainOutcome
-from autoreward.train.policy_io import FINAL, POLICY_DIR, checkpoint_name, save_policy
-from autoreward.train.replay import load_filled_replay, save_filled_replay
+from autoreward.train.policy_io import FINAL, POLICY_DIR, checkpoint_name
+from autoreward.train.runner import load_job_schema, load_reward, reward_sha256, run_attempt
+from autoreward.train.sb3.policy import save_policy
+from autoreward.train.sb3.replay import load_filled_replay, save_filled_replay
 from autoreward.train.tblog import TB_DIR
 
 __all__ = ["CheckpointState", "TrainJob", "TrainOutcome", "run_train_job", "train"]
@@ -60,45 +60,6 @@ def run_train_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Worker entry point: a `TrainJob` as a dict in, a `TrainOutcome` as a dict out."""
     started = float(payload.pop("_started", time.time()))
     return train(TrainJob.model_validate(payload), started).model_dump(mode="json")
-
-
-class JobAttempt(Protocol):
-    """One backend's training run of a job (`_Run` here, `_WarpRun` for warp)."""
-
-    def execute(self) -> TrainOutcome: ...
-
-    def failed(self, reason: str) -> TrainOutcome: ...
-
-    def close(self) -> None: ...
-
-
-def run_attempt(job: TrainJob, make: Callable[[], JobAttempt]) -> TrainOutcome:
-    """Run one job on any backend: torch threads, its folder, every failure as an outcome (a
-    bad candidate must never take the caller down), and the final `progress.json`."""
-    import torch
-
-    torch.set_num_threads(job.torch_threads)
-    job.path.mkdir(parents=True, exist_ok=True)
-    run = make()
-    try:
-        outcome = run.execute()
-    except AutorewardError as err:
-        outcome = run.failed(str(err))
-    except Exception as err:
-        outcome = run.failed(f"{type(err).__name__}: {err}")
-    finally:
-        run.close()
-    atomic_write_json(
-        job.path / "progress.json",
-        {
-            "label": job.label,
-            "status": outcome.status,
-            "steps": outcome.steps,
-            "total_steps": outcome.total_steps,
-            "t": time.time(),
-        },
-    )
-    return outcome
 
 
 def train(job: TrainJob, started: float | None = None) -> TrainOutcome:
@@ -137,7 +98,7 @@ class _Run:
     def execute(self) -> TrainOutcome:
         from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
-        from autoreward.train.stats import (
+        from autoreward.train.sb3.callbacks import (
             NanGuardCallback,
             ProgressCallback,
             SaveCheckpointCallback,
@@ -151,7 +112,7 @@ class _Run:
         self.total_steps = job.total_steps or schema.train.total_steps
         n_envs = job.n_envs or schema.train.n_envs
         self.n_envs = n_envs
-        reward_fn = _load_reward(job.reward_code)
+        reward_fn = load_reward(job.reward_code)
         resume = load_checkpoint_state(job.resume_from) if job.resume_from else None
         if resume is not None:
             self._check_resume(resume)
@@ -277,7 +238,7 @@ class _Run:
             env_id=self.job.env_id,
             seed=self.job.seed,
             n_envs=n_envs,
-            reward_sha256=_sha(self.job.reward_code),
+            reward_sha256=reward_sha256(self.job.reward_code),
             history=list(self.stats_cb.history),
             term_names=self.wrapper.term_names,
             train_s=self.prior_train_s + (time.time() - self.started),
@@ -298,15 +259,6 @@ class _Run:
 # =========================================================================== building blocks
 
 
-def load_job_schema(job: TrainJob) -> Any:
-    from autoreward.envs.registry import load_schema
-    from autoreward.envs.schema import EnvSchema
-
-    if job.schema_data is not None:
-        return EnvSchema.model_validate(job.schema_data)
-    return load_schema(job.env_id)
-
-
 def build_training(
     job: TrainJob,
     schema: Any,
@@ -322,9 +274,9 @@ def build_training(
     from stable_baselines3.common.vec_env import VecNormalize
 
     from autoreward.train.budget import describe_rollout
-    from autoreward.train.hyperparams import algo_class, job_hyperparams, resolve_hyperparams
-    from autoreward.train.vec_env import make_training_venv
-    from autoreward.train.wrapper import RewardVecEnvWrapper
+    from autoreward.train.sb3.hyperparams import algo_class, job_hyperparams, resolve_hyperparams
+    from autoreward.train.sb3.vec_env import make_training_venv
+    from autoreward.train.sb3.wrapper import RewardVecEnvWrapper
 
     set_random_seed(seed)
     base = make_training_venv(schema, n_envs, seed, job.vec_env, schema_state=reward_fn is not None)
@@ -411,17 +363,3 @@ def load_checkpoint_state(path: str | Path) -> CheckpointState:
             hint="resume_from takes the checkpoint/ directory of an earlier training job",
         )
     return CheckpointState.model_validate(data)
-
-
-def _load_reward(code: str | None) -> Any:
-    if code is None:
-        return None
-    from autoreward.sandbox.loader import load_reward_fn
-    from autoreward.sandbox.watchdog import reward_call
-
-    with reward_call(0):  # a module body that never finishes is stopped by the watchdog too
-        return load_reward_fn(code)
-
-
-def _sha(code: str | None) -> str | None:
-    return None if code is None else hashlib.sha256(code.encode()).hexdigest()

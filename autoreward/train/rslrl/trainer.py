@@ -3,12 +3,12 @@ container's job for `--backend warp`.
 
 `run_warp_train_job(payload)` is the worker target (`pipeline.py` picks it for a job whose
 `backend` is warp). It takes the same `TrainJob` and returns the same `TrainOutcome` as the SB3
-trainer (`trainer.py`), writes the same files into `job.out_dir` and never measures the task
+trainer (`sb3/trainer.py`), writes the same files into `job.out_dir` and never measures the task
 fitness (the evaluation container does, on the gymnasium env, with the saved actor):
 
-- `progress.json` (live), `checkpoint/` (resumable, `warp_checkpoint.py`: `model.pt` with
+- `progress.json` (live), `checkpoint/` (resumable, `checkpoint.py`: `model.pt` with
   actor, critic and optimiser, `state.json` with the statistics history), `policy/step_<n>.npz` at every
-  statistics checkpoint and `policy/final.npz` (pickle-free actor weights, `rslrl_policy.py`);
+  statistics checkpoint and `policy/final.npz` (pickle-free actor weights, `policy.py`);
 - the statistics history: at each of `n_checkpoints` evenly spaced steps, the same
   `checkpoint_point` document as the SB3 path (per-step component statistics, per-episode sums,
   generated and env returns, episode length, terminated fraction);
@@ -16,7 +16,7 @@ fitness (the evaluation container does, on the gymnasium env, with the saved act
   scalars.
 
 One iteration: `num_steps_per_env` vector steps of all W worlds (the reward called once per
-vector step on the host, `warp_env.py`), then rsl-rl's PPO update. Checkpoints fall between
+vector step on the host, `env.py`), then rsl-rl's PPO update. Checkpoints fall between
 iterations, so the saved policy is exactly the one that collected the steps counted. A bad
 candidate (reward error, NaN, divergence) gives `status: failed` with the reason; what was
 recorded up to then is kept.
@@ -25,7 +25,6 @@ recorded up to then is kept.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import math
 import time
@@ -36,8 +35,7 @@ from autoreward.errors import ConfigError
 from autoreward.store.atomic import atomic_write_json
 from autoreward.train.job import StatsPoint, TrainJob, TrainOutcome
 from autoreward.train.policy_io import FINAL, POLICY_DIR, checkpoint_name
-from autoreward.train.tblog import TB_DIR
-from autoreward.train.warp_checkpoint import (
+from autoreward.train.rslrl.checkpoint import (
     BACKEND,
     CHECKPOINT_DIR,
     WarpCheckpointState,
@@ -45,6 +43,8 @@ from autoreward.train.warp_checkpoint import (
     load_warp_model,
     save_warp_checkpoint,
 )
+from autoreward.train.runner import load_job_schema, load_reward, reward_sha256, run_attempt
+from autoreward.train.tblog import TB_DIR
 
 
 def run_warp_train_job(payload: dict[str, Any]) -> dict[str, Any]:
@@ -55,8 +55,6 @@ def run_warp_train_job(payload: dict[str, Any]) -> dict[str, Any]:
 
 def train_warp(job: TrainJob, started: float | None = None) -> TrainOutcome:
     """Train and write the checkpoints and policies of one job; failures come back as outcomes."""
-    from autoreward.train.trainer import run_attempt
-
     return run_attempt(job, lambda: _WarpRun(job, started))
 
 
@@ -95,10 +93,9 @@ class _WarpRun:
         from autoreward.envs.warp.env import BatchedMujocoEnv
         from autoreward.envs.warp.model import require_simulation
         from autoreward.envs.warp.runtime import resolve_device
-        from autoreward.train.rslrl_policy import job_rslrl_hyperparams, runner_config
+        from autoreward.train.rslrl.env import RewardedWarpEnv
+        from autoreward.train.rslrl.policy import job_rslrl_hyperparams, runner_config
         from autoreward.train.stats import checkpoint_thresholds
-        from autoreward.train.trainer import load_job_schema
-        from autoreward.train.warp_env import RewardedWarpEnv
 
         job = self.job
         schema = load_job_schema(job)
@@ -110,7 +107,7 @@ class _WarpRun:
         hp = job_rslrl_hyperparams(job, schema)
         device = resolve_device(job.device)
         worlds = job.n_envs or spec.train.worlds(device)
-        reward_fn = _load_reward(job.reward_code)
+        reward_fn = load_reward(job.reward_code)
         resume = load_warp_checkpoint_state(job.resume_from) if job.resume_from else None
         if resume is not None:
             self._check_resume(resume)
@@ -154,7 +151,7 @@ class _WarpRun:
         self.learn_cpu_s = time.process_time() - c0
         self.setup["timing"] = self._timing()
         self._save(final=True)
-        from autoreward.train.rslrl_policy import save_actor
+        from autoreward.train.rslrl.policy import save_actor
 
         save_actor(self.runner.alg.get_policy(), self.out / POLICY_DIR / FINAL)
         self.final_policy = True
@@ -195,11 +192,11 @@ class _WarpRun:
 
     def _save(self, final: bool) -> None:
         """`checkpoint/` and the pickle-free policy at this step."""
-        from autoreward.train.rslrl_policy import save_actor
+        from autoreward.train.rslrl.policy import save_actor
 
         state = WarpCheckpointState(
             steps=self.steps, iteration=self.iteration, env_id=self.job.env_id,
-            seed=self.job.seed, worlds=self.env.num_envs, reward_sha256=_sha(self.job.reward_code),
+            seed=self.job.seed, worlds=self.env.num_envs, reward_sha256=reward_sha256(self.job.reward_code),
             history=self.history, term_names=self.term_names,
             train_s=self.prior_train_s + (time.time() - self.started),
         )  # fmt: skip
@@ -273,7 +270,7 @@ class _WarpRun:
         self._tb.write(step, {k: v for k, v in values.items() if math.isfinite(v)})
 
     def _setup(self, hp: Any, worlds: int) -> dict[str, Any]:
-        from autoreward.train.rslrl_policy import describe_policy
+        from autoreward.train.rslrl.policy import describe_policy
 
         rollout = worlds * hp.num_steps_per_env
         budget = self.total_steps - self.start_step
@@ -340,17 +337,3 @@ class _WarpRun:
             setup=self.setup,
             **fields,
         )
-
-
-def _load_reward(code: str | None) -> Any:
-    if code is None:
-        return None
-    from autoreward.sandbox.loader import load_reward_fn
-    from autoreward.sandbox.watchdog import reward_call
-
-    with reward_call(0):  # a module body that never finishes is stopped by the watchdog too
-        return load_reward_fn(code)
-
-
-def _sha(code: str | None) -> str | None:
-    return None if code is None else hashlib.sha256(code.encode()).hexdigest()

@@ -23,7 +23,7 @@ import numpy as np
 from autoreward.envs.extract import STATE_KEY, SchemaStateWrapper
 from autoreward.envs.schema import EnvSchema
 from autoreward.errors import ConfigError
-from autoreward.train.wrapper import check_reward_output
+from autoreward.train.reward_output import check_reward_output
 
 
 def read_reward_source(reward: str | Path) -> str:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
 from autoreward.errors import ConfigError
-from autoreward.train.literal import parse_literal
+from autoreward.train.sb3.literal import parse_literal
 
 ALGO_NAMES = ("PPO", "SAC", "TD3", "A2C", "DQN")
 OFF_POLICY = ("SAC", "TD3", "DQN")

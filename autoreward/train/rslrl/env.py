@@ -30,7 +30,7 @@ from autoreward.errors import ConfigError
 from autoreward.sandbox.inputs import frozen_array, frozen_copy
 from autoreward.sandbox.watchdog import reward_call
 from autoreward.train.ledger import RewardLedger
-from autoreward.train.wrapper import ENV_REWARD_TERM, reward_raised, reward_rows
+from autoreward.train.reward_output import ENV_REWARD_TERM, reward_raised, reward_rows
 from autoreward.types import RewardFn
 
 

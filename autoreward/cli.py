@@ -222,6 +222,30 @@ def run(
             min=1, help="Top candidates retrained on the final seeds; the best mean wins."
         ),
     ] = 2,
+    selection_seeds: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=9,
+            help="Training seeds per candidate when an iteration has several; the halving "
+            "rung and the iteration's best use their mean (costs this many times the steps).",
+        ),
+    ] = 2,
+    tune: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Optuna trials over the best reward's COEFFICIENTS after the final seeds "
+            "(0 = none).",
+        ),
+    ] = 0,
+    normalize: Annotated[
+        bool | None,
+        typer.Option(
+            "--normalize/--no-normalize",
+            help="Return normalization of generated rewards (default: the schema's, else on).",
+        ),
+    ] = None,
     target: Annotated[
         float | None, typer.Option(help="Stop early at this fitness (default: schema).")
     ] = None,
@@ -269,7 +293,8 @@ def run(
         samples=samples, steps=steps, algo=algo, n_envs=n_envs, backend=backend, workers=workers,
         executor=executor, ray_address=ray_address, seed=seed, eval_episodes=eval_episodes,
         halving=halving, critic=critic, final_seeds=final_seeds,
-        final_candidates=final_candidates, target_fitness=target,
+        final_candidates=final_candidates, target_fitness=target, tune=tune, normalize=normalize,
+        selection_seeds=selection_seeds,
         video=video, feedback=feedback, record=record, device=device,
         hyperparams=parsed, hyperparams_file=hyperparams_file, tensorboard=tensorboard,
         wandb_project=wandb,

@@ -55,6 +55,13 @@ class RunConfig(BaseModel):
         description="RL Zoo hyperparameter file; its entry for the env is read into "
         "hyperparams (under the explicit ones), steps and n_envs, in place of the schema's.",
     )
+    normalize: bool | None = Field(
+        default=None,
+        description="Train generated rewards with return normalization (VecNormalize "
+        "norm_reward: the total is scaled by a running estimate of the return's spread; "
+        "statistics, hacking checks and evaluation stay in the reward's own units). Default: "
+        "the schema's train.normalize, else on; false turns it off (sb3 backend only).",
+    )
     workers: int = Field(default=0, ge=0, description="Training workers; 0 = one per core.")
     executor: Literal["local", "ray"] = Field(
         default="local", description="Where candidates train."
@@ -63,6 +70,14 @@ class RunConfig(BaseModel):
     seed: int = Field(default=0, description="Base seed for training and evaluation.")
     eval_episodes: int = Field(default=5, ge=1, description="Evaluation episodes per candidate.")
     halving: bool = Field(default=True, description="Successive halving across candidates.")
+    selection_seeds: int = Field(
+        default=2,
+        ge=1,
+        le=9,
+        description="Training seeds of every candidate when an iteration has several: the "
+        "halving rung and the iteration's best rank them by the mean over these seeds "
+        "(candidate training costs this many times the steps; 1 = one seed).",
+    )
     rung_fraction: float = Field(
         default=0.25, gt=0, le=1, description="Budget fraction of the first halving rung."
     )
@@ -78,6 +93,13 @@ class RunConfig(BaseModel):
         ge=1,
         description="Top candidates (by single-seed fitness) retrained on the final seeds; the "
         "best mean over those seeds is the run's best.",
+    )
+    tune: int = Field(
+        default=0,
+        ge=0,
+        description="Optuna trials over the best reward's COEFFICIENTS after the final seeds "
+        "(TPE, pruned on the first halving rung); the tuned reward replaces the best when its "
+        "final-seed mean is higher (0 = no tuning).",
     )
     target_fitness: float | None = Field(
         default=None, description="Stop early at this fitness; default from the schema."

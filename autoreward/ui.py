@@ -186,6 +186,8 @@ class LiveRunView:
             )
         elif kind in {"iteration_start", "candidate", "best", "final", "iteration_end"}:
             self.console.print(_plain_line(ev), highlight=False, markup=False)
+        if kind == "run_stop" and ev.get("text"):
+            self.console.print(f"stopped: {ev['text']}", highlight=False, markup=False)
 
 
 def _num(x: Any) -> str:

@@ -32,13 +32,13 @@ def test_analysis_sections_are_read_and_the_prompt_holds_the_evidence() -> None:
     assert analysis.changes[1] == (
         "Add a bounded term that rewards moving back towards the centre, e.g. `0.2 * tanh(-x * cart_velocity)`."
     )
-    assert analysis.warning is None and analysis.prompt_version == "analyzer_v2"
+    assert analysis.warning is None and analysis.prompt_version == "analyzer_v3"
     [call] = client.calls
     assert call.role == "analyzer" and call.position == {
         "iteration": 2,
-        "prompt_version": "analyzer_v2",
+        "prompt_version": "analyzer_v3",
     }
-    assert call.templates == {"analyzer_v2", "system_analyzer_v1"}
+    assert call.templates == {"analyzer_v3", "system_analyzer_v1"}
     for part in (TASK, SCHEMA, BEST, WORST, TABLE, OVERVIEW):
         assert part in call.user
 

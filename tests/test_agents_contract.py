@@ -70,4 +70,4 @@ def test_the_designer_shows_the_contract_of_its_schema() -> None:
     )
     [call] = client.calls
     assert "integer array of shape `(N,)`" in call.user
-    assert {"reward_contract_v2", "action_discrete_v1"} <= call.templates
+    assert {"reward_contract_v3", "action_discrete_v1"} <= call.templates

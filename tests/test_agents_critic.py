@@ -36,7 +36,7 @@ def test_ok_verdict() -> None:
     assert call.templates == {
         "critic_v2",
         "system_critic_v1",
-        "reward_contract_v2",
+        "reward_contract_v3",
         "action_continuous_v1",
     }
     assert CODE.strip() in call.user and TASK in call.user

@@ -33,7 +33,7 @@ def test_good_answers_pass_without_repair_and_calls_carry_meta() -> None:
     assert all(p.ok and p.error is None and p.n_repairs == 0 for p in proposals)
     assert proposals[0].code == extract_code(answer("designer_cartpole_1"))
     assert proposals[1].answers == [answer("designer_cartpole_2")]
-    assert proposals[0].prompt_versions == ["designer_initial_v2"]
+    assert proposals[0].prompt_versions == ["designer_initial_v3"]
     assert (proposals[0].tokens, proposals[0].cost, proposals[0].calls) == (
         120,
         pytest.approx(0.002),
@@ -46,12 +46,12 @@ def test_good_answers_pass_without_repair_and_calls_carry_meta() -> None:
         "candidate": 1,
         "stage": "designer",
         "attempt": 0,
-        "prompt_version": "designer_initial_v2",
+        "prompt_version": "designer_initial_v3",
     }
     assert calls[1].templates == {
-        "designer_initial_v2",
+        "designer_initial_v3",
         "system_designer_v1",
-        "reward_contract_v2",
+        "reward_contract_v3",
         "action_continuous_v1",
     }
     assert calls[0].meta["template_hash"] == calls[1].meta["template_hash"]
@@ -73,7 +73,7 @@ def test_broken_code_is_repaired_once_with_the_exact_error() -> None:
     [p] = designer(client).propose(1, iteration=0)
     assert p.ok and p.n_repairs == 1
     assert p.code == extract_code(answer("repair_cartpole"))
-    assert p.prompt_versions == ["designer_initial_v2", "repair_v1"]
+    assert p.prompt_versions == ["designer_initial_v3", "repair_v1"]
     assert len(p.answers) == 2 and p.calls == 2 and p.tokens == 240
     [repair] = client.by_role("repair")
     error = cartpole_check(extract_code(answer("designer_cartpole_syntax_error")))
@@ -98,7 +98,7 @@ def test_still_broken_after_two_repairs_fails_with_the_last_error() -> None:
     assert p.error is not None and "scipy" in p.error and "static check" in p.error
     assert p.code == extract_code(bad), "the last code is kept for the record"
     assert len(p.answers) == 3
-    assert p.prompt_versions == ["designer_initial_v2", "repair_v1", "repair_v1"]
+    assert p.prompt_versions == ["designer_initial_v3", "repair_v1", "repair_v1"]
     assert len(client.by_role("repair")) == 2
 
 
@@ -325,8 +325,8 @@ def test_through_the_real_llm_client_and_its_cache(fake_llm, tmp_path: Path) -> 
     repaired = next(p.index for p in proposals if p.n_repairs == 1)
     assert metas == sorted(
         [
-            ("designer", 0, "designer_initial_v2"),
-            ("designer", 1, "designer_initial_v2"),
+            ("designer", 0, "designer_initial_v3"),
+            ("designer", 1, "designer_initial_v3"),
             ("repair", repaired, "repair_v1"),
         ]
     )

@@ -48,6 +48,8 @@ def test_normalized_score_math() -> None:
     assert normalized_score(0.5, 0.5, 0.1)[0] == pytest.approx(1.0)
     assert normalized_score(-0.9, -0.2, -1.0)[0] == pytest.approx(0.125)  # Acrobot-like negatives
     assert normalized_score(0.0, 0.5, 0.1) == (pytest.approx(-0.25), "")
+    # a small baseline well clear of random still normalizes
+    assert normalized_score(0.1, 0.05, 0.0)[0] == pytest.approx(2.0)
 
 
 @pytest.mark.parametrize(
@@ -59,6 +61,9 @@ def test_normalized_score_math() -> None:
         (None, 0.5, 0.1, "no fitness for our reward"),
         (0.7, None, 0.1, "no env-reward baseline"),
         (0.7, 0.5, None, "no random-policy fitness"),
+        # the held-out case: a sparse baseline of 0.0007 against random 0.0 gave 145.46
+        (0.1018, 0.0007, 0.0, "degenerate: 0.0007 is within noise of random (0;"),
+        (1.0, 0.05, 0.04, "degenerate"),
     ],
 )
 def test_normalized_score_is_none_with_a_reason(

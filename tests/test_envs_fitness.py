@@ -149,3 +149,30 @@ def _shipped_fitness() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("where", "text"), _shipped_fitness())
 def test_shipped_fitness_descriptions_state_their_thresholds(where: str, text: str) -> None:
     assert vague_phrases(text) == [], f"{where}: give the threshold in numbers: {text}"
+
+
+# ---- a user's fitness: thresholds of the expression must be in its description
+
+
+def test_thresholds_of_the_expression_are_found_with_their_sign() -> None:
+    from autoreward.envs.custom_fitness import expression_thresholds
+
+    expr = (
+        "(np.linalg.norm(next_state['joint_velocities'], axis=-1) < 0.5)"
+        " * (next_state['torso_x'] > -0.25) * (0.45 <= next_state['x']) * (next_state['v'] > 0)"
+    )
+    assert expression_thresholds(expr) == [0.5, -0.25, 0.45]
+    assert expression_thresholds("next_state['x_velocity'] / 1000.0") == []
+
+
+def test_a_description_that_omits_a_threshold_gets_a_warning_naming_it() -> None:
+    from autoreward.envs.custom_fitness import undescribed_thresholds
+
+    expr = "(np.linalg.norm(next_state['joint_velocities'], axis=-1) < 0.5) / 1000.0"
+    vague = FitnessSpec(kind="score", expression=expr, description="joints nearly still")
+    (warning,) = undescribed_thresholds(vague)
+    assert "does not state 0.5" in warning
+    stated = vague.model_copy(update={"description": "joint speed norm below 0.5 rad/s"})
+    assert undescribed_thresholds(stated) == []
+    # .5 and 0.50 are the same number
+    assert undescribed_thresholds(vague.model_copy(update={"description": "under .50 rad/s"})) == []

@@ -98,6 +98,8 @@ def test_an_edited_template_stops_the_replay_at_the_first_call(
     template.write_text(template.read_text().replace(original, edited))
     monkeypatch.setenv(PROMPTS_ENV_VAR, str(prompts))
 
+    # the training set-up as recorded (the run's own), so the first line that differs is the
+    # edited one
     cfg = load_run_config_file(CARTPOLE / "run.yaml").model_copy(
         update={"model": f"replay:{CARTPOLE / 'transcript.jsonl'}", "video": False}
     )

@@ -195,6 +195,8 @@ def test_killed_run_resumes_without_retraining_or_repaying(
     assert (run.iter_dir(1) / "done.json").exists()
     assert (run.best_dir / "reward.py").exists()
     assert any(e["event"] == "run_end" for e in run.events())
+    [stop] = [e for e in run.events() if e["event"] == "run_stop"]
+    assert stop["reason"] == "iterations" and stop["text"].startswith("all 2 iterations ran; best")
 
 
 @pytest.mark.expensive
@@ -207,6 +209,9 @@ def test_stops_early_once_the_target_fitness_is_reached(
     result = run_loop(cfg, run)
     assert result.target_reached and result.iterations_run == 1
     assert run.iterations() == [0]
+    [stop] = [e for e in run.events() if e["event"] == "run_stop"]
+    assert stop["reason"] == "target" and (stop["iteration"], stop["candidate"]) == (0, 0)
+    assert stop["text"].startswith("target 0 reached by iteration 0 candidate 0 at fitness ")
     # Resumed, it stops at once but still counts the earlier session's iteration and wall time.
     again = run_loop(cfg, run)
     assert again.target_reached and again.iterations_run == 1

@@ -10,7 +10,8 @@ from typing import Any
 
 from autoreward.config import RunConfig
 from autoreward.envs.registry import load_schema
-from autoreward.loop.candidates import TrainPlan, train_candidates
+from autoreward.loop.candidates import TrainPlan, train_candidates, with_return_normalization
+from autoreward.loop.setup import training_setup
 from autoreward.store.atomic import atomic_write_json
 from autoreward.store.records import CandidateRecord
 from autoreward.train.job import TrainJob, TrainResult
@@ -72,3 +73,51 @@ def test_pruned_records_carry_the_rung_and_the_rivals(tmp_path: Path) -> None:
     assert [d["candidate"] for d in halving["decisions"]] == [2, 0, 1]
     saved = json.loads((dirs[1] / "candidate.json").read_text())
     assert saved["rung"]["rivals"][0]["index"] == 2
+
+
+# ---------------------------------------------------------------- return normalization (item 2)
+
+
+def test_generated_rewards_train_with_return_normalization_by_default(tmp_path: Path) -> None:
+    schema = load_schema("CartPole-v1")
+    assert "normalize" not in schema.train.hyperparams  # CartPole's zoo entry does not normalize
+    plan = TrainPlan.from_config(RunConfig(env_id="CartPole-v1", task="t", steps=4000), schema)
+    reward = plan.job(tmp_path / "c", "code", label="cand")
+    env = plan.job(tmp_path / "b", None, label="env-reward baseline")
+    assert reward.hyperparams["normalize"] == {"norm_obs": False, "norm_reward": True}
+    assert "normalize" not in env.hyperparams  # the env's own reward trains as the schema says
+    setup = training_setup(plan, schema, 1)
+    assert setup.reward_normalized and not setup.obs_normalized
+
+
+def test_normalize_false_turns_it_off_from_the_run_the_task_or_the_schema(tmp_path: Path) -> None:
+    schema = load_schema("CartPole-v1")
+    off = TrainPlan.from_config(
+        RunConfig(env_id="CartPole-v1", task="t", steps=4000, normalize=False), schema
+    )
+    assert "normalize" not in off.job(tmp_path, "code", label="c").hyperparams
+    quiet = schema.model_copy(
+        update={"train": schema.train.model_copy(update={"normalize": False})}
+    )
+    by_schema = TrainPlan.from_config(RunConfig(env_id="CartPole-v1", task="t", steps=4000), quiet)
+    assert "normalize" not in by_schema.job(tmp_path, "code", label="c").hyperparams
+    # the run's own setting wins over the schema's
+    forced = TrainPlan.from_config(
+        RunConfig(env_id="CartPole-v1", task="t", steps=4000, normalize=True), quiet
+    )
+    assert forced.job(tmp_path, "code", label="c").hyperparams["normalize"]["norm_reward"]
+
+
+def test_return_normalization_keeps_what_the_hyperparameters_say_about_observations() -> None:
+    norm = with_return_normalization
+    assert norm({"normalize": True}, True)["normalize"] == {}  # VecNormalize's defaults: both
+    assert norm({"normalize": True}, False)["normalize"] == {"norm_reward": False}
+    assert norm({"normalize": {"norm_obs": True, "clip_obs": 5.0}}, True)["normalize"] == {
+        "norm_obs": True,
+        "clip_obs": 5.0,
+        "norm_reward": True,
+    }
+    # an explicit norm_reward (RL Zoo's string spelling too) wins over the default
+    zoo = norm({"normalize": "dict(norm_obs=True, norm_reward=False)"}, True)
+    assert zoo["normalize"] == {"norm_obs": True, "norm_reward": False}
+    assert norm({"n_steps": 8}, False) == {"n_steps": 8}

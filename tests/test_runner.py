@@ -296,3 +296,21 @@ def test_a_run_recorded_with_a_relative_replay_path_resumes_from_elsewhere(
     # another model for the next iterations is allowed on resume
     cfg, _ = build_config({"model": "manual"}, {"model"}, run.path)
     assert cfg.model == "manual"
+
+
+def test_a_fitness_description_without_its_threshold_is_warned_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import autoreward.loop as loop_pkg
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the loop started")
+
+    monkeypatch.setattr(loop_pkg, "run_loop", no_work)
+    code, out = run_cli(
+        ["--env", "CartPole-v1", "--task", "x", "--model", "manual", "--out", str(tmp_path / "runs"),
+         "--fitness", "(np.abs(next_state['pole_angle']) < 0.05) / 500.0",
+         "--fitness-description", "pole nearly upright"], monkeypatch,
+    )  # fmt: skip
+    assert "warning: the fitness description does not state 0.05" in " ".join(out.split())
+    assert out.index("does not state 0.05") < out.index("run directory")

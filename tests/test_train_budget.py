@@ -52,21 +52,21 @@ def test_the_run_plan_fits_the_first_halving_rung_and_every_job_gets_it() -> Non
     from autoreward.envs.registry import load_schema
     from autoreward.loop.candidates import TrainPlan
 
-    schema = load_schema("Acrobot-v1")  # shipped: PPO, n_steps 256 on 8 envs, batch_size 256
+    schema = load_schema("Acrobot-v1")  # shipped: PPO, n_steps 512 on 8 envs, batch_size 64
     cfg = RunConfig(env_id="Acrobot-v1", task="x", steps=4096, samples=4, rung_fraction=0.25)
     plan = TrainPlan.from_config(cfg, schema)
-    assert plan.hyperparams["n_steps"] == 128 and plan.hyperparams["batch_size"] == 256
+    assert plan.hyperparams["n_steps"] == 128 and plan.hyperparams["batch_size"] == 64
     assert (
         plan.hyperparams["gamma"] == schema.train.hyperparams["gamma"]
     )  # the rest is the schema's
     assert (
-        "n_steps 256 shrunk to n_steps 128 so one rollout fits the first halving rung (1,024 steps)"
+        "n_steps 512 shrunk to n_steps 128 so one rollout fits the first halving rung (1,024 steps)"
         in plan.budget_note
     )
     job = plan.job(Path("/tmp/x"), None, label="c")
     assert job.hyperparams == plan.hyperparams and job.schema_hyperparams is False
     no_halving = TrainPlan.from_config(cfg.model_copy(update={"halving": False}), schema)
-    assert no_halving.hyperparams["n_steps"] == 256 and no_halving.budget_note == ""
+    assert no_halving.hyperparams["n_steps"] == 512 and no_halving.budget_note == ""
 
 
 def test_a_first_rung_of_few_rollouts_is_said() -> None:
@@ -74,15 +74,15 @@ def test_a_first_rung_of_few_rollouts_is_said() -> None:
     from autoreward.envs.registry import load_schema
     from autoreward.loop.candidates import TrainPlan
 
-    schema = load_schema("Acrobot-v1")  # PPO, n_steps 256 on 8 envs: rollouts of 2,048 steps
-    cfg = RunConfig(env_id="Acrobot-v1", task="x", steps=16384, samples=3, rung_fraction=0.25)
-    plan = TrainPlan.from_config(cfg, schema)  # rung 4,096 steps: 2 rollouts
+    schema = load_schema("Acrobot-v1")  # PPO, n_steps 512 on 8 envs: rollouts of 4,096 steps
+    cfg = RunConfig(env_id="Acrobot-v1", task="x", steps=32768, samples=3, rung_fraction=0.25)
+    plan = TrainPlan.from_config(cfg, schema)  # rung 8,192 steps: 2 rollouts
     assert plan.budget_note.endswith(
-        "the first halving rung (4,096 steps) trains 2 rollouts, 2 policy updates of 2,048 "
-        "steps (8 envs × n_steps 256): its ranking is mostly noise; more --steps or a smaller "
+        "the first halving rung (8,192 steps) trains 2 rollouts, 2 policy updates of 4,096 "
+        "steps (8 envs × n_steps 512): its ranking is mostly noise; more --steps or a smaller "
         "n_steps (--hyperparams n_steps=...) gives it more"
     )
-    roomy = TrainPlan.from_config(cfg.model_copy(update={"steps": 65536}), schema)  # 8 rollouts
+    roomy = TrainPlan.from_config(cfg.model_copy(update={"steps": 65536}), schema)  # 4 rollouts
     assert "first halving rung" not in roomy.budget_note
     alone = TrainPlan.from_config(cfg.model_copy(update={"halving": False}), schema)
     assert "first halving rung" not in alone.budget_note

@@ -58,7 +58,10 @@ def test_the_run_setup_reaches_the_prompt_text() -> None:
     )
     assert "effective horizon of about 50 steps (1 s of simulated time)" in text
     assert "all 4 candidates of an iteration first train 10,000\nsteps" in text
-    assert "normalises" not in text
+    # generated rewards train with return normalization by default; observations stay raw
+    assert "the reward's total is divided by a running estimate of the return's scale" in text
+    assert "so its overall scale does not matter" in text and "own units" in text
+    assert "observations are normalised" not in text and "used as it is" not in text
 
 
 def test_no_rung_without_halving_and_mujoco_step_time() -> None:
@@ -68,3 +71,10 @@ def test_no_rung_without_halving_and_mujoco_step_time() -> None:
     assert "Successive halving" not in training_prompt(setup).text
     single = build_agents_inputs(cfg.model_copy(update={"samples": 1, "halving": True})).setup
     assert single.rung_steps is None, "one candidate trains in full"
+
+
+def test_without_return_normalization_the_prompt_says_the_scale_matters() -> None:
+    cfg = RunConfig(env_id="CartPole-v1", task="balance", steps=40_000, normalize=False)
+    text = build_agents_inputs(cfg).training.text
+    assert "the reward's total is used as it is, with no return normalisation" in text
+    assert "its overall scale matters" in text and "running estimate" not in text

@@ -40,6 +40,23 @@ def test_rising_generated_return_with_flat_fitness_is_flagged() -> None:
     assert "generated return rose" in verdict.reason and "fitness stayed flat" in verdict.reason
 
 
+def test_a_gap_between_stochastic_training_and_deterministic_evaluation_is_not_hacking() -> None:
+    # The held-out Acrobot case: the stochastic training policy reaches the goal ever faster
+    # (returns -400 -> -150), the deterministic policy evaluated at each checkpoint never does.
+    history = _history([-400, -380, -300, -220, -160, -150], [-1.0] * 6)
+    assert detect_reward_hacking(history).flagged  # without the evaluation's own return
+    stuck = detect_reward_hacking(history, eval_generated_return=-395.0)
+    assert not stuck.flagged
+    assert "not hacking" in stuck.reason and "deterministic evaluation" in stuck.reason
+    # a deterministic policy that collects the reward the training returns show is flagged
+    farming = detect_reward_hacking(history, eval_generated_return=-160.0)
+    assert farming.flagged and "generated return rose" in farming.reason
+    # the threshold is half the rise
+    half = (-390.0 + -155.0) / 2
+    assert detect_reward_hacking(history, eval_generated_return=half + 1).flagged
+    assert not detect_reward_hacking(history, eval_generated_return=half - 1).flagged
+
+
 def test_falling_fitness_is_flagged_as_falling() -> None:
     verdict = detect_reward_hacking(
         _history([10, 20, 40, 80, 120, 160], [0.9, 0.8, 0.6, 0.4, 0.3, 0.2])

@@ -8,17 +8,30 @@ empty analysis with a warning: the next iteration simply goes without it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from autoreward.agents.base import Reviewer, Spend, call_meta, messages
 from autoreward.agents.prompts import load_template
 from autoreward.errors import LLMError
+from autoreward.llm.messages import image_part, text_part
 
 SYSTEM = "system_analyzer"
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$|^\s*\*\*(.+?)\*\*:?\s*$")
 _BULLET = re.compile(r"^\s{0,3}(?:[-*+]|\d+[.)])\s+(.*)$")
+
+
+@dataclass(frozen=True)
+class Keyframes:
+    """Frames of one evaluation episode (PNG bytes) and the text that labels them, in order
+    (made by `autoreward.loop.frames`)."""
+
+    label: str
+    captions: list[str]
+    images: list[bytes]
 
 
 class Analysis(BaseModel):
@@ -66,9 +79,13 @@ class Analyzer(Reviewer):
         worst: str | None,
         fitness_table: str,
         candidates: str,
+        frames: list[Keyframes] | None = None,
     ) -> Analysis:
         """`candidates`: every trained candidate compactly; `best` and `worst` in full
-        (`worst` None when only one candidate trained: never the same candidate twice)."""
+        (`worst` None when only one candidate trained: never the same candidate twice).
+        `frames` (keyframes of the best and the worst episodes) are attached only when the
+        client's model sees images; a text-only model gets the prompt without them."""
+        shown = [f for f in frames or [] if f.images] if sees_images(self.client) else []
         prompt = load_template("analyzer").render(
             task=self.task,
             schema=self.schema_text,
@@ -77,11 +94,15 @@ class Analyzer(Reviewer):
             candidates=candidates,
             best=best,
             worst=worst,
+            frames="\n".join(f"- {f.label}" for f in shown) or None,
         )
+        chat = messages(SYSTEM, prompt)
+        if shown:
+            chat[-1]["content"] = with_images(prompt.text, shown)
         spend = Spend()
         try:
             completion = self.client.complete(
-                messages(SYSTEM, prompt),
+                chat,
                 role="analyzer",
                 temperature=self.temperature,
                 sample_index=0,
@@ -108,3 +129,19 @@ class Analyzer(Reviewer):
             tokens=spend.tokens,
             cost=spend.cost,
         )
+
+
+def sees_images(client: object) -> bool:
+    """Whether the client's model takes images (`LLMClient.sees_images`; fakes: no)."""
+    return bool(getattr(client, "sees_images", False))
+
+
+def with_images(text: str, frames: list[Keyframes]) -> list[dict[str, Any]]:
+    """The user message as content parts: the prompt text, then per episode its label and
+    each caption followed by its frame."""
+    parts: list[dict[str, Any]] = [text_part(text)]
+    for f in frames:
+        parts.append(text_part(f.label))
+        for caption, png in zip(f.captions, f.images, strict=True):
+            parts += [text_part(caption), image_part(png)]
+    return parts

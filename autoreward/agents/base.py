@@ -47,6 +47,7 @@ class Reviewer:
     ) -> None:
         self.client = client
         self.schema_text = schema_text(schema)
+        self.episode_length = None if isinstance(schema, str) else schema.episode_length
         self.task = task
         self.training = training
         self.contract = contract(None if isinstance(schema, str) else schema.action)
@@ -111,21 +112,14 @@ def training_prompt(setup: TrainingSetup) -> RenderedPrompt:
     return load_template("training_setup").render(
         algo=setup.algo,
         trainer=setup.trainer,
-        normalizer=setup.normalizer,
         total_steps=f"{setup.total_steps:,}",
         n_envs=setup.n_envs,
         episodes=_episodes(setup.episodes),
         hyperparams="\n".join(lines),
         horizon=horizon,
-        normalization=" and ".join(
-            n
-            for n, on in (
-                ("observations", setup.obs_normalized),
-                ("rewards", setup.reward_normalized),
-            )
-            if on
-        )
-        or None,
+        obs_normalizer=setup.normalizer if setup.obs_normalized else None,
+        reward_normalizer=setup.normalizer if setup.reward_normalized else None,
+        reward_raw=None if setup.reward_normalized else "as it is, with no return normalisation",
         rung_steps=f"{setup.rung_steps:,}" if setup.rung_steps else None,
         candidates=setup.candidates,
         keep=setup.keep if setup.keep is not None else setup.candidates,

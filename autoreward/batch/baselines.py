@@ -19,6 +19,10 @@ import numpy as np
 from autoreward.envs.schema import EnvSchema
 
 BASELINES = {"env": "env-reward baseline", "sparse": "sparse-fitness baseline"}
+# A baseline whose fitness is closer to random than this fraction of the fitness scale (the
+# largest of ours, the baseline and random, in absolute value) is degenerate: dividing by that
+# gap measures noise (a sparse baseline of 0.0007 against random 0.0 once gave a score of 145).
+DEGENERATE_FRACTION = 0.02
 
 # =========================================================================== scoring
 
@@ -34,7 +38,9 @@ def normalized_score(
 
     0 is a random policy, 1 is the baseline (`name`) trained with the same budget. It is None
     (with the reason in the note) when a number is missing or when the baseline does not beat
-    random: a denominator of about 0 has no scale, and a negative one would flip the sign.
+    random: a denominator of about 0 has no scale, one within noise of random (a gap under
+    `DEGENERATE_FRACTION` of the fitness scale) flags the baseline as degenerate, and a
+    negative one would flip the sign.
     """
     if ours is None:
         return None, "no fitness for our reward"
@@ -45,6 +51,13 @@ def normalized_score(
     gap = baseline - random
     if abs(gap) <= rel_tol * max(1.0, abs(baseline), abs(random)):
         return None, f"{name} scores the same as random: no scale to normalize by"
+    scale = max(abs(ours), abs(baseline), abs(random))
+    if abs(gap) < DEGENERATE_FRACTION * scale:
+        return None, (
+            f"{name} is degenerate: {baseline:.4g} is within noise of random ({random:.4g}; a gap "
+            f"under {DEGENERATE_FRACTION:.0%} of the fitness scale {scale:.4g}), so a ratio "
+            "against it would be meaningless"
+        )
     if gap < 0:
         return None, f"{name} scores below random on this fitness: normalization undefined"
     return (ours - random) / gap, ""

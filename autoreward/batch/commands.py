@@ -10,11 +10,13 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from autoreward.batch import BatchDir, BatchResult, TaskRow, run_batch
 from autoreward.batch.suites import Suite, load_suite, suite_problems, task_run_config
+from autoreward.envs.custom_fitness import undescribed_thresholds
 from autoreward.envs.registry import load_schema
 from autoreward.errors import ConfigError
 from autoreward.ui import manual_event_text, manual_pending_text
@@ -229,6 +231,13 @@ def batch_command(
             ),
             hint="fix the suite, or leave those tasks out with --tasks",
         )
+    for task in selected:
+        for warning in undescribed_thresholds(task.fitness) if task.fitness else []:
+            console.print(
+                f"[yellow]warning[/]: task '{escape(task.name)}': {escape(warning)}",
+                highlight=False,
+                soft_wrap=True,
+            )
     shown = overrides if resume is None else BatchDir.open(resume).load_spec()[1].get("overrides")
     view = BatchView(
         suite=suite.name,
@@ -301,7 +310,7 @@ def _dry_run(
 
 def print_batch_summary(console: Console, result: BatchResult) -> None:
     table = Table(title=f"results: {result.suite}", title_justify="left")
-    for col in ["task", "status", "best (1 seed)", "final seeds", "env reward", "sparse fitness",
+    for col in ["task", "status", "chosen, screening seed", "final seeds", "env reward", "sparse fitness",
                 "random", "norm. vs env", "norm. vs sparse", "iters", "tokens", "cost $", "wall"]:  # fmt: skip
         table.add_column(col, no_wrap=col == "task", overflow="fold")
     for r in result.rows:

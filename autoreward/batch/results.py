@@ -153,7 +153,7 @@ def results_markdown(suite: Suite, rows: Sequence[TaskRow], batch_path: Path | N
     if batch_path is not None:
         lines += [f"Batch directory: `{batch_path}`", ""]
     lines += [
-        "| task | env | status | best (1 seed) | final seeds (mean ± std) | target | env-reward "
+        "| task | env | status | chosen reward, screening seed | chosen reward, final seeds (mean ± std) | target | env-reward "
         "baseline | sparse-fitness baseline | random | normalized vs env reward | normalized vs "
         "sparse fitness | over random | iterations | tokens | cost ($) | wall |",
         "|---|---|---|---:|---:|:-:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

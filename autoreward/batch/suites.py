@@ -61,6 +61,15 @@ class SuiteDefaults(_Model):
         default_factory=dict,
         description="SB3 hyperparameters (plus policy, normalize) over the schema's, for every task.",
     )
+    normalize: bool | None = Field(
+        default=None, description="Return normalization of generated rewards (RunConfig's)."
+    )
+    tune: int | None = Field(
+        default=None, ge=0, description="Optuna trials over the best reward's coefficients."
+    )
+    selection_seeds: int | None = Field(
+        default=None, ge=1, le=9, description="Training seeds per candidate (RunConfig's)."
+    )
     eval_episodes: int | None = Field(default=None, ge=1, description="Evaluation episodes.")
     final_seeds: int | None = Field(
         default=None, ge=0, description="Seeds the best are retrained on."
@@ -109,6 +118,12 @@ class SuiteTask(_Model):
     algo: Algo | None = None
     backend: Literal["sb3", "warp", "auto"] | None = None
     n_envs: int | None = Field(default=None, gt=0)
+    normalize: bool | None = Field(
+        default=None, description="Return normalization of generated rewards (RunConfig's)."
+    )
+    tune: int | None = Field(
+        default=None, ge=0, description="Optuna trials over the best reward's coefficients."
+    )
     hyperparams: dict[str, Any] = Field(
         default_factory=dict,
         description="SB3 hyperparameters (rsl-rl settings with backend warp) over the suite "
@@ -389,7 +404,7 @@ def task_run_config(
     }
     if task_hyperparams(suite, task):
         data["hyperparams"] = task_hyperparams(suite, task)
-    for key in ("steps", "iterations", "samples", "algo", "backend", "n_envs"):
+    for key in ("steps", "iterations", "samples", "algo", "backend", "n_envs", "normalize", "tune"):
         value = getattr(task, key)
         if value is not None:
             data[key] = value

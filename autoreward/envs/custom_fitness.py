@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import difflib
+import math
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -108,3 +110,63 @@ def check_custom_fitness(spec: FitnessSpec, schema: EnvSchema, context: str) -> 
     problems = unknown_field_problems(spec, schema)
     if problems:
         raise ConfigError(f"{context}: " + "; ".join(problems))
+
+
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _literal_number(node: ast.expr) -> float | None:
+    """The value of a numeric literal (unary minus allowed), else None."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner = _literal_number(node.operand)
+        if inner is None:
+            return None
+        return -inner if isinstance(node.op, ast.USub) else inner
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return None if isinstance(node.value, bool) else float(node.value)
+    return None
+
+
+def expression_thresholds(expression: str) -> list[float]:
+    """The numbers the expression compares against (`x < 0.5`, `0.45 <= p`), in order of
+    appearance, without repeats; 0 is left out (a sign test needs no number in words)."""
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError:
+        return []
+    located: list[tuple[int, int, float]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                value = _literal_number(side)
+                if value is not None and value != 0.0:
+                    located.append((side.lineno, side.col_offset, value))
+    found: list[float] = []
+    for _, _, value in sorted(located):
+        if value not in found:
+            found.append(value)
+    return found
+
+
+def _mentions(text: str, value: float) -> bool:
+    for m in _NUMBER.finditer(text):
+        try:
+            number = float(m.group(0))
+        except ValueError:
+            continue
+        if math.isclose(abs(number), abs(value), rel_tol=1e-9, abs_tol=1e-12):
+            return True
+    return False
+
+
+def undescribed_thresholds(spec: FitnessSpec) -> list[str]:
+    """Warnings for thresholds the fitness uses that its description never states: the
+    designer reads only the description ("joints nearly still" for
+    `norm(joint_velocities) < 0.5` leaves it guessing what "nearly" means)."""
+    return [
+        f"the fitness description does not state {value:g}, a threshold its expression "
+        f"compares against: the designer reads only the description, so write the number in "
+        f"it (with its unit) or the reward will guess where the boundary is"
+        for value in expression_thresholds(spec.expression)
+        if not _mentions(spec.description, value)
+    ]

@@ -101,6 +101,11 @@ class TrainDefaults(_Model):
     total_steps: int = Field(gt=0)
     n_envs: int = Field(default=1, gt=0)
     hyperparams: dict[str, Any] = Field(default_factory=dict)
+    normalize: bool | None = Field(
+        default=None,
+        description="Return normalization (VecNormalize norm_reward) for generated rewards; "
+        "None: on. A run's or suite task's `normalize` overrides it.",
+    )
     deterministic_eval: bool = Field(
         default=True,
         description="Evaluate (and film) the policy's most likely action; false samples from "

@@ -30,7 +30,14 @@ from autoreward.llm.cache import AnswerCache, cache_key, default_cache_dir
 from autoreward.llm.calllog import CallLog
 from autoreward.llm.completion import Answer, Completion, Usage
 from autoreward.llm.manual import ManualProvider
-from autoreward.llm.messages import Messages, check_messages, prompt_hash, render_messages
+from autoreward.llm.messages import (
+    Messages,
+    check_messages,
+    image_name,
+    message_images,
+    prompt_hash,
+    render_messages,
+)
 from autoreward.llm.provider import Provider
 from autoreward.llm.remote import LiteLLMProvider
 from autoreward.llm.replay import ReplayProvider
@@ -154,6 +161,21 @@ class LLMClient:
                 "position": self._usage.replayed_by_position,
             }
 
+    @property
+    def sees_images(self) -> bool:
+        """Whether prompts may carry images: a vision model as litellm knows it, `manual` (the
+        images are files to attach), or a replay of a transcript recorded with images."""
+        if isinstance(self.provider, ManualProvider):
+            return True
+        if isinstance(self.provider, ReplayProvider):
+            return self.provider.has_images
+        try:
+            import litellm
+
+            return bool(litellm.supports_vision(model=self.model))
+        except Exception:  # an unknown model: text only
+            return False
+
     def preflight(self) -> None:
         """Check the provider can work before any work starts (keys, endpoint, transcript)."""
         self.provider.preflight()
@@ -267,6 +289,7 @@ class LLMClient:
         if self.log:
             self.log.record(messages, completion, temperature=temperature, meta=meta)
         if self.recorder:
+            images = message_images(messages)
             self.recorder.record(
                 TranscriptEntry(
                     role=completion.role,
@@ -278,7 +301,9 @@ class LLMClient:
                     completion_tokens=answer.completion_tokens,
                     sample_index=completion.sample_index,
                     site=site,
-                )
+                    images=[image_name(png) for png in images],
+                ),
+                images,
             )
         return completion
 

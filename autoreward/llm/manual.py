@@ -25,9 +25,9 @@ from rich.markup import escape
 
 from autoreward.errors import LLMError
 from autoreward.llm.completion import Answer
-from autoreward.llm.messages import Messages, render_messages
+from autoreward.llm.messages import Messages, image_name, message_images, render_messages
 from autoreward.llm.transcript import CallSite
-from autoreward.store.atomic import atomic_write_text
+from autoreward.store.atomic import atomic_write_bytes, atomic_write_text
 
 _STOP = threading.Event()
 
@@ -180,11 +180,21 @@ class ManualProvider:
             if twins
             else ""
         )
+        images = self._write_images(messages)
+        attach = (
+            f"This prompt comes with {len(images)} image(s), saved in this folder as "
+            + ", ".join(f"`{name}`" for name in images)
+            + ": attach them to the chat message in that order (the text marks each one's place "
+            "as `[image k: name]`).\n"
+            if images
+            else ""
+        )
         return (
             f"<!-- autoreward manual prompt {n} hash={prompt_hash} sample={sample_index} -->\n"
             f"# Prompt {n} ({role})\n\n"
             "Paste everything below the line into a chat window with the model of your choice "
             "(a new chat for each prompt).\n"
+            f"{attach}"
             f"Save the model's whole answer, unedited, as `{answer_path.name}` in this folder:\n"
             f"`{answer_path.parent}`\n"
             f"(the full path: `{answer_path}`)\n"
@@ -192,6 +202,18 @@ class ManualProvider:
             "---\n\n"
             f"{render_messages(messages)}"
         )
+
+    def _write_images(self, messages: Messages) -> list[str]:
+        """Write the chat's inline images beside the prompt, named by content hash."""
+        names = []
+        for png in message_images(messages):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            name = image_name(png)
+            path = self.dir / name
+            if not path.exists():
+                atomic_write_bytes(path, png)
+            names.append(name)
+        return names
 
     def _poll(self, answer_path: Path) -> str:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout

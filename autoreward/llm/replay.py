@@ -64,6 +64,15 @@ class ReplayProvider:
                         self._by_slot.setdefault(slot, entry)
             return self._entries
 
+    @property
+    def has_images(self) -> bool:
+        """Whether the recorded run sent images (then the replayed run sends them too, so its
+        prompts match the recorded ones)."""
+        try:
+            return any(entry.images for entry in self._load())
+        except LLMError:
+            return False
+
     def preflight(self) -> None:
         if not self._load():
             raise LLMError(f"replay transcript {self.path} holds no answers", hint=_RERECORD)

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from autoreward.errors import LLMError
-from autoreward.store.atomic import append_jsonl
+from autoreward.store.atomic import append_jsonl, atomic_write_bytes
 
 Slot = tuple[Any, ...]
 
@@ -106,6 +106,11 @@ class TranscriptEntry(BaseModel):
     completion_tokens: int = 0
     sample_index: int = 0
     site: CallSite | None = None
+    images: list[str] = Field(
+        default_factory=list,
+        description="File names (content hashes) of the prompt's images, kept in the folder "
+        "`images_dir(transcript)` beside the transcript; absent in text-only transcripts.",
+    )
 
     @property
     def key(self) -> tuple[str, int]:
@@ -147,6 +152,11 @@ def read_transcript(path: Path) -> list[TranscriptEntry]:
     return entries
 
 
+def images_dir(transcript: Path) -> Path:
+    """Where a transcript keeps its prompts' images: `<name>.images/` beside it."""
+    return Path(transcript).with_name(Path(transcript).stem + ".images")
+
+
 class TranscriptRecorder:
     """Appends every answer a run used to a transcript, once per (prompt hash, sample index)."""
 
@@ -157,11 +167,18 @@ class TranscriptRecorder:
         if self.path.is_file():
             self._seen = {entry.key for entry in read_transcript(self.path)}
 
-    def record(self, entry: TranscriptEntry) -> bool:
-        """Append `entry` unless its key is already recorded; True when written."""
+    def record(self, entry: TranscriptEntry, images: list[bytes] | None = None) -> bool:
+        """Append `entry` unless its key is already recorded; True when written. `images`
+        (the prompt's, in order) are written to `images_dir(path)` under `entry.images`."""
         with self._lock:
             if entry.key in self._seen:
                 return False
+            if images:
+                folder = images_dir(self.path)
+                folder.mkdir(parents=True, exist_ok=True)
+                for name, png in zip(entry.images, images, strict=True):
+                    if not (folder / name).exists():
+                        atomic_write_bytes(folder / name, png)
             append_jsonl(self.path, entry.model_dump(exclude_none=True))
             self._seen.add(entry.key)
             return True

@@ -13,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from autoreward.agents.analyzer import Analysis, Analyzer
+from autoreward.agents.analyzer import Analysis, Analyzer, sees_images
 from autoreward.loop import evidence
+from autoreward.loop.frames import candidate_keyframes
 from autoreward.store.atomic import atomic_write_json, atomic_write_text, read_json
 from autoreward.store.rundir import RunDir
 
@@ -29,12 +30,27 @@ def analyze_iteration(run: RunDir, analyzer: Analyzer, it: int) -> Analysis | No
     best, worst = evidence.best_and_worst(records)
     if best is None:
         return None
+    frames = None
+    if sees_images(analyzer.client):
+        length = analyzer.episode_length
+        picked = [("The best candidate", best), ("The worst candidate", worst)]
+        frames = [
+            k
+            for title, rec in picked
+            if rec is not None
+            and (
+                k := candidate_keyframes(
+                    run.cand_dir(it, rec.index), f"{title} ({rec.index})", length
+                )
+            )
+        ]
     analysis = analyzer.analyze(
         iteration=it,
         best=evidence.candidate_summary(run.cand_dir(it, best.index)),
         worst=None if worst is None else evidence.candidate_summary(run.cand_dir(it, worst.index)),
         fitness_table=evidence.fitness_table(records),
         candidates=evidence.candidates_overview(run, records) or "",
+        frames=frames,
     )
     atomic_write_text(run.iter_dir(it) / "analysis.md", analysis.text)
     return analysis

@@ -19,10 +19,12 @@ from pydantic import BaseModel
 
 from autoreward.config import RunConfig
 from autoreward.envs.schema import EnvSchema
+from autoreward.loop.seeds import seeded_halving
 from autoreward.store.atomic import atomic_write_json, read_json
 from autoreward.store.records import CandidateRecord, RungOutcome, RungRival
 from autoreward.train.halving import HalvingResult, rung_steps, successive_halving
 from autoreward.train.job import Algo, Backend, TrainJob, TrainResult
+from autoreward.train.sb3.literal import parse_literal
 
 EventFn = Callable[..., None]
 
@@ -46,6 +48,10 @@ class TrainPlan(BaseModel):
     budget_note: str = ""
     tensorboard: bool = True
     backend: Backend = "sb3"
+    selection_seeds: int = 1
+    """Training seeds per candidate of a multi-candidate iteration (loop/seeds.py)."""
+    return_normalization: bool = False
+    """Generated rewards (jobs with reward code) train with VecNormalize norm_reward."""
 
     @classmethod
     def from_config(cls, cfg: RunConfig, schema: EnvSchema) -> TrainPlan:
@@ -66,7 +72,7 @@ class TrainPlan(BaseModel):
             schema_data=schema.model_dump(mode="json"),
             tensorboard=cfg.tensorboard, seed=cfg.seed, eval_episodes=cfg.eval_episodes,
             video=cfg.video, halving=cfg.halving, rung_fraction=cfg.rung_fraction,
-            keep_fraction=cfg.keep_fraction,
+            keep_fraction=cfg.keep_fraction, selection_seeds=cfg.selection_seeds,
         )  # fmt: skip
         if cfg.backend != "sb3":
             from autoreward.train.backends import resolve_backend, warp_setup
@@ -96,10 +102,19 @@ class TrainPlan(BaseModel):
             note += f"; the full budget of {total:,} trains {fit.trained_steps(total):,}"
         if smallest < total and (few := rung_note(fit)):
             note = f"{note}; {few}" if note else few
+        on = next((v for v in (cfg.normalize, schema.train.normalize) if v is not None), True)
         return cls(
             **common, algo=algo, total_steps=total, n_envs=n_envs,  # type: ignore[arg-type]
             hyperparams=hyperparams, budget_note=note, device=cfg.device,
+            return_normalization=on,
         )  # fmt: skip
+
+    def reward_hyperparams(self) -> dict[str, Any]:
+        """The hyperparameters a generated reward trains with: the plan's, with return
+        normalization switched on or off as the run says (`with_return_normalization`)."""
+        if self.backend != "sb3":
+            return self.hyperparams
+        return with_return_normalization(self.hyperparams, self.return_normalization)
 
     def job(
         self, out_dir: Path, code: str | None, *, label: str, seed: int | None = None
@@ -108,10 +123,29 @@ class TrainPlan(BaseModel):
             env_id=self.env_id, out_dir=str(out_dir), reward_code=code, schema_data=self.schema_data,
             algo=self.algo, total_steps=self.total_steps, n_envs=self.n_envs,
             seed=self.seed if seed is None else seed, eval_episodes=self.eval_episodes,
-            video=self.video, device=self.device, label=label, hyperparams=self.hyperparams,
+            video=self.video, device=self.device, label=label,
+            hyperparams=self.hyperparams if code is None else self.reward_hyperparams(),
             schema_hyperparams=False, tensorboard=self.tensorboard, budget_note=self.budget_note,
             backend=self.backend,
         )  # fmt: skip
+
+
+def with_return_normalization(hyperparams: dict[str, Any], on: bool) -> dict[str, Any]:
+    """`hyperparams` with VecNormalize's `norm_reward` set (`on`) or cleared, everything else
+    kept: observation normalization stays as the hyperparameters asked (off when they did not),
+    and an explicit `norm_reward` in a `normalize` mapping wins over the default."""
+    normalize = hyperparams.get("normalize", False)
+    if isinstance(normalize, str):  # RL Zoo's spelling: "dict(norm_obs=True, norm_reward=False)"
+        normalize = parse_literal(normalize, "normalize")
+    if isinstance(normalize, dict):
+        norm = {**normalize, "norm_reward": normalize.get("norm_reward", True) if on else False}
+    elif normalize is True:
+        norm = {} if on else {"norm_reward": False}
+    elif on:
+        norm = {"norm_obs": False, "norm_reward": True}
+    else:
+        return hyperparams
+    return {**hyperparams, "normalize": norm}
 
 
 class ResumableExecutor:
@@ -187,7 +221,27 @@ def train_candidates(
                  state="done" if result.status == "ok" else "failed",
                  fitness=result.fitness, steps=result.steps, reason=result.reason or "")  # fmt: skip
 
-    if plan.halving and len(jobs) > 1:
+    per_seed: list[list[TrainResult]] = []
+    if plan.selection_seeds > 1 and len(jobs) > 1:
+        seeded = seeded_halving(
+            runner, jobs, plan.selection_seeds,
+            rung_fraction=plan.rung_fraction if plan.halving else 1.0,
+            keep_fraction=plan.keep_fraction, on_result=on_result, on_progress=on_progress,
+        )  # fmt: skip
+        halving, per_seed = seeded.halving, seeded.per_seed
+        results, survivors = halving.results, set(halving.survivors)
+        rungs = rung_outcomes(halving, order) if halving.decisions else {}
+        c = seeded.choice
+        on_event("halving", iteration=iteration, steps_spent=halving.steps_spent,
+                 steps_if_all_full=halving.steps_if_all_full, saved_fraction=halving.saved_fraction,
+                 rung_steps=halving.rung_steps, rule=halving.rule, seeds=seeded.seeds,
+                 decisions=[{**d.model_dump(), "candidate": order[d.index]} for d in halving.decisions],
+                 survivors=[order[i] for i in c.survivors],
+                 survivors_single_seed=[order[i] for i in c.survivors_single_seed],
+                 best=None if c.best is None else order[c.best],
+                 best_single_seed=None if c.best_single_seed is None else order[c.best_single_seed],
+                 single_seed_differs=c.changed)  # fmt: skip
+    elif plan.halving and len(jobs) > 1:
         halving = successive_halving(
             runner,
             jobs,
@@ -220,6 +274,8 @@ def train_candidates(
         rec = CandidateRecord.model_validate({**screened, "iteration": iteration, "index": j})
         rec.steps, rec.fitness, rec.env_return = result.steps, result.fitness, result.env_return
         rec.rung = rungs.get(j)
+        if per_seed:
+            rec.seed_fitness = [r.fitness if r.status == "ok" else None for r in per_seed[k]]
         if result.status != "ok":
             rec.status, rec.reason, rec.fitness = (
                 "failed_train",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from autoreward.config import (
     RunConfig,
@@ -41,6 +42,7 @@ _RESUMABLE = {
     "sandbox",
     "wandb_project",
     "final_candidates",
+    "tune",
     "model",
     "api_base",
 }
@@ -207,6 +209,11 @@ def run_command(
 
     cfg, run = build_config(options, given, resume, config, fitness)
     cfg = preflight(cfg)
+    if cfg.fitness is not None:
+        from autoreward.envs.custom_fitness import undescribed_thresholds
+
+        for warning in undescribed_thresholds(cfg.fitness):
+            console.print(f"[yellow]warning[/]: {escape(warning)}", highlight=False, soft_wrap=True)
     if run is None:
         run = RunDir.create(out, cfg.env_id, cfg.task, cfg.dump())
     else:

@@ -29,6 +29,7 @@ from autoreward.loop.candidates import TrainPlan, train_candidates
 from autoreward.loop.screening import screen_candidates
 from autoreward.loop.selection import same_candidates, select_best, top_candidates
 from autoreward.loop.setup import build_agents_inputs, make_client
+from autoreward.loop.tune import tune_best
 from autoreward.store.atomic import atomic_write_json, atomic_write_text, read_json
 from autoreward.store.records import CandidateRecord
 from autoreward.store.rundir import RunDir
@@ -50,6 +51,8 @@ class LoopResult(BaseModel):
     """For a `replay:` model: answers found by exact prompt and by position (see llm/replay.py)."""
     budget_note: str = ""
     """How the step budget meets the algorithm's rollout, when that is worth saying (budget.py)."""
+    tune: dict[str, Any] | None = None
+    """`tune/tune.json` when `--tune` ran (loop/tune.py)."""
 
 
 def run_loop(
@@ -85,8 +88,11 @@ def run_loop(
     best_so_far = _best(history)
     target_reached = best_so_far is not None and _reached(best_so_far, target)
     iterations_run = 0
+    stop_said = False
     for it in range(cfg.iterations):
         if target_reached:
+            if not stop_said:  # reached in an earlier session: this one stops at once
+                emit("run_stop", **_stop_reason(best_so_far, target, it, cfg.iterations))
             break
         if (run.iter_dir(it) / "done.json").exists():
             iterations_run += 1
@@ -122,6 +128,9 @@ def run_loop(
         # after the last iteration, where no designer reads it (see loop/analysis.py)
         last = it == cfg.iterations - 1 or target_reached
         if last:
+            emit("run_stop", **_stop_reason(best, target if target_reached else None, it + 1,
+                                            cfg.iterations))  # fmt: skip
+            stop_said = True
             emit("analysis_skipped", iteration=it,
                  reason="last iteration: no designer reads it (refine or a resumed run writes it)")  # fmt: skip
         else:
@@ -134,6 +143,14 @@ def run_loop(
 
     # ---- final: the best of the top few by a multi-seed estimate, reported as mean ± std
     best, final = _final(run, executor, plan, cfg, run.candidate_records(), emit)
+
+    # ---- tuning: Optuna trials over the best reward's named coefficients (--tune N)
+    tuned = None
+    if cfg.tune > 0 and best is not None:
+        emit("phase", phase="tuning coefficients")
+        tuned = tune_best(run, executor, plan, best, final, n_trials=cfg.tune,
+                          n_seeds=cfg.final_seeds, seed=cfg.seed, check=designer.check,
+                          on_event=emit).model_dump(mode="json")  # fmt: skip
     # a resumed run counts the iterations its earlier sessions finished (also when it stops
     # at once because the target was already reached)
     iterations_run = max(iterations_run, sum(
@@ -149,6 +166,7 @@ def run_loop(
         wall_s=run.wall_time(now=time.time()) or time.time() - started,
         replayed=client.replay_counts,
         budget_note=plan.budget_note,
+        tune=tuned,
     )
     atomic_write_json(run.path / "result.json", result.model_dump(mode="json"))
     emit("run_end", best_fitness=None if best is None else best.fitness, wall_s=result.wall_s,
@@ -261,6 +279,28 @@ def _best(history: list[CandidateRecord]) -> CandidateRecord | None:
     return max(trained, key=lambda r: (r.fitness, r.steps, -r.iteration)) if trained else None
 
 
+def _stop_reason(
+    best: CandidateRecord | None, target: float | None, done: int, iterations: int
+) -> dict[str, Any]:
+    """Why the iterations end, for the run log: the target reached (by which candidate, at
+    which value; `target` None when it was not), or every iteration run."""
+    if target is not None and best is not None and best.fitness is not None:
+        return {
+            "reason": "target",
+            "text": f"target {target:g} reached by iteration {best.iteration} candidate "
+            f"{best.index} at fitness {best.fitness:.4g} (after {done} of {iterations} iterations)",
+            "iteration": best.iteration,
+            "candidate": best.index,
+            "fitness": best.fitness,
+        }
+    text = f"all {iterations} iterations ran"
+    if best is not None and best.fitness is not None:
+        text += (
+            f"; best fitness {best.fitness:.4g} (iteration {best.iteration} candidate {best.index})"
+        )
+    return {"reason": "iterations", "text": text}
+
+
 def _reached(best: CandidateRecord, target: float | None) -> bool:
     return target is not None and best.fitness is not None and best.fitness >= target
 
@@ -288,7 +328,12 @@ def _design_context(
         best_code=(bd / "reward.py").read_text(),
         best_fitness=best.fitness,
         best_fitness_text=evidence.fitness_with_spread(best.fitness, bd)
-        + f" (iteration {best.iteration}, candidate {best.index}, one training seed)",
+        + f" (iteration {best.iteration}, candidate {best.index}, "
+        + (
+            f"mean of {len(best.seed_fitness)} training seeds)"
+            if best.seed_fitness
+            else "one training seed)"
+        ),
         fitness_summary=evidence.fitness_table(recent),
         candidates_overview=evidence.candidates_overview(run, recent),
         stats_text=evidence.stats_text(bd),

@@ -51,7 +51,7 @@ def training_setup(plan: TrainPlan, schema: EnvSchema, samples: int) -> Training
         algo=plan.algo,
         total_steps=plan.total_steps,
         n_envs=plan.n_envs,
-        hyperparams=plan.hyperparams,
+        hyperparams=plan.reward_hyperparams(),
         complete=True,
         candidates=samples,
         rung_steps=rung_steps(plan.total_steps, plan.rung_fraction) if halving else None,

@@ -36,6 +36,7 @@ from autoreward.report.fragments import (
 from autoreward.report.notes import REPLAY_NOTE, best_fitness_text, final_for, final_text
 from autoreward.report.pages import REPORT_NAME, now_text, page_env
 from autoreward.report.train_report import is_train_dir, write_train_report
+from autoreward.report.tuning import load_tuning
 from autoreward.store.atomic import atomic_write_text
 
 ACCEPTED = (
@@ -110,6 +111,7 @@ def _run_context(run: RunView, embed: VideoEmbedder) -> dict[str, Any]:
         "summary": _summary(run),
         "best": _best_block(run),
         "iterations": iterations,
+        "tuning": load_tuning(run.path),
         "llm_rows": run.llm_rows,
         "llm_total": run.llm_total,
         "problems": run.problems,

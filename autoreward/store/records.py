@@ -56,6 +56,8 @@ class CandidateRecord(BaseModel):
     revised: list[str] = []
     rung: RungOutcome | None = None
     """The first successive-halving rung (None when halving did not run)."""
+    seed_fitness: list[float | None] = []
+    """Per selection seed (`selection_seeds` > 1), the fitness; `fitness` is their mean."""
 
     @property
     def key(self) -> str:

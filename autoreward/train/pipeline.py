@@ -345,12 +345,12 @@ def _publish(
     for point in outcome.history:
         merged = point.model_copy(update={"fitness": fitness_at.get(point.step)})
         history.append(merged.model_dump(mode="json"))
-    stats = build_stats(history, list(outcome.term_names), schema.fitness.target)
-
     if terms is not None and len(terms["generated_returns"]) == len(evaluation.episodes):
         for row, ret in zip(evaluation.episodes, terms["generated_returns"], strict=True):
             row.generated_return = ret
         evaluation.generated_return_mean = float(np.mean(terms["generated_returns"]))
+    stats = build_stats(history, list(outcome.term_names), schema.fitness.target,
+                        evaluation.generated_return_mean)  # fmt: skip
     episodes_src = out / EVAL_DIR / EPISODES_FILE
     trajectories: dict[str, Any] | None = None
     try:

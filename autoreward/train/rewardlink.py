@@ -172,9 +172,7 @@ class RemoteReward:
                        "action": [act.dtype.str, list(act.shape[1:])]}  # fmt: skip
                 send_frame(self.sock, b"L", json.dumps(doc).encode())
                 self._layout = layout
-            send_frame(
-                self.sock, b"S", STEP.pack(n, step), *[a.data.cast("B") for a in arrays]
-            )
+            send_frame(self.sock, b"S", STEP.pack(n, step), *[a.data.cast("B") for a in arrays])
             reply = recv_frame(
                 self.sock,
                 1 + COUNT.size + MAX_NAMES * (MAX_NAME_CHARS + 8) + (MAX_NAMES + 1) * n * 8,

@@ -30,6 +30,9 @@ FIT_TREND = 0.3
 """Rank correlation of the fitness with the training step at or below which it counts as flat
 or falling."""
 MIN_CHECKPOINTS = 5
+# Share of the training returns' rise (first third -> last third) the deterministic evaluation
+# episodes must also collect for a flat fitness to count as hacking (see detect_reward_hacking).
+DETERMINISTIC_SHARE = 0.5
 """Checkpoints with both returns needed for a verdict: over 3 or 4 points a rank correlation of
 ±1 happens by chance too often (a short run would be flagged for noise)."""
 
@@ -105,7 +108,9 @@ def checkpoint_point(
 
 
 def detect_reward_hacking(
-    history: list[dict[str, Any]], fitness_ceiling: float | None = None
+    history: list[dict[str, Any]],
+    fitness_ceiling: float | None = None,
+    eval_generated_return: float | None = None,
 ) -> HackingVerdict:
     """Flag a rising generated return with a flat or falling fitness across checkpoints.
 
@@ -115,6 +120,13 @@ def detect_reward_hacking(
     above its first third; the fitness fails to follow when its rank correlation with the step
     is at most `FIT_TREND` (a constant fitness counts as flat). A fitness already at
     `fitness_ceiling` is not flagged.
+
+    The checkpoints' generated returns come from the stochastic training policy, their fitness
+    from deterministic evaluations. `eval_generated_return` (the mean generated return of the
+    final deterministic evaluation episodes) tells the two apart: when the deterministic policy
+    collects less than `DETERMINISTIC_SHARE` of the rise the training returns show, the gap is
+    between stochastic training and deterministic evaluation, not a reward the policy farms
+    against the task, and nothing is flagged.
     """
     points = [
         (p.get("step", i), p["generated_return"], p["fitness"])
@@ -142,6 +154,10 @@ def detect_reward_hacking(
     rises = gen_trend >= GEN_TREND and gen_change >= GEN_RISE
     follows = fit_trend > FIT_TREND
     flagged = rises and not follows and not at_ceiling
+    share = None
+    if flagged and eval_generated_return is not None and gen_last != gen_first:
+        share = (eval_generated_return - gen_first) / (gen_last - gen_first)
+        flagged = share >= DETERMINISTIC_SHARE
     numbers = dict(
         generated_change=gen_change, fitness_change=fit_change, generated_trend=gen_trend,
         fitness_trend=fit_trend, coupling=None if math.isnan(coupling) else coupling,
@@ -158,6 +174,13 @@ def detect_reward_hacking(
         )
     elif at_ceiling:
         reason = "fitness reached its target"
+    elif share is not None:
+        reason = (
+            f"not hacking: the training returns rose ({gen_first:.3g} → {gen_last:.3g}) while "
+            f"fitness did not follow, but the deterministic evaluation episodes collect only "
+            f"{eval_generated_return:.3g} of the generated reward ({share:.0%} of that rise): the "
+            "gap is between the stochastic training policy and the deterministic evaluation"
+        )
     else:
         reason = (
             f"consistent: generated return trend {gen_trend:+.2f}, fitness trend {fit_trend:+.2f} "
@@ -167,14 +190,14 @@ def detect_reward_hacking(
 
 
 def build_stats(
-    history: list[dict[str, Any]], term_names: list[str], fitness_ceiling: float | None = None
+    history: list[dict[str, Any]],
+    term_names: list[str],
+    fitness_ceiling: float | None = None,
+    eval_generated_return: float | None = None,
 ) -> dict[str, Any]:
     """The `stats.json` document."""
-    return {
-        "components": term_names,
-        "checkpoints": history,
-        "hacking": detect_reward_hacking(history, fitness_ceiling).model_dump(),
-    }
+    verdict = detect_reward_hacking(history, fitness_ceiling, eval_generated_return)
+    return {"components": term_names, "checkpoints": history, "hacking": verdict.model_dump()}
 
 
 def render_stats_text(stats: dict[str, Any], max_points: int = 10) -> str:

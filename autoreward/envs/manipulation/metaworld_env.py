@@ -28,7 +28,8 @@ from autoreward.envs.manipulation.metaworld_compat import import_metaworld
 from autoreward.errors import ConfigError
 
 EPISODE_STEPS = 500
-CAMERA = "corner2"
+CAMERA = "corner"
+"""Meta-World's oblique view of the table; its camera frame is upside down, so frames are flipped."""
 
 TASK_BODIES: dict[str, str] = {
     "reach-v3": "obj",
@@ -144,7 +145,10 @@ class MetaWorldEnv(gym.Env[np.ndarray, np.ndarray]):
         return obs, float(reward), False, False, {"success": float(info["success"])}
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]
-        return self.sawyer.render() if self.render_mode == "rgb_array" else None
+        if self.render_mode != "rgb_array":
+            return None
+        frame = self.sawyer.render()
+        return None if frame is None else np.ascontiguousarray(frame[::-1])
 
     def close(self) -> None:
         self.sawyer.close()

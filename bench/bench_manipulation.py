@@ -9,7 +9,12 @@
    reward for `--tasks`, wall seconds per training and the success rate (success at any step)
    over `--episodes` evaluation episodes on fresh task variations.
 
+3. `--warp`: whether MuJoCo Warp (the `warp` extra, CPU device here) runs Meta-World's Sawyer
+   model (mocap weld, mesh collisions): kernel compile time and the largest qpos difference
+   from CPU MuJoCo after a few steps from the same state.
+
     .venv/bin/python bench/bench_manipulation.py [--train-steps 20000] [--tasks reach drawer-open]
+        [--envpool] [--warp]
 """
 
 from __future__ import annotations
@@ -79,6 +84,37 @@ def train(algo: str, env_id: str, steps: int, episodes: int) -> tuple[float, flo
     return wall, success_rate(model, env_id, episodes)
 
 
+def warp_parity(task: str, steps: int = 6) -> None:
+    import mujoco
+    import mujoco_warp as mjw
+    import warp as wp
+
+    from autoreward.envs.manipulation.metaworld_env import MetaWorldEnv
+
+    env = MetaWorldEnv(f"{task}-v3")
+    env.reset(seed=0)
+    m, d = env.model, env.data
+    wp.init()
+    with wp.ScopedDevice("cpu"):
+        model = mjw.put_model(m)
+        data = mjw.put_data(m, d, nworld=2, nconmax=200, njmax=800)
+        start = time.perf_counter()
+        mjw.step(model, data)
+        compile_s = time.perf_counter() - start
+        for _ in range(steps - 1):
+            mjw.step(model, data)
+        ref = mujoco.MjData(m)
+        ref.qpos[:], ref.qvel[:], ref.ctrl[:] = d.qpos, d.qvel, d.ctrl
+        ref.mocap_pos[:], ref.mocap_quat[:] = d.mocap_pos, d.mocap_quat
+        for _ in range(steps):
+            mujoco.mj_step(m, ref)
+        diff = np.abs(data.qpos.numpy()[0] - ref.qpos).max()
+    print(
+        f"  {task}: first step (kernel compile) {compile_s:.0f} s, max |qpos warp - cpu| "
+        f"after {steps} steps {diff:.1e}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=2000)
@@ -86,6 +122,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["reach", "drawer-open"])
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--envpool", action="store_true")
+    parser.add_argument("--warp", action="store_true")
     args = parser.parse_args()
     register_builtin_envs()
     import torch
@@ -107,6 +144,9 @@ def main() -> None:
         bare = throughput(gym.make(env_id), args.steps)
         schema = throughput(make_env(load_schema(env_id)), args.steps)
         print(f"  {env_id:28s} bare {bare:6.0f}   with schema state {schema:6.0f}")
+    if args.warp:
+        print("\n3. MuJoCo Warp (CPU device) on the Sawyer model")
+        warp_parity(args.tasks[-1])
     if args.train_steps:
         print(f"\n2. training on the expert reward, {args.train_steps} steps, 1 torch thread")
         for task in args.tasks:

@@ -4,6 +4,9 @@ episodes, fresh task variations per seed, and headless rendering."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -177,3 +180,55 @@ def test_renders_headless(env_id: str) -> None:
     env.reset(seed=0)
     frame = env.render()
     assert frame is not None and frame.shape == (256, 256, 3) and frame.std() > 5
+
+
+def test_batch_dry_run_of_two_manipulation_tasks() -> None:
+    from typer.testing import CliRunner
+
+    from autoreward.cli import app
+
+    result = CliRunner().invoke(
+        app, ["batch", "manipulation", "--tasks", "reach,fetch-reach", "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "every task checks out" in result.output
+
+
+@pytest.mark.expensive
+def test_train_a_reward_file_on_metaworld_end_to_end(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from autoreward.cli import app
+
+    reward = Path(__file__).parents[1] / "bench" / "rewards" / "metaworld_reach.py"
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(reward),
+            "--env",
+            "MetaWorld-reach-v3",
+            "--steps",
+            "1024",
+            "--n-envs",
+            "2",
+            "--eval-episodes",
+            "2",
+            "--video",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "reward"
+    train = json.loads((out / "train.json").read_text())
+    assert train["status"] == "ok" and train["steps"] >= 1024
+    assert train["fitness_kind"] == "success" and 0.0 <= train["fitness"] <= 1.0
+    assert train["episode_length"] == 500.0
+    assert json.loads((out / "stats.json").read_text())["components"] == [
+        "progress",
+        "near",
+        "reached",
+        "effort",
+    ]
+    assert (out / "video.mp4").stat().st_size > 0 and train["video_status"].startswith("ok")

@@ -14,7 +14,7 @@
    from CPU MuJoCo after a few steps from the same state.
 
     .venv/bin/python bench/bench_manipulation.py [--train-steps 20000] [--tasks reach drawer-open]
-        [--envpool] [--warp]
+        [--envpool] [--warp] [--skip-throughput]
 """
 
 from __future__ import annotations
@@ -42,10 +42,15 @@ def throughput(env: gym.Env, steps: int, seed: int = 0) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def _envpool_id(task: str) -> str:
+    """EnvPool's name of a Meta-World task: reach -> MetaWorld/Reach-v3."""
+    return "MetaWorld/" + "".join(p.capitalize() for p in task.split("-")) + "-v3"
+
+
 def envpool_throughput(task: str, steps: int, num_envs: int) -> float:
     import envpool  # type: ignore[import-not-found]
 
-    env = envpool.make_gymnasium(f"Meta-World/{task}-v3", num_envs=num_envs)
+    env = envpool.make_gymnasium(_envpool_id(task), num_envs=num_envs)
     env.reset()
     act = np.random.default_rng(0).uniform(-1, 1, (num_envs, 4)).astype(np.float32)
     start = time.perf_counter()
@@ -69,7 +74,7 @@ def success_rate(model: object, env_id: str, episodes: int) -> float:
     return hits / episodes
 
 
-def train(algo: str, env_id: str, steps: int, episodes: int) -> tuple[float, float]:
+def train(algo: str, env_id: str, steps: int, episodes: int) -> tuple[float, float, float]:
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.env_util import make_vec_env
 
@@ -78,10 +83,10 @@ def train(algo: str, env_id: str, steps: int, episodes: int) -> tuple[float, flo
     else:
         venv = make_vec_env(env_id, n_envs=8, seed=0)
         model = PPO("MlpPolicy", venv, n_steps=256, batch_size=256, seed=0, device="cpu")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     model.learn(steps)
-    wall = time.perf_counter() - start
-    return wall, success_rate(model, env_id, episodes)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return wall, cpu, success_rate(model, env_id, episodes)
 
 
 def warp_parity(task: str, steps: int = 6) -> None:
@@ -115,20 +120,7 @@ def warp_parity(task: str, steps: int = 6) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--train-steps", type=int, default=0)
-    parser.add_argument("--tasks", nargs="+", default=["reach", "drawer-open"])
-    parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--envpool", action="store_true")
-    parser.add_argument("--warp", action="store_true")
-    args = parser.parse_args()
-    register_builtin_envs()
-    import torch
-
-    torch.set_num_threads(1)
-    print(f"CPU cores visible: {os.cpu_count()} (numbers from one run on a shared machine)")
+def env_throughput(args: argparse.Namespace) -> None:
     print("\n1. env throughput, random actions, steps/s of one env")
     for task in args.tasks:
         env_id = f"MetaWorld-{task}-v3"
@@ -138,12 +130,31 @@ def main() -> None:
         if args.envpool:
             for n in (1, 8):
                 rate = envpool_throughput(task, args.steps, n)
-                print(f"  envpool Meta-World/{task}-v3, {n} env(s): {rate:6.0f}")
+                print(f"  envpool {_envpool_id(task)}, {n} env(s): {rate:6.0f}")
     for task in FETCH_TASKS:
         env_id = f"Fetch-{task}-v4"
         bare = throughput(gym.make(env_id), args.steps)
         schema = throughput(make_env(load_schema(env_id)), args.steps)
         print(f"  {env_id:28s} bare {bare:6.0f}   with schema state {schema:6.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--train-steps", type=int, default=0)
+    parser.add_argument("--tasks", nargs="+", default=["reach", "drawer-open"])
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--envpool", action="store_true")
+    parser.add_argument("--warp", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+    register_builtin_envs()
+    import torch
+
+    torch.set_num_threads(1)
+    print(f"CPU cores visible: {os.cpu_count()} (numbers from one run on a shared machine)")
+    if not args.skip_throughput:
+        env_throughput(args)
     if args.warp:
         print("\n3. MuJoCo Warp (CPU device) on the Sawyer model")
         warp_parity(args.tasks[-1])
@@ -152,10 +163,11 @@ def main() -> None:
         for task in args.tasks:
             env_id = f"MetaWorld-{task}-v3"
             for algo in ("PPO", "SAC"):
-                wall, rate = train(algo, env_id, args.train_steps, args.episodes)
+                wall, cpu, rate = train(algo, env_id, args.train_steps, args.episodes)
                 print(
-                    f"  {env_id:28s} {algo}: {wall:6.0f} s ({args.train_steps / wall:5.0f} steps/s)"
-                    f"  success {rate:.2f} over {args.episodes} episodes"
+                    f"  {env_id:28s} {algo}: {wall:6.0f} s wall, {args.train_steps / cpu:5.0f} "
+                    f"steps per CPU-s, success {rate:.2f} over {args.episodes} episodes",
+                    flush=True,
                 )
 
 

@@ -2,7 +2,7 @@
 
 `SawyerMocapBase.reset_mocap_welds` writes an 11-number weld row (MuJoCo 3's `eq_data`
 width) into MuJoCo 4's 12-slot `eq_data`, so every env raises `ValueError: could not broadcast
-input array from shape (11,) into shape (12,)` while it is built. `apply()` replaces that
+input array from shape (11,) into shape (12,)` while it is built. `import_metaworld()` replaces that
 method with one that writes the same 11 numbers into the first 11 slots and leaves the 12th
 (MuJoCo 4's weld torque scale, already set by the MJCF compiler) alone. metaworld 3.1.x pins
 `mujoco==3.3.0`, so it cannot be installed beside mujoco 4 at all.

@@ -3,7 +3,7 @@
 Its four joint helpers in `gymnasium_robotics.utils.mujoco_utils` (`get/set_joint_qpos/qvel`)
 test `model.jnt_type[j] in (mjJNT_HINGE, mjJNT_SLIDE)`; under MuJoCo 4 a numpy int32 no longer
 compares equal to the `mjtJoint` enum, so every Fetch env fails at `gym.make` with a bare
-`AssertionError`. `apply()` replaces the four helpers with versions that read the joint's
+`AssertionError`. `import_robotics()` replaces the four helpers with versions that read the joint's
 width from its type as a plain `int`. `shim_needed()` checks the upstream helper; tests fail
 loudly once a release makes this module unnecessary (delete it then).
 """

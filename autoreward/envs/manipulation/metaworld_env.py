@@ -29,7 +29,8 @@ from autoreward.errors import ConfigError
 
 EPISODE_STEPS = 500
 CAMERA = "corner"
-"""Meta-World's oblique view of the table; its camera frame is upside down, so frames are flipped."""
+"""Meta-World's oblique view of the table; its camera frame is upside down, so frames are
+flipped."""
 
 TASK_BODIES: dict[str, str] = {
     "reach-v3": "obj",

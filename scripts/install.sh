@@ -33,7 +33,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "torch==2.13.0" ${pin[@]+"${pin[@]}"}
-"$VENV/bin/python" -m pip install -q -e ".[dev,ray,warp]" ${pin[@]+"${pin[@]}"}
+"$VENV/bin/python" -m pip install -q -e ".[dev,ray,warp,manipulation]" ${pin[@]+"${pin[@]}"}
 # Compile Crafter's numba world generator once, here, into site-packages: the sandboxed
 # workers only read that cache (they cannot write site-packages, nor poison it for others).
 "$VENV/bin/python" -c "from autoreward.envs.crafter.env import CrafterEnv; CrafterEnv().reset(seed=0)" \

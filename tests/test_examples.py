@@ -116,3 +116,28 @@ def test_an_edited_template_stops_the_replay_at_the_first_call(
     assert f"requested: {edited!r}" in text
     assert f"the prompt templates changed since the recording (edited: {newest})" in text
     assert not list(run.path.glob("iter_0/cand_*/train.json")), "nothing was trained"
+
+
+@pytest.mark.expensive
+def test_fetch_reach_example_replays_with_a_smaller_budget(tmp_path: Path) -> None:
+    """The manipulation example: Fetch's Dict observation, semantic state and success fitness
+    through the whole loop, every LLM answer from the transcript, no key."""
+    example = ROOT / "examples" / "fetch-reach"
+    transcript = example / "transcript.jsonl"
+    options = {"model": f"replay:{transcript}", "steps": 2048, "final_seeds": 1, "video": False}
+    run_command(
+        Console(file=io.StringIO(), width=200),
+        options,
+        given=set(options),
+        out=tmp_path,
+        resume=None,
+        config=example / "run.yaml",
+    )
+    [run_dir] = list(tmp_path.iterdir())
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["iterations_run"] == 2 and result["final"]["n_seeds"] == 1
+    assert 0.0 <= result["best"]["fitness"] <= 1.0
+    replayed = result["replayed"]
+    assert replayed["exact"] + replayed["position"] == len(read_transcript(transcript))
+    evaluation = json.loads((run_dir / "iter_0" / "cand_0" / "eval.json").read_text())
+    assert evaluation["fitness_kind"] == "success" and evaluation["length_mean"] == 50.0

@@ -78,7 +78,7 @@ def test_shipped_suite_by_name_or_path() -> None:
 
 def test_unknown_suite_name_lists_the_shipped_ones() -> None:
     with pytest.raises(
-        ConfigError, match=r"no suite file 'clasic'[\s\S]*classic, mujoco-locomotion"
+        ConfigError, match=r"no suite file 'clasic'[\s\S]*classic, manipulation, mujoco-locomotion"
     ):
         resolve_suite_path("clasic")
 

@@ -1,4 +1,4 @@
-"""Gymnasium ids of the environments autoreward itself provides (Crafter).
+"""Gymnasium ids of the environments autoreward itself provides (Crafter, Meta-World, Fetch).
 
 Importing this module registers them; `register_builtin_envs()` is called wherever an env id
 is looked up (schema registry, `make_base_env`), so `Crafter-v1` needs no import by the user.
@@ -28,6 +28,40 @@ BUILTIN_ENVS: dict[str, dict[str, Any]] = {
         "kwargs": {"obs": "pixels"},
     },
 }
+
+METAWORLD_ENTRY_POINT = "autoreward.envs.manipulation.metaworld_env:MetaWorldEnv"
+METAWORLD_TASKS = (
+    "reach",
+    "push",
+    "pick-place",
+    "sweep-into",
+    "drawer-open",
+    "drawer-close",
+    "door-open",
+    "door-close",
+    "window-open",
+    "window-close",
+    "button-press",
+    "handle-press",
+)
+"""The Meta-World v3 tasks Text2Reward reports, as `MetaWorld-<task>-v3` (500-step episodes).
+Any other Meta-World v3 task: `gym.make("MetaWorld-reach-v3", task="<name>-v3")`."""
+FETCH_ENTRY_POINT = "autoreward.envs.manipulation.fetch_env:FetchEnv"
+FETCH_TASKS = {"reach": "Reach", "push": "Push", "pick-and-place": "PickAndPlace", "slide": "Slide"}
+"""`Fetch-<task>-v4`: gymnasium-robotics' Fetch<Task>-v4 (50-step episodes), semantic state."""
+
+for _task in METAWORLD_TASKS:
+    BUILTIN_ENVS[f"MetaWorld-{_task}-v3"] = {
+        "entry_point": METAWORLD_ENTRY_POINT,
+        "max_episode_steps": 500,
+        "kwargs": {"task": f"{_task}-v3"},
+    }
+for _task, _name in FETCH_TASKS.items():
+    BUILTIN_ENVS[f"Fetch-{_task}-v4"] = {
+        "entry_point": FETCH_ENTRY_POINT,
+        "max_episode_steps": 50,
+        "kwargs": {"task": _name},
+    }
 
 
 def register_builtin_envs() -> None:

@@ -408,7 +408,7 @@ def make_turn(
             view, it, ranking, ranks=ranks, preferred=preferred, notes=notes
         )
         if ranked
-        else None,  # fmt: skip
+        else None,
         source=source,
     )
 

@@ -211,7 +211,11 @@ def _load_or_propose(
         d = run.cand_dir(it, p.index)
         if p.code:
             atomic_write_text(d / "reward.py", p.code)
-        atomic_write_json(d / "check.json", {"ok": p.ok, "error": p.error, "repairs": p.n_repairs})
+        human = [v for v in p.prompt_versions if v.startswith("human edit")]
+        origin = {"origin": human[0]} if human else {}
+        atomic_write_json(
+            d / "check.json", {"ok": p.ok, "error": p.error, "repairs": p.n_repairs, **origin}
+        )
         emit(
             "candidate",
             iteration=it,

@@ -34,7 +34,7 @@ from starlette.responses import (
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from autoreward.errors import ConfigError
+from autoreward.errors import AutorewardError
 from autoreward.report.data import load_run
 from autoreward.studio import pages
 from autoreward.studio.catalog import FileIds, RunEntry, find_run, list_runs
@@ -196,7 +196,7 @@ def create_app(
             return _error(400, f"{where}: {first['msg']}")
         try:
             turn, started = jobs.next_iteration(entry.path, turn_request)
-        except ConfigError as err:
+        except AutorewardError as err:  # the run cannot continue, or the turn does not fit
             return _error(409, err.message, err.hint)
         return JSONResponse(
             {

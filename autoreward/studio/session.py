@@ -68,6 +68,7 @@ class Job:
             "returncode": self.process.poll(),
             "started": self.started,
             "log": LOG_NAME,
+            "new_iteration": (self.run_dir / f"iter_{self.target - 1}" / "done.json").exists(),
         }
 
 

@@ -130,8 +130,13 @@ function showJob(job) {
   const box = document.getElementById("progress");
   if (!box || !job) return;
   box.hidden = false;
-  document.getElementById("job-state").textContent = job.state +
-    (job.state === "failed" ? ` (exit ${job.returncode}; see ${job.log} in the run directory)` : "");
+  let text = job.state;
+  if (job.state === "failed") text += ` (exit ${job.returncode}; see ${job.log} in the run directory)`;
+  else if (job.state === "finished" && !job.new_iteration) {
+    text += ": the loop ran no new iteration (it stops once the target fitness is reached; " +
+      `see ${job.log} in the run directory)`;
+  }
+  document.getElementById("job-state").textContent = text;
 }
 
 function describe(e) {

@@ -56,7 +56,9 @@ def test_install_script_uses_the_constraints_and_installs_torch_first() -> None:
     steps = [
         line for line in script.splitlines() if "pip install" in line and "upgrade pip" not in line
     ]
-    assert len(steps) == 2 and '"torch==2.13.0"' in steps[0] and '".[dev,ray,warp]"' in steps[1]
+    assert (
+        len(steps) == 2 and '"torch==2.13.0"' in steps[0] and '".[dev,ray,warp,studio]"' in steps[1]
+    )
     assert all("${pin[@]" in step for step in steps)
     assert "CONSTRAINTS=${CONSTRAINTS:-constraints.txt}" in script
     assert 'pin=(-c "$CONSTRAINTS")' in script

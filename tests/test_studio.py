@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 from autoreward.cli import app as cli_app
 from autoreward.loop.refine import FeedbackTurn, make_turn, refine_session
 from autoreward.report.data import load_run
-from autoreward.studio import create_app, serve
+from autoreward.studio import serve
+from autoreward.studio.app import create_app
 from autoreward.studio.progress import event_stream, read_events
 from autoreward.studio.server import is_loopback
 from autoreward.studio.session import Jobs
@@ -130,6 +131,10 @@ def test_non_loopback_bind_only_when_asked_and_with_a_warning(
     ]  # fmt: skip
     bad = CliRunner().invoke(cli_app, ["studio", str(runs / "missing")])
     assert bad.exit_code == 2 and "is not a directory" in bad.output
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # the studio extra not installed
+    bad = CliRunner().invoke(cli_app, ["studio", str(runs)])
+    assert bad.exit_code == 2 and "needs the 'uvicorn' package" in bad.output
+    assert "autoreward[studio]" in bad.output
 
 
 # --------------------------------------------------------------------------- files by id

@@ -22,7 +22,7 @@ from fakellm import FakeLLMServer, load_answer, prompt_text
 from runfakes import CENTRED, UPRIGHT, add_trained, make_run, tiny_mp4
 
 from autoreward.loop.refine import FeedbackTurn
-from autoreward.studio import create_app
+from autoreward.studio.app import create_app
 from autoreward.studio.server import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

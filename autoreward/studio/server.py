@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autoreward.errors import ConfigError
-from autoreward.studio.app import create_app
 
 DEFAULT_HOST = "127.0.0.1"
+STUDIO_HINT = "pip install 'autoreward[studio]' (scripts/install.sh installs it)"
 
 
 def is_loopback(host: str) -> bool:
@@ -43,8 +43,15 @@ def serve(
 ) -> None:
     """Serve the studio until interrupted; `port` 0 picks a free one. A `host` beyond
     loopback is served only because the person typed it (--host), with a warning."""
-    import uvicorn
+    try:
+        import uvicorn
 
+        from autoreward.studio.app import create_app  # Starlette: the optional extra
+    except ImportError as err:
+        raise ConfigError(
+            f"autoreward studio needs the '{err.name}' package, which is not installed",
+            hint=STUDIO_HINT,
+        ) from err
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -126,7 +127,8 @@ def create_app(
     api_base: str | None = None,
     allowed_hosts: list[str] | None = None,
 ) -> Starlette:
-    """The studio over the runs under `root`. `token`: random when None (read it back from
+    """The studio over the runs under `root` (pages are built in Starlette's thread pool, so a
+    slow page never holds up the progress streams). `token`: random when None (read it back from
     `app.state.token`); `model` / `api_base`: for the next iterations, as `refine`'s options;
     `allowed_hosts`: Host headers accepted (default: loopback names only)."""
     root = Path(root)
@@ -146,18 +148,18 @@ def create_app(
         job = jobs.get(entry.path)
         return None if job is None else job.describe()
 
-    async def index(request: Request) -> Response:
+    def index(request: Request) -> Response:
         ctx = pages.index_context(list_runs(root), root)
         return HTMLResponse(env.get_template("studio_index.html").render(**ctx))
 
-    async def run_page(request: Request) -> Response:
+    def run_page(request: Request) -> Response:
         entry = entry_or_404(request)
         view = load_run(entry.path)
         offset = _size(entry.path / "events.jsonl")
         ctx = pages.run_context(entry, view, cache, token, job_state(entry), offset)
         return HTMLResponse(env.get_template("studio_run.html").render(**ctx))
 
-    async def iteration_fragment(request: Request) -> Response:
+    def iteration_fragment(request: Request) -> Response:
         entry = entry_or_404(request)
         view = load_run(entry.path)
         i = int(request.path_params["i"])
@@ -169,7 +171,7 @@ def create_app(
         template = env.get_template("studio_iteration.html")
         return HTMLResponse(template.render(it=ctx, run_id=entry.id))
 
-    async def diff(request: Request) -> Response:
+    def diff(request: Request) -> Response:
         entry = entry_or_404(request)
         a, b = _pair(request.query_params.get("a")), _pair(request.query_params.get("b"))
         return HTMLResponse(pages.diff_fragment(load_run(entry.path), a, b))
@@ -180,7 +182,7 @@ def create_app(
         stream = event_stream(entry.path / "events.jsonl", offset, lambda: job_state(entry))
         return StreamingResponse(stream, media_type="text/event-stream")
 
-    async def job(request: Request) -> Response:
+    def job(request: Request) -> Response:
         return JSONResponse(job_state(entry_or_404(request)))
 
     async def next_iteration(request: Request) -> Response:
@@ -195,7 +197,7 @@ def create_app(
             where = ".".join(str(p) for p in first["loc"]) or "body"
             return _error(400, f"{where}: {first['msg']}")
         try:
-            turn, started = jobs.next_iteration(entry.path, turn_request)
+            turn, started = await run_in_threadpool(jobs.next_iteration, entry.path, turn_request)
         except AutorewardError as err:  # the run cannot continue, or the turn does not fit
             return _error(409, err.message, err.hint)
         return JSONResponse(
@@ -207,18 +209,21 @@ def create_app(
             status_code=202,
         )
 
-    async def file(request: Request) -> Response:
+    def file(request: Request) -> Response:
         found = files.read(str(request.path_params["file_id"]))
         if found is None:
             raise _NotFound("no such file")
         data, media = found
         return Response(data, media_type=media)
 
-    async def static(request: Request) -> Response:
+    def static(request: Request) -> Response:
         name = str(request.path_params["name"])
         if name not in STATIC:
             raise _NotFound(f"no static file {name!r}")
         return Response((pages.TEMPLATES / name).read_bytes(), media_type=STATIC[name])
+
+    def favicon(request: Request) -> Response:
+        return Response(status_code=204)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return _error(404, str(exc))
@@ -226,6 +231,7 @@ def create_app(
     routes = [
         Route("/", index),
         Route("/static/{name}", static),
+        Route("/favicon.ico", favicon),
         Route("/files/{file_id}", file),
         Route("/runs/{run_id}", run_page),
         Route("/runs/{run_id}/iterations/{i:int}", iteration_fragment),

@@ -156,6 +156,7 @@ def iteration_context(
         ctx["editable"] = steer and c.code is not None
         ctx["source"] = c.code or ""
         ctx["origin"] = _origin(c)
+        ctx["folded"] = True  # side by side, the best's code stays folded like the others
         candidates.append(ctx)
     feedback = it.feedback or {}
     return {

@@ -106,6 +106,7 @@ document.addEventListener("submit", async (ev) => {
   error.textContent = "";
   const button = document.getElementById("next");
   button.disabled = true;
+  button.textContent = "saving, checking the model…";
   const resp = await fetch(`/runs/${encodeURIComponent(runId)}/next`, {
     method: "POST",
     headers: { "Content-Type": "application/json", "X-Studio-Token": token },
@@ -115,6 +116,7 @@ document.addEventListener("submit", async (ev) => {
   if (!resp.ok) {
     error.textContent = answer.error + (answer.hint ? ` (${answer.hint})` : "");
     button.disabled = false;
+    button.textContent = "Next iteration";
     return;
   }
   form.querySelectorAll("textarea, button").forEach((el) => { el.disabled = true; });

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -256,15 +257,28 @@ def create_app(
 
 
 def _lifespan(jobs: Jobs) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """Background iterations are stopped when the server stops (they resume later with
-    `autoreward run --resume`, or from the studio)."""
+    """Warm up at start; background iterations are stopped when the server stops (they resume
+    later with `autoreward run --resume`, or from the studio)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        threading.Thread(target=warm_up, daemon=True).start()
         yield
         jobs.stop_all()
 
     return lifespan
+
+
+def warm_up() -> None:
+    """Import what checking a turn needs (litellm for the model, SB3 and torch for the
+    training options: tens of seconds on a busy machine) while the person reads the page, not
+    when they press Next iteration."""
+    import stable_baselines3  # noqa: F401 - imported to be loaded
+
+    from autoreward.llm.remote import import_litellm
+    from autoreward.loop import commands  # noqa: F401 - imported to be loaded
+
+    import_litellm()
 
 
 class _NotFound(Exception):

@@ -141,7 +141,7 @@ class Jobs:
             argv += ["--model", self.model]
         if self.api_base is not None:
             argv += ["--api-base", self.api_base]
-        log = open(run_dir / LOG_NAME, "ab")  # noqa: SIM115 - the child owns it from here
+        log = open(run_dir / LOG_NAME, "ab")  # the child keeps its own copy of the descriptor
         try:
             return subprocess.Popen(
                 argv,

@@ -63,13 +63,13 @@ def studio_url(tmp_path: Path, fake_llm: FakeLLMServer) -> Iterator[tuple[str, P
             code = (run / "iter_1" / "cand_0" / "reward.py").read_text()
         add_trained(run, 1, j, code, fitness, video=video)
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    cfg.update(api_base=fake_llm.url + "/v1", samples=1, steps=2048, workers=2, eval_episodes=2,
+    cfg.update(api_base=fake_llm.url + "/v1", samples=1, steps=1024, workers=2, eval_episodes=2,
                final_seeds=0, critic=False, halving=False, video=True,
                target_fitness=10_000.0)  # 480 would reach CartPole's own target (475)  # fmt: skip
     (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     fake_llm.add_rule(REFINE, load_answer("designer_cartpole_refine"), repeat_last=True)
 
-    app = create_app(root)
+    app = create_app(root, warm=True)
     port = free_port("127.0.0.1")
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -132,7 +132,7 @@ def test_a_whole_refinement_turn_in_the_browser(
 
             # ---- next iteration, with live progress
             page.click("#next")
-            page.wait_for_selector("#turn .saved")
+            page.wait_for_selector("#turn .saved", timeout=180_000)  # checks the model first
             assert "iter_1/feedback.json" in page.locator("#turn .saved").inner_text()
             page.wait_for_selector("#progress:not([hidden])")
             page.wait_for_function(

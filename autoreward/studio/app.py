@@ -127,17 +127,20 @@ def create_app(
     model: str | None = None,
     api_base: str | None = None,
     allowed_hosts: list[str] | None = None,
+    warm: bool = False,
 ) -> Starlette:
     """The studio over the runs under `root` (pages are built in Starlette's thread pool, so a
     slow page never holds up the progress streams). `token`: random when None (read it back from
     `app.state.token`); `model` / `api_base`: for the next iterations, as `refine`'s options;
-    `allowed_hosts`: Host headers accepted (default: loopback names only)."""
+    `allowed_hosts`: Host headers accepted (default: loopback names only); `warm`: import what
+    Next iteration needs once the first run page is served (`warm_up`)."""
     root = Path(root)
     token = token or secrets.token_urlsafe(24)
     files = FileIds(token)
     jobs = Jobs(model, api_base)
     env = pages.environment()
     cache = pages.CandidateCache(files)
+    warming = _Once(warm_up if warm else lambda: None)
 
     def entry_or_404(request: Request) -> RunEntry:
         entry = find_run(root, str(request.path_params["run_id"]))
@@ -158,7 +161,9 @@ def create_app(
         view = load_run(entry.path)
         offset = _size(entry.path / "events.jsonl")
         ctx = pages.run_context(entry, view, cache, token, job_state(entry), offset)
-        return HTMLResponse(env.get_template("studio_run.html").render(**ctx))
+        page = env.get_template("studio_run.html").render(**ctx)
+        warming.start()  # once, after the first run page: while the person reads it
+        return HTMLResponse(page)
 
     def iteration_fragment(request: Request) -> Response:
         entry = entry_or_404(request)
@@ -257,12 +262,11 @@ def create_app(
 
 
 def _lifespan(jobs: Jobs) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """Warm up at start; background iterations are stopped when the server stops (they resume
-    later with `autoreward run --resume`, or from the studio)."""
+    """Background iterations are stopped when the server stops (they resume later with
+    `autoreward run --resume`, or from the studio)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        threading.Thread(target=warm_up, daemon=True).start()
         yield
         jobs.stop_all()
 
@@ -279,6 +283,20 @@ def warm_up() -> None:
     from autoreward.loop import commands  # noqa: F401 - imported to be loaded
 
     import_litellm()
+
+
+class _Once:
+    """Runs `fn` once, in a daemon thread."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn, self._started, self._lock = fn, False, threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self.fn, daemon=True).start()
 
 
 class _NotFound(Exception):

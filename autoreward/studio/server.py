@@ -64,7 +64,9 @@ def serve(
             f"warning: serving on {host}, beyond this machine: anyone who gets the URL (token "
             "included) can start training runs here"
         )
-    app = create_app(root, model=model, api_base=api_base, allowed_hosts=["*"] if remote else None)
+    app = create_app(
+        root, model=model, api_base=api_base, allowed_hosts=["*"] if remote else None, warm=True
+    )
     port = port or free_port(host)
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
     url = f"http://{shown}:{port}/?token={app.state.token}"

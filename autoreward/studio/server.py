@@ -74,4 +74,7 @@ def serve(
     say(f"serving the runs under {root.resolve()}; Ctrl+C stops it")
     if open_browser:
         threading.Timer(1.0, lambda: webbrowser.open(url)).start()
-    uvicorn.run(app, host=host.strip("[]"), port=port, log_level="warning")
+    # open progress streams never end by themselves: give them 2 s on Ctrl+C
+    uvicorn.run(
+        app, host=host.strip("[]"), port=port, log_level="warning", timeout_graceful_shutdown=2
+    )

@@ -556,5 +556,49 @@ def refine(
         )  # fmt: skip
 
 
+# --------------------------------------------------------------------------- studio
+
+
+@app.command(cls=Command)
+def studio(
+    runs_dir: Annotated[
+        Path, typer.Argument(help="The folder holding run and batch directories.")
+    ] = Path("runs"),
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on. Anything but loopback serves the studio beyond this "
+            "machine (with a warning): the URL then starts training runs for whoever holds it."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one).")] = 0,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the printed URL in a browser.")
+    ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model for the next iterations (litellm string, `manual`, `replay:PATH`); "
+            "default: each run's own."
+        ),
+    ] = None,
+    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL.")] = None,
+) -> None:
+    """A local web page to watch runs and steer them: rank candidates, give feedback, edit a
+    reward, run the next iteration (the same feedback files as `refine`)."""
+    from autoreward.studio import serve
+
+    with errors():
+        serve(
+            runs_dir,
+            host=host,
+            port=port,
+            open_browser=open_browser,
+            model=model,
+            api_base=api_base,
+            say=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
+        )
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -22,6 +22,17 @@ if ! command -v bwrap >/dev/null 2>&1; then
     echo "      Fedora: sudo dnf install bubblewrap; Arch: sudo pacman -S bubblewrap), see README 'Sandbox'."
   fi
 fi
+# Chromium: the browser tests of the report and of `autoreward studio` drive the system's
+# Chromium headless (Playwright never downloads a browser of its own here).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "warning: could not install chromium with apt-get; the browser tests will be skipped"
+  else
+    echo "note: chromium is not installed, so the browser tests are skipped (outside CI)."
+    echo "      Debian/Ubuntu: sudo apt-get install chromium; Fedora: sudo dnf install chromium."
+  fi
+fi
 VENV=${VENV:-.venv}
 CONSTRAINTS=${CONSTRAINTS:-constraints.txt}
 pin=()
@@ -33,7 +44,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "torch==2.13.0" ${pin[@]+"${pin[@]}"}
-"$VENV/bin/python" -m pip install -q -e ".[dev,ray,warp,manipulation]" ${pin[@]+"${pin[@]}"}
+"$VENV/bin/python" -m pip install -q -e ".[dev,ray,warp,manipulation,studio]" ${pin[@]+"${pin[@]}"}
 # Compile Crafter's numba world generator once, here, into site-packages: the sandboxed
 # workers only read that cache (they cannot write site-packages, nor poison it for others).
 "$VENV/bin/python" -c "from autoreward.envs.crafter.env import CrafterEnv; CrafterEnv().reset(seed=0)" \

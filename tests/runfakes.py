@@ -263,6 +263,18 @@ def _trained(
     ).save(d)
 
 
+def add_trained(
+    run: Path, i: int, j: int, code: str, fitness: float, video: bytes | None = None
+) -> None:
+    """One more trained candidate (replacing what the folder held), e.g. a third one to rank."""
+    d = run / f"iter_{i}" / f"cand_{j}"
+    for name in ("candidate.json", "reward.py"):
+        (d / name).unlink(missing_ok=True)
+    _trained(
+        run, i, j, code, fitness=fitness, env_return=fitness, components=["upright"], video=video
+    )
+
+
 def _failed_check(run: Path, i: int, j: int, error: str) -> None:
     d = run / f"iter_{i}" / f"cand_{j}"
     atomic_write_json(d / "check.json", {"ok": False, "error": error, "repairs": 2})

@@ -59,7 +59,7 @@ def test_install_script_uses_the_constraints_and_installs_torch_first() -> None:
     assert (
         len(steps) == 2
         and '"torch==2.13.0"' in steps[0]
-        and '".[dev,ray,warp,manipulation]"' in steps[1]
+        and '".[dev,ray,warp,manipulation,studio]"' in steps[1]
     )
     assert all("${pin[@]" in step for step in steps)
     assert "CONSTRAINTS=${CONSTRAINTS:-constraints.txt}" in script

@@ -301,11 +301,14 @@ class Designer:
             code = extract_code(answer, ENTRY)
         except AutorewardError as err:
             return None, str(err)
+        return code, self.check_code(code)
+
+    def check_code(self, code: str) -> str | None:
+        """None when `code` passes the check (validation and dry run), else the exact error."""
         try:
-            error = self.check(code)
+            return self.check(code)
         except AutorewardError as err:  # a check that raises instead of returning its error
-            error = str(err)
-        return code, error
+            return str(err)
 
 
 def _failed_call(index: int, iteration: int, prompt: RenderedPrompt, err: LLMError) -> Proposal:

@@ -224,11 +224,16 @@ def _load_or_propose(
     # samples instead of the cached answers that all failed.
     offset = it * k if context.best_code is None else 0
     proposals = designer.propose(k, iteration=it, context=context, sample_offset=offset)
+    proposals += _human_edits(run, designer, it, start=k)
     for p in proposals:
         d = run.cand_dir(it, p.index)
         if p.code:
             atomic_write_text(d / "reward.py", p.code)
-        atomic_write_json(d / "check.json", {"ok": p.ok, "error": p.error, "repairs": p.n_repairs})
+        human = [v for v in p.prompt_versions if v.startswith("human edit")]
+        origin = {"origin": human[0]} if human else {}
+        atomic_write_json(
+            d / "check.json", {"ok": p.ok, "error": p.error, "repairs": p.n_repairs, **origin}
+        )
         emit(
             "candidate",
             iteration=it,
@@ -238,6 +243,32 @@ def _load_or_propose(
         )
     atomic_write_json(path, [p.model_dump(mode="json") for p in proposals])
     return proposals
+
+
+def _human_edits(run: RunDir, designer: Designer, it: int, start: int) -> list[Proposal]:
+    """Rewards the person edited by hand after iteration `it - 1` (`feedback.json` "edits",
+    written by `autoreward studio`): candidates `start`, `start + 1`, ... of iteration `it`,
+    through the designer's own check (validation and the sandboxed dry run)."""
+    if it == 0:
+        return []
+    feedback = read_json(run.iter_dir(it - 1) / "feedback.json") or {}
+    out = []
+    for n, edit in enumerate(feedback.get("edits") or []):
+        code = str(edit.get("code") or "")
+        error = designer.check_code(code)
+        out.append(
+            Proposal(
+                index=start + n,
+                iteration=it,
+                code=code,
+                ok=error is None,
+                error=error,
+                prompt_versions=[
+                    f"human edit of iteration {it - 1} candidate {edit.get('candidate')}"
+                ],
+            )
+        )
+    return out
 
 
 # =========================================================================== helpers

@@ -23,12 +23,20 @@ from rich.console import Console
 from rich.text import Text
 
 from autoreward.errors import ConfigError
+from autoreward.loop.evidence import stats_text
 from autoreward.loop.refine_view import show_state, sparkline
 from autoreward.report.data import CandidateView, IterationView, RunView, load_run
 from autoreward.store.atomic import append_jsonl, atomic_write_json
 from autoreward.store.rundir import RunDir
 
-__all__ = ["FeedbackTurn", "parse_ranking", "refine_session", "show_state", "sparkline"]
+__all__ = [
+    "FeedbackTurn",
+    "HumanEdit",
+    "parse_ranking",
+    "refine_session",
+    "show_state",
+    "sparkline",
+]
 
 QUIT_WORDS = {"q", "quit", "exit"}
 RANKABLE = {"trained", "pruned"}
@@ -39,21 +47,47 @@ RunNext = Callable[[Path, int], None]
 Analyze = Callable[[Path, int], bool]
 
 
+class HumanEdit(BaseModel):
+    """A reward the person edited by hand: the next iteration checks, dry-runs, reviews and
+    trains it as one more candidate, exactly like the designer's."""
+
+    candidate: int = Field(description="The candidate of the ranked iteration it was edited from.")
+    code: str = Field(min_length=1, description="The whole reward module.")
+
+
 class FeedbackTurn(BaseModel):
-    """One turn of a refine session: `iter_<iteration>/feedback.json` and a line of refine.jsonl."""
+    """One turn of a refine session: `iter_<iteration>/feedback.json` and a line of refine.jsonl.
+
+    `autoreward refine` and `autoreward studio` both write it; the loop reads `text`,
+    `ranking_text` and `edits` from the newest one."""
 
     iteration: int = Field(description="The iteration the feedback is about.")
     text: str | None = Field(default=None, description="Free-text feedback for the designer.")
     ranking: list[int] = Field(default_factory=list, description="Candidate indices, best first.")
+    ranks: list[int] = Field(
+        default_factory=list,
+        description="Each ranked candidate's place (1 = best; tied candidates share it); "
+        "empty: the places are 1, 2, 3, ... in ranking order.",
+    )
+    preferred: int | None = Field(
+        default=None, description="The candidate the person marked as preferred."
+    )
+    notes: dict[int, str] = Field(
+        default_factory=dict, description="The person's words on single candidates."
+    )
+    edits: list[HumanEdit] = Field(
+        default_factory=list, description="Rewards edited by hand, trained next iteration."
+    )
     ranking_text: str | None = Field(
         default=None, description="The ranking as the designer reads it."
     )
+    source: str = Field(default="refine", description="refine (terminal) or studio (web page).")
     turn: int = 0
     t: float = Field(default_factory=time.time)
 
     @property
     def empty(self) -> bool:
-        return not self.text and not self.ranking
+        return not self.text and not self.ranking and not self.notes and not self.edits
 
 
 class _Quit(Exception):
@@ -99,7 +133,7 @@ def refine_session(
         max_turns = 1
     ask = ask or _console_ask(console)
     if rank is not None:  # a typo in --rank is reported first: it is the cheapest to fix
-        parse_ranking(rank, _last_finished(load_run(run.path)))
+        parse_ranking(rank, last_finished(load_run(run.path)))
     if run_next is None:
         check_can_continue(run, model, api_base)
         run_next = _resume_run(console, model, api_base)
@@ -107,10 +141,10 @@ def refine_session(
     turns: list[FeedbackTurn] = []
     while max_turns is None or len(turns) < max_turns:
         view = load_run(run.path)
-        it = _last_finished(view)
+        it = last_finished(view)
         if it.analysis is None and analyze(run.path, it.index):
             view = load_run(run.path)
-            it = _last_finished(view)
+            it = last_finished(view)
         show_state(console, view, it)
         saved = None if scripted else _saved_turn(run, it)
         if saved is not None:
@@ -186,7 +220,7 @@ def check_can_continue(run: RunDir, model: str | None, api_base: str | None) -> 
     if not cfg.model.startswith(REPLAY_PREFIX):
         return
     path = Path(cfg.model[len(REPLAY_PREFIX) :])
-    upcoming = _last_finished(load_run(run.path)).index + 1
+    upcoming = last_finished(load_run(run.path)).index + 1
     recorded = {
         e.site.iteration
         for e in read_transcript(path)
@@ -201,7 +235,7 @@ def check_can_continue(run: RunDir, model: str | None, api_base: str | None) -> 
         )
 
 
-def _last_finished(view: RunView) -> IterationView:
+def last_finished(view: RunView) -> IterationView:
     finished = [it for it in view.iterations if it.done]
     if not finished:
         raise ConfigError(
@@ -327,33 +361,101 @@ def parse_ranking(text: str, it: IterationView) -> list[int]:
 
 
 def make_turn(
-    view: RunView, it: IterationView, text: str | None, ranking: list[int]
+    view: RunView,
+    it: IterationView,
+    text: str | None,
+    ranking: list[int],
+    *,
+    ranks: list[int] | None = None,
+    preferred: int | None = None,
+    notes: dict[int, str] | None = None,
+    edits: list[HumanEdit] | None = None,
+    source: str = "refine",
 ) -> FeedbackTurn:
+    """A turn checked against iteration `it`: ranks parallel to the ranking and never
+    decreasing, the preferred and annotated candidates present, the designer's text built."""
+    ranks = list(ranks or [])
+    notes = {j: n.strip() for j, n in (notes or {}).items() if n and n.strip()}
+    known = {c.index for c in it.candidates}
+    if ranks and (len(ranks) != len(ranking) or ranks[0] != 1 or ranks != sorted(ranks)):
+        raise ConfigError(
+            f"expected one place per ranked candidate, starting at 1 and never decreasing, "
+            f"got places {ranks} for ranking {ranking}",
+            hint="tied candidates share a place, e.g. ranking 2,0,1 with places 1,1,3",
+        )
+    if preferred is not None and preferred not in rankable_indices(it):
+        raise ConfigError(
+            f"candidate {preferred} of iteration {it.index} cannot be preferred: it has no "
+            "trained policy",
+            hint=f"prefer one of {', '.join(map(str, rankable_indices(it))) or '(none)'}",
+        )
+    for j in [*notes, *(e.candidate for e in edits or [])]:
+        if j not in known:
+            raise ConfigError(
+                f"iteration {it.index} has no candidate {j}",
+                hint=f"its candidates are {', '.join(map(str, sorted(known)))}",
+            )
+    ranked = bool(ranking) or preferred is not None or bool(notes)
     return FeedbackTurn(
         iteration=it.index,
         text=(text or "").strip() or None,
         ranking=ranking,
-        ranking_text=ranking_prompt(view, it, ranking) if ranking else None,
+        ranks=ranks,
+        preferred=preferred,
+        notes=notes,
+        edits=list(edits or []),
+        ranking_text=ranking_prompt(
+            view, it, ranking, ranks=ranks, preferred=preferred, notes=notes
+        )
+        if ranked
+        else None,
+        source=source,
     )
 
 
-def ranking_prompt(view: RunView, it: IterationView, ranking: list[int]) -> str:
-    """The ranking as the designer reads it (`prompts/human_ranking_v*.md`)."""
+def ranking_prompt(
+    view: RunView,
+    it: IterationView,
+    ranking: list[int],
+    *,
+    ranks: list[int] | None = None,
+    preferred: int | None = None,
+    notes: dict[int, str] | None = None,
+) -> str:
+    """The ranking as the designer reads it (`prompts/human_ranking_v*.md`): as ICPL does,
+    the preferred and the least preferred candidates' code and component statistics, and
+    the person's words."""
     from autoreward.agents.prompts import render
 
     by_index = {c.index: c for c in it.candidates}
-    ranked = "\n".join(f"{k}. {_describe(by_index[j])}" for k, j in enumerate(ranking, 1))
+    places = ranks or list(range(1, len(ranking) + 1))
+    ranked = "\n".join(
+        f"{k}. {_describe(by_index[j])}" + (" (tied)" if places.count(k) > 1 else "")
+        for k, j in zip(places, ranking, strict=True)
+    )
     unranked = [f"candidate {j}" for j in rankable_indices(it) if j not in ranking]
-    first = by_index[ranking[0]]
+    first_index = preferred if preferred is not None else (ranking[0] if ranking else None)
+    first = by_index.get(first_index) if first_index is not None else None
     best = view.best
-    differs = best is None or (best.iteration, best.index) != (first.iteration, first.index)
+    differs = first is not None and (
+        best is None or (best.iteration, best.index) != (first.iteration, first.index)
+    )
+    last_index = ranking[-1] if len(ranking) >= 2 else None
+    least = by_index.get(last_index) if last_index is not None else None
+    if least is not None and (first is None or least.index == first.index):
+        least = None
     return render(
         "human_ranking",
         iteration=it.index,
-        ranked=ranked,
+        ranked=ranked or "(no ranking given)",
         unranked=", ".join(unranked) or None,
-        favourite=f"candidate {first.index}" if differs and first.code else None,
-        favourite_code=first.code.strip() if differs and first.code else None,
+        favourite=f"candidate {first.index}" if first and differs and first.code else None,
+        favourite_code=first.code.strip() if first and differs and first.code else None,
+        favourite_stats=stats_text(first.folder) if first and differs else None,
+        least=f"candidate {least.index}" if least is not None else None,
+        least_code=least.code.strip() if least is not None and least.code else None,
+        least_stats=stats_text(least.folder) if least is not None else None,
+        notes="\n".join(f"- candidate {j}: {n}" for j, n in sorted((notes or {}).items())) or None,
     ).text
 
 

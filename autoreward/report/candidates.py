@@ -5,12 +5,16 @@ and the notes that keep replayed texts from passing as this run's."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from markupsafe import Markup
 
 from autoreward.report import plots
 from autoreward.report.data import CandidateView, IterationView, RunView
-from autoreward.report.fragments import VideoEmbedder, code_block, diff_block, inline_markdown
 from autoreward.report.fragments import clip as _clip
+from autoreward.report.fragments import code_block, diff_block, inline_markdown
 from autoreward.report.fragments import fmt as _fmt
 from autoreward.report.notes import REPLAY_NOTE, curve_caption
 
@@ -20,8 +24,10 @@ def candidate_context(
     c: CandidateView,
     it: IterationView,
     best: CandidateView | None,
-    embed: VideoEmbedder,
+    embed: Callable[[Path], Markup],
 ) -> dict[str, Any]:
+    """`embed(video path)`: the markup of the video (the report embeds it, the studio links it
+    by id)."""
     prev = it.previous_best
     diff_note: str | None
     if c.code is None:

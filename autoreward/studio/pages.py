@@ -15,11 +15,11 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from markupsafe import Markup
 
 from autoreward.loop.refine import rankable_indices
-from autoreward.report.build import TEMPLATES as REPORT_TEMPLATES
 from autoreward.report.candidates import candidate_context, deferred_analysis
 from autoreward.report.data import CandidateView, IterationView, RunView
 from autoreward.report.fragments import diff_block, fmt, markdown, pygments_css
 from autoreward.report.notes import REPLAY_NOTE, best_fitness_text, final_for
+from autoreward.report.pages import TEMPLATES as REPORT_TEMPLATES
 from autoreward.studio.catalog import FileIds, RunEntry
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -124,7 +124,12 @@ def test_fetch_reach_example_replays_with_a_smaller_budget(tmp_path: Path) -> No
     through the whole loop, every LLM answer from the transcript, no key."""
     example = ROOT / "examples" / "fetch-reach"
     transcript = example / "transcript.jsonl"
-    options = {"model": f"replay:{transcript}", "steps": 2048, "final_seeds": 1, "video": False}
+    # The smallest budget that still runs every call: one PPO rollout per candidate, one
+    # training seed, four evaluation episodes (the test is about the loop, not the policy).
+    options = {
+        "model": f"replay:{transcript}", "steps": 1024, "final_seeds": 1, "video": False,
+        "selection_seeds": 1, "eval_episodes": 4,
+    }  # fmt: skip
     run_command(
         Console(file=io.StringIO(), width=200),
         options,
@@ -141,3 +146,5 @@ def test_fetch_reach_example_replays_with_a_smaller_budget(tmp_path: Path) -> No
     assert replayed["exact"] + replayed["position"] == len(read_transcript(transcript))
     evaluation = json.loads((run_dir / "iter_0" / "cand_0" / "eval.json").read_text())
     assert evaluation["fitness_kind"] == "success" and evaluation["length_mean"] == 50.0
+    # the smaller budget was the one used: 4 episodes, each ending at the 50-step limit
+    assert len(evaluation["episodes"]) == 4 and evaluation["truncated"] == 4

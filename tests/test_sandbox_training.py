@@ -88,7 +88,10 @@ def test_time_bomb_in_training_is_stopped_by_the_watchdog(tmp_path: Path) -> Non
 @pytest.mark.expensive
 def test_memory_that_keeps_growing_fails_this_candidate_only(tmp_path: Path) -> None:
     job = _job(tmp_path, "slow_memory_growth.py", total_steps=8192)
-    limits = training_limits(job).model_copy(update={"address_space_mb": 3072})
+    # The share limit off: this reward is also slow, and the memory limit is what is tested.
+    limits = training_limits(job).model_copy(
+        update={"address_space_mb": 3072, "reward_share_limit": 0.0}
+    )
     result = run_pipeline(job, limits)
     assert result.status == "failed"
     assert "memory" in (result.reason or "").lower(), result.reason

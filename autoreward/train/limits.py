@@ -56,10 +56,20 @@ def _share(text: str) -> float:
 def reward_process_limits(training: Limits) -> Limits:
     """The reward process beside a training job: its wall time, memory and processes (the
     process limit counts every process of the sandbox uid), no GPU, and no watchdog of its own
-    (the learner times every call from its side)."""
+    (the learner times every call from its side). Its wall limit outlasts the learner's, so
+    a learner that runs out of time is reported as such, not as a reward process that ended
+    (the parent stops the reward process as soon as the learner ends)."""
     return training.model_copy(
-        update={"reward_call_seconds": 0.0, "gpu": False, "file_size_mb": 16}
+        update={
+            "reward_call_seconds": 0.0,
+            "gpu": False,
+            "file_size_mb": 16,
+            "wall_seconds": training.wall_seconds + REWARD_PROCESS_GRACE_S,
+        }
     )
+
+
+REWARD_PROCESS_GRACE_S = 60.0
 
 
 def evaluation_limits(training: Limits) -> Limits:

@@ -324,7 +324,7 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
             for e in estimates:
                 console.print(
                     f"  iter {e.get('iteration')} cand {e.get('index')}: "
-                    f"{final_text(e) or 'no successful seed'} (single seed "
+                    f"{final_text(e) or 'no successful seed'} (screening "
                     f"{_num(e.get('screening_fitness'))})",
                     highlight=False,
                 )

@@ -54,8 +54,8 @@ def _final() -> dict[str, Any]:
 
     chosen, other = est(1, 0, 480.0, [457.5, 482.5]), est(1, 1, 300.0, [280.0, 290.0])
     return {**chosen, "candidates": [chosen, other], "changed_best": False,
-            "rule": "the top 2 candidates by single-seed fitness, each retrained on the same 2 "
-                    "fresh seeds; the highest mean wins (ties: the higher single-seed fitness)"}  # fmt: skip
+            "rule": "the top 2 candidates by screening fitness, each retrained on the same 2 "
+                    "fresh seeds; the highest mean wins (ties: the higher screening fitness)"}  # fmt: skip
 
 
 def make_run(root: Path, *, video: bytes | None = None, with_result: bool = True) -> Path:

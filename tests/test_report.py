@@ -88,10 +88,10 @@ def test_summary_header_reads_the_run(run_dir: Path) -> None:
     assert "CartPole-v1" in summary and "balance the pole near the centre" in summary
     assert "openai/fake-model" in summary
     assert (
-        "470 ± 12.5 over 2 seeds (fresh training seeds; single-seed screening run 480) — "
+        "470 ± 12.5 over 2 seeds (fresh training seeds; screening 480) — "
         "iteration 1, candidate 0 (4,000 steps)" in summary
     )
-    assert "iter 1 cand 1: 285 ± 5 over 2 seeds (single seed 300)" in summary
+    assert "iter 1 cand 1: 285 ± 5 over 2 seeds (screening 300)" in summary
     assert "the highest mean wins" in summary
     assert "5,400 tokens, $0.0123 (6 calls, 1 from cache)" in summary
     assert "1 min 50 s" in summary  # run_start → run_end in events.jsonl

@@ -96,9 +96,9 @@ def test_the_run_summary_shows_the_spread_the_estimates_and_replayed_texts(tmp_p
     print_run_summary(console, str(run), result)
     text = " ".join(console.export_text().split())
     assert ("best: iteration 1 candidate 0, fitness 470 ± 12.5 over 2 seeds (fresh training seeds; "
-            "single-seed screening run 480)") in text  # fmt: skip
-    assert "iter 1 cand 1: 285 ± 5 over 2 seeds (single seed 300)" in text
-    assert "chosen by: the top 2 candidates by single-seed fitness" in text
+            "screening 480)") in text  # fmt: skip
+    assert "iter 1 cand 1: 285 ± 5 over 2 seeds (screening 300)" in text
+    assert "chosen by: the top 2 candidates by screening fitness" in text
     assert ("note: 2 LLM text(s) replayed by position from a recorded session: written for the "
             "recorded run's numbers, not this run's: analysis of iteration 0, critic review of "
             "iteration 1 candidate 0") in text  # fmt: skip

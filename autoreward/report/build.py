@@ -196,7 +196,7 @@ def _final_text(
     if len(estimates) > 1:
         parts = [
             f"iter {e.get('iteration')} cand {e.get('index')}: {final_text(e) or 'failed'} "
-            f"(single seed {_fmt(e.get('screening_fitness'))})"
+            f"(screening {_fmt(e.get('screening_fitness'))})"
             for e in estimates
         ]
         text += f"; chosen from {'; '.join(parts)} — rule: {final.get('rule', '')}"

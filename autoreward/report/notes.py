@@ -128,7 +128,7 @@ def best_fitness_text(single: float | None, final: dict[str, Any] | None) -> str
     estimate = final_text(final)
     if estimate is not None:
         screened = final.get("screening_fitness", single) if final else single
-        extra = "" if screened is None else f"; single-seed screening run {screened:.4g}"
+        extra = "" if screened is None else f"; screening {screened:.4g}"
         return f"{estimate} (fresh training seeds{extra})"
     if single is None:
         return "none"

@@ -269,9 +269,12 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
     from autoreward.store.rundir import RunDir
 
     run = RunDir(run_dir)
+    records = run.candidate_records()
+    seeds = max((len(rec.seed_fitness) for rec in records), default=1)
+    each = "one training seed each" if seeds <= 1 else f"the mean of {seeds} training seeds each"
     table = Table(
         title="candidates",
-        caption="fitness: one training seed each, deterministic evaluation (pruned: at the halving rung)",
+        caption=f"fitness: {each}, deterministic evaluation (pruned: at the halving rung)",
         expand=False,
     )
     for col in ("iter", "cand", "status", "fitness", "env return", "steps", "note"):
@@ -283,7 +286,7 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
             overflow="fold",  # a narrow terminal wraps a cell; it never cuts it to "…"
         )
     best = getattr(result, "best", None)
-    for rec in run.candidate_records():
+    for rec in records:
         is_best = best is not None and (best.iteration, best.index) == (
             rec.iteration,
             rec.index,

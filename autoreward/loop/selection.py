@@ -21,8 +21,9 @@ from autoreward.train.job import TrainResult
 
 EventFn = Callable[..., None]
 SELECTION_RULE = (
-    "the top {k} candidates by single-seed fitness, each retrained on the same {n} fresh "
-    "seeds; the highest mean wins (ties: the higher single-seed fitness)"
+    "the top {k} candidates by screening fitness (their mean over the selection seeds), each "
+    "retrained on the same {n} fresh seeds; the highest mean wins (ties: the higher screening "
+    "fitness)"
 )
 
 

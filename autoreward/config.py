@@ -91,7 +91,7 @@ class RunConfig(BaseModel):
     final_candidates: int = Field(
         default=2,
         ge=1,
-        description="Top candidates (by single-seed fitness) retrained on the final seeds; the "
+        description="Top candidates (by screening fitness) retrained on the final seeds; the "
         "best mean over those seeds is the run's best.",
     )
     tune: int = Field(

@@ -86,7 +86,8 @@ class RunView:
         elif kind == "best":
             self.best_fitness = ev.get("fitness")
             self.best_where = f"iter {ev.get('iteration')} cand {ev.get('candidate')}"
-            self.best_seeds = "1 seed"
+            n = int(ev.get("seeds") or 1)
+            self.best_seeds = "1 seed" if n == 1 else f"mean of {n} seeds"
         elif kind == "final" and ev.get("mean") is not None:
             self.best_fitness = ev["mean"]
             self.best_where = f"iter {ev.get('iteration')} cand {ev.get('index')}"

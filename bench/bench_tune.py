@@ -4,7 +4,8 @@ A hand-written reward with named COEFFICIENTS for the CartPole "left half" goal 
 examples/cartpole-left-half (weights chosen plausibly, not tuned) is the run's best: it is
 trained on the run seed and on the final seeds, then `loop/tune.py` runs N trials and retrains
 the best trial on the same final seeds. It prints the final-seed mean before and after, and the
-CPU time the tuning took (training containers are child processes: `RUSAGE_CHILDREN`).
+CPU time the tuning's learning took: steps over the steps per CPU-second the trial jobs report
+in their `train.json` (`steps_per_cpu_s`; evaluation and container start-up are not counted).
 
 To set this against "one more LLM iteration", run the recorded example for one and for two
 iterations at the same --steps and compare its final means and CPU time (see the note printed).
@@ -15,8 +16,8 @@ iterations at the same --steps and compare its final means and CPU time (see the
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -59,9 +60,17 @@ def compute_reward(state, action, next_state):
 """
 
 
-def cpu_children() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
+def steps_per_cpu_s(folder: Path) -> float:
+    """The mean learning speed of the jobs under `folder` (each one's train.json)."""
+    speeds = []
+    for path in folder.rglob("train.json"):
+        try:
+            value = float(json.loads(path.read_text()).get("steps_per_cpu_s") or 0.0)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if value > 0:
+            speeds.append(value)
+    return sum(speeds) / len(speeds) if speeds else 0.0
 
 
 def main() -> None:
@@ -81,14 +90,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = RunDir.create(Path(tmp), cfg.env_id, cfg.task, cfg.dump())
         atomic_write_text(run.cand_dir(0, 0) / "reward.py", REWARD)
-        t0, c0 = time.time(), cpu_children()
+        t0 = time.time()
         first = runner.map([plan.job(run.cand_dir(0, 0), REWARD, label="original")])[0]
         seeds = final_seeds(plan, args.final_seeds)
         base = summarize_seeds(seeds, runner.map([
             plan.job(run.best_dir / "final" / f"seed_{s}", REWARD, label=f"seed {s}", seed=s)
             for s in seeds
         ]))  # fmt: skip
-        c1 = cpu_children()
+        t1 = time.time()
         best = CandidateRecord(iteration=0, index=0, status="trained", fitness=first.fitness,
                                steps=first.steps)  # fmt: skip
         final = {"iteration": 0, "index": 0, **base}
@@ -97,19 +106,21 @@ def main() -> None:
                            check=lambda code: (lambda r: None if r.ok else r.failure_text())(
                                check_reward_isolated(code, schema)),
                            on_event=lambda kind, **data: None)  # fmt: skip
-        c2 = cpu_children()
+        speed = steps_per_cpu_s(run.path / "tune")
     tuned = (record.final or {}).get("mean")
     print(f"original: run seed {first.fitness:.3f}, final seeds {base['mean']:.3f} ± {base['std']:.3f} "
-          f"({c1 - c0:.0f} CPU-s)")  # fmt: skip
+          f"({t1 - t0:.0f} s wall)")  # fmt: skip
     for t in record.trials:
         print(f"  trial {t.number} {t.state}: {t.params} rung {t.rung_fitness} fitness {t.fitness}")
     if tuned is not None and record.best is not None:
         gain = tuned - base["mean"]
-        hours = (c2 - c1) / 3600
+        steps = record.steps_spent + args.final_seeds * plan.total_steps
+        cpu = steps / speed if speed else float("nan")
         print(f"tuned (trial {record.best.number}): final seeds {tuned:.3f} ± "
-              f"{record.final['std']:.3f}; gain {gain:+.3f} for {c2 - c1:.0f} CPU-s "
-              f"({gain / hours:+.2f} fitness per CPU-hour), {record.steps_spent:,} trial steps; "
-              f"chosen: {record.chosen}; wall {time.time() - t0:.0f} s")  # fmt: skip
+              f"{record.final['std']:.3f}; gain {gain:+.3f} for {steps:,} steps (trials and "
+              f"final seeds), about {cpu:.0f} learning CPU-s at {speed:.0f} steps/CPU-s "
+              f"({gain / (cpu / 3600):+.2f} fitness per CPU-hour); chosen: {record.chosen}; "
+              f"wall {time.time() - t1:.0f} s")  # fmt: skip
     else:
         print(f"no tuned result: {record.reason}")
     print(

@@ -121,7 +121,7 @@ def run_loop(
         if best is not None:
             _write_best(run, best)
             emit("best", iteration=best.iteration, candidate=best.index, fitness=best.fitness,
-                 seeds=1)  # fmt: skip
+                 seeds=len(best.seed_fitness) or 1)  # fmt: skip
         target_reached = best is not None and _reached(best, target)
 
         # ---- 4. analyzer: every trained candidate, the best and the worst in full; skipped

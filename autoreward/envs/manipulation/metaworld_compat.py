@@ -38,7 +38,7 @@ def import_metaworld() -> Any:
         ) from err
     if "original" not in _applied:
         _applied["original"] = SawyerMocapBase.reset_mocap_welds
-        SawyerMocapBase.reset_mocap_welds = reset_mocap_welds
+        SawyerMocapBase.reset_mocap_welds = reset_mocap_welds  # type: ignore[method-assign]
     return metaworld
 
 

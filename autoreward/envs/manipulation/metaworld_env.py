@@ -91,7 +91,10 @@ class MetaWorldEnv(gym.Env[np.ndarray, np.ndarray]):
         self.task = task
         self.render_mode = render_mode
         self.sawyer = ALL_V3_ENVIRONMENTS[task](
-            render_mode=render_mode, camera_name=CAMERA, width=render_size, height=render_size
+            render_mode=render_mode,  # type: ignore[arg-type]  # checked above
+            camera_name=CAMERA,
+            width=render_size,
+            height=render_size,
         )
         # what Meta-World's goal-observable MT1 setup does, with a seeded variation per reset
         self.sawyer._partially_observable = False
@@ -160,7 +163,7 @@ class MetaWorldEnv(gym.Env[np.ndarray, np.ndarray]):
         sawyer, data = self.sawyer, self.sawyer.data
         tcp = np.array(sawyer.tcp_center, dtype=np.float64)
         obj = np.array(sawyer._get_pos_objects()[:3], dtype=np.float64)
-        goal = np.array(sawyer._target_pos[:3], dtype=np.float64)
+        goal = np.array(sawyer._target_pos[:3], dtype=np.float64)  # type: ignore[index]
         left, right = (data.body(name).xpos for name in ("leftpad", "rightpad"))
         touching = self._pad_contacts()
         joint_value, joint_range = self._joint(data)

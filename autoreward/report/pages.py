@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from autoreward.report.fragments import fmt as _fmt
 
@@ -14,9 +14,12 @@ TEMPLATES = Path(__file__).parent / "templates"
 REPORT_NAME = "report.html"
 
 
-def page_env() -> Environment:
+def page_env(*extra: Path) -> Environment:
+    """The report's Jinja environment; `extra` template folders (the studio's) are searched
+    before the report's own."""
+    folders = [*extra, TEMPLATES]
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
+        loader=ChoiceLoader([FileSystemLoader(str(folder)) for folder in folders]),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment
 from markupsafe import Markup
 
 from autoreward.loop.refine import rankable_indices
@@ -19,25 +19,15 @@ from autoreward.report.candidates import candidate_context, deferred_analysis
 from autoreward.report.data import CandidateView, IterationView, RunView
 from autoreward.report.fragments import diff_block, fmt, markdown, pygments_css
 from autoreward.report.notes import REPLAY_NOTE, best_fitness_text, final_for
-from autoreward.report.pages import TEMPLATES as REPORT_TEMPLATES
+from autoreward.report.pages import page_env
 from autoreward.studio.catalog import FileIds, RunEntry
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
 def environment() -> Environment:
-    env = Environment(
-        loader=ChoiceLoader(
-            [FileSystemLoader(str(TEMPLATES)), FileSystemLoader(str(REPORT_TEMPLATES))]
-        ),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["fmt"] = fmt
-    env.filters["money"] = lambda x: f"${float(x or 0):.4f}"
-    env.filters["thousands"] = lambda x: f"{int(x or 0):,}"
-    return env
+    """The report's Jinja environment with the studio's templates searched first."""
+    return page_env(TEMPLATES)
 
 
 def index_context(runs: list[RunEntry], root: Path) -> dict[str, Any]:

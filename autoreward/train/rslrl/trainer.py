@@ -43,6 +43,7 @@ from autoreward.train.rslrl.checkpoint import (
     load_warp_model,
     save_warp_checkpoint,
 )
+from autoreward.train.run_state import RunState
 from autoreward.train.runner import (
     close_reward,
     job_reward,
@@ -67,33 +68,22 @@ def train_warp(
     return run_attempt(job, lambda: _WarpRun(job, started, link))
 
 
-class _WarpRun:
-    """The state of one training run, so a failure at any point can report what was done."""
+class _WarpRun(RunState):
+    """The state of one rsl-rl training run on MuJoCo Warp."""
 
     def __init__(
         self, job: TrainJob, started: float | None, link: dict[str, Any] | None = None
     ) -> None:
-        self.job = job
-        self.link = link
-        self.reward_fn: Any = None
-        self.reward_sha: str | None = None
-        self.out = job.path
-        self.started = started or time.time()
+        super().__init__(job, started, link)
         self.env: Any = None
-        self.venv: Any = None
         self.runner: Any = None
         self.history: list[dict[str, Any]] = []
         self.term_names: list[str] = []
-        self.policies: list[int] = []
-        self.final_policy = False
-        self.start_step = self.steps = 0
+        self.steps = 0
         self.iteration = 0
-        self.prior_train_s = 0.0
-        self.startup_s = self.learn_s = self.learn_cpu_s = self.overhead_s = 0.0
+        self.overhead_s = 0.0
         self.update_s = 0.0
-        self.total_steps = job.total_steps or 0
-        self.setup: dict[str, Any] = {"backend": BACKEND}
-        self.device: str | None = None
+        self.setup = {"backend": BACKEND}
         self._tb: Any = None
         self._last_progress = 0.0
         self.steps_live = 0

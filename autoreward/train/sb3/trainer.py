@@ -29,6 +29,7 @@ from autoreward.errors import ConfigError
 from autoreward.store.atomic import atomic_write_json, read_json, swapped_dir
 from autoreward.train.job import TrainJob, TrainOutcome
 from autoreward.train.policy_io import FINAL, POLICY_DIR, checkpoint_name
+from autoreward.train.run_state import RunState
 from autoreward.train.runner import (
     close_reward,
     job_reward,
@@ -79,35 +80,19 @@ def train(
     return run_attempt(job, lambda: _Run(job, started, link))
 
 
-class _Run:
-    """The state of one training run, so a failure at any point can report what was done."""
+class _Run(RunState):
+    """The state of one SB3 training run."""
 
     def __init__(
         self, job: TrainJob, started: float | None, link: dict[str, Any] | None = None
     ) -> None:
-        self.job = job
-        self.link = link
-        self.reward_fn: Any = None
-        self.reward_sha: str | None = None
-        self.out = job.path
-        self.started = started or time.time()
-        self.venv: Any = None
+        super().__init__(job, started, link)
         self.stats_cb: Any = None
         self.wrapper: Any = None
         self.model: Any = None
         self.normalizer: Any = None
-        self.start_step = 0
-        self.prior_train_s = 0.0
-        self.learn_s = 0.0
-        self.learn_cpu_s = 0.0
-        self.startup_s = 0.0
         self.algo = job.algo or ""
-        self.total_steps = job.total_steps or 0
-        self.policies: list[int] = []
-        self.final_policy = False
-        self.setup: dict[str, Any] = {}
         self.n_envs = 0
-        self.device: str | None = None
 
     # ------------------------------------------------------------------ the run, top to bottom
 

@@ -141,20 +141,26 @@ def fail(err: BaseException) -> None:
 
 
 def on_interrupt(signum: int, frame: Any) -> None:
-    """Ctrl-C: also stop the threads waiting for `--model manual` answer files, which would
-    otherwise keep the interrupted process alive; then the usual KeyboardInterrupt."""
+    """Ctrl-C: also stop the threads waiting for `--model manual` answer files and kill the
+    training workers (they run in their own sessions and never see the terminal's interrupt;
+    a batch's task threads would otherwise wait for them), either of which would keep the
+    interrupted process alive; then the usual KeyboardInterrupt."""
+    from autoreward.exec.local import stop_all_jobs
     from autoreward.llm.manual import stop_waiting
 
     stop_waiting()
+    stop_all_jobs()
     signal.default_int_handler(signum, frame)
 
 
 @contextmanager
 def errors() -> Iterator[None]:
     """Expected failures are one clean line (a traceback only with --debug); Ctrl-C exits 130."""
+    from autoreward.exec.local import allow_jobs
     from autoreward.llm.manual import allow_waiting
 
     allow_waiting()
+    allow_jobs()
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGINT, on_interrupt)

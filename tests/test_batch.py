@@ -6,8 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -454,3 +458,60 @@ def test_env_modules_are_imported_before_the_task_threads_start() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.expensive
+def test_ctrl_c_stops_a_batch_and_its_training_workers_at_once(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    """The workers run in their own sessions (the terminal's Ctrl-C never reaches them) and a
+    batch waits on them from task threads, not the main one: the interrupt must kill them, or
+    the process lives on until every running job has trained to the end."""
+    fake_llm.add_rule(INITIAL, load_answer("designer_cartpole_1"), repeat_last=True)
+    suite = _suite_file(tmp_path, steps=200_000, samples=2)
+    data = yaml.safe_load(suite.read_text())
+    data["tasks"] = data["tasks"][:2]
+    suite.write_text(yaml.safe_dump(data, sort_keys=False))
+    env = {**os.environ, "OPENAI_API_KEY": "sk-fake"}
+    out = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autoreward.cli", "batch", str(suite), "--model", MODEL,
+         "--api-base", fake_llm.url + "/v1", "--workers", "2", "--out", str(out)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.time() + 180  # the baselines (full budget) train first, beside the screening
+    while time.time() < deadline and not list(out.glob("**/train/progress.json")):
+        time.sleep(0.2)
+    assert list(out.glob("**/train/progress.json")), "training never started"
+    workers = _descendants(proc.pid)
+    assert workers, "no worker process found under the batch"
+    os.kill(proc.pid, signal.SIGINT)
+    text = proc.communicate(timeout=60)[0].decode()  # not the minutes 200k-step jobs would take
+    assert proc.returncode == 130, text
+    assert "autoreward batch --resume" in text
+    assert "Exception in thread" not in text and "Traceback" not in text, text
+    assert not list(out.glob("**/jobs/*.json")), "an interrupted job was recorded"
+    time.sleep(1)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    assert alive == [], f"worker processes outlived the batch: {alive}"
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live process below `root` (from /proc: the workers' own sessions hide them from
+    a process-group view)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

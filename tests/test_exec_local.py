@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 
 from autoreward.errors import ConfigError
 from autoreward.exec import LocalExecutor, make_executor, training_limits
+from autoreward.exec.local import allow_jobs, stop_all_jobs
 from autoreward.sandbox.worker import Limits
 from autoreward.train.job import TrainJob, TrainResult
 
@@ -123,3 +126,37 @@ def test_progress_numbers_and_text_from_a_worker_are_checked(tmp_path: Path) -> 
     for forged in ({"steps_per_s": 1e300}, {"steps": -5}, {"fitness": float("nan")}):
         progress.write_text(json.dumps({"steps": 1, **forged}))
         assert read_progress(job) == {}
+
+
+def test_stop_all_jobs_stops_a_map_waiting_in_another_thread(tmp_path: Path) -> None:
+    """A batch's task threads wait on their jobs: Ctrl-C (`stop_all_jobs`, from the main
+    thread) kills the workers, records nothing for them and raises KeyboardInterrupt there."""
+    jobs = [_job(tmp_path, "long", "cartpole_dense.py", 2_000_000)]
+    recorded: list[int] = []
+    raised: list[BaseException] = []
+
+    def waiting() -> None:
+        try:
+            LocalExecutor(workers=1, poll_s=0.2).map(
+                jobs, on_result=lambda i, r: recorded.append(i)
+            )
+        except BaseException as err:
+            raised.append(err)
+
+    thread = threading.Thread(target=waiting, daemon=True)
+    thread.start()
+    progress = tmp_path / "long" / "train" / "progress.json"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not progress.exists():
+            time.sleep(0.2)
+        assert progress.exists(), "training never started"
+        assert stop_all_jobs() >= 1  # the learner and its reward process
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the map still waits on a killed worker"
+    finally:
+        allow_jobs()
+    assert [type(e) for e in raised] == [KeyboardInterrupt] and recorded == []
+    # Allowed again, the next map trains as usual.
+    [again] = LocalExecutor(workers=1).map([_job(tmp_path, "after", "cartpole_dense.py", 1024)])
+    assert again.status == "ok", again.reason

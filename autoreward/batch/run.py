@@ -420,6 +420,8 @@ class _TaskRunner:
                     out[kind]["fitness"] = result.fitness
                 else:
                     out[kind]["note"] = f"{BASELINES[kind]} failed: {result.reason or 'no fitness'}"
+        except KeyboardInterrupt:  # Ctrl-C: the batch stops; its job caches make it resumable
+            return
         except Exception as err:  # the baselines must never take the task down
             for kind in ("env", "sparse"):
                 out[kind].setdefault("note", f"{BASELINES[kind]} failed: {error_line(err)}")

@@ -16,6 +16,23 @@ if TYPE_CHECKING:
     from autoreward.sandbox.worker import Limits
 
 
+_STOP = threading.Event()
+
+
+def stop_all_jobs() -> int:
+    """Ctrl-C, from any thread: kill the running workers of every `map` in this process and
+    start no more; the jobs stopped are not results (nothing is recorded for them), and each
+    `map` raises KeyboardInterrupt in its own thread (a batch's task threads, not only the
+    main one). Returns how many workers were killed."""
+    _STOP.set()
+    return kill_running_workers()
+
+
+def allow_jobs() -> None:
+    """Undo `stop_all_jobs` (a command starting in this process)."""
+    _STOP.clear()
+
+
 class LocalExecutor:
     """Runs up to `workers` jobs at once (default: one per core). The threads only wait on
     the worker processes, which do the training; each job's torch uses `job.torch_threads`."""
@@ -51,8 +68,11 @@ class LocalExecutor:
 
         interrupted = threading.Event()
 
+        def stopped() -> bool:
+            return interrupted.is_set() or _STOP.is_set()
+
         def run_one(i: int) -> None:
-            if interrupted.is_set():
+            if stopped():
                 return
             with lock:
                 running[i] = jobs[i]
@@ -66,7 +86,7 @@ class LocalExecutor:
             finally:
                 with lock:
                     running.pop(i, None)
-            if interrupted.is_set():  # killed by the interrupt: not a result to record
+            if stopped():  # killed by the interrupt: not a result to record
                 return
             results[i] = result
             if on_result is not None:
@@ -95,6 +115,8 @@ class LocalExecutor:
             stop.set()
             if monitor is not None:
                 monitor.join()
+        if _STOP.is_set():
+            raise KeyboardInterrupt
         if callback_errors:
             raise callback_errors[0]
         return [r for r in results if r is not None]  # every slot is filled by now

@@ -3,6 +3,7 @@ and a real batch end to end against the local fake LLM server (tiny CartPole bud
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -479,18 +480,26 @@ def test_ctrl_c_stops_a_batch_and_its_training_workers_at_once(
          "--api-base", fake_llm.url + "/v1", "--workers", "2", "--out", str(out)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    deadline = time.time() + 180  # the baselines (full budget) train first, beside the screening
-    while time.time() < deadline and not list(out.glob("**/train/progress.json")):
-        time.sleep(0.2)
-    assert list(out.glob("**/train/progress.json")), "training never started"
-    workers = _descendants(proc.pid)
-    assert workers, "no worker process found under the batch"
-    os.kill(proc.pid, signal.SIGINT)
-    text = proc.communicate(timeout=60)[0].decode()  # not the minutes 200k-step jobs would take
-    assert proc.returncode == 130, text
-    assert "autoreward batch --resume" in text
-    assert "Exception in thread" not in text and "Traceback" not in text, text
-    assert not list(out.glob("**/jobs/*.json")), "an interrupted job was recorded"
+    try:
+        # the baselines (full budget) train first, beside the screening
+        deadline = time.time() + 180
+        while time.time() < deadline and not list(out.glob("**/train/progress.json")):
+            time.sleep(0.2)
+        assert list(out.glob("**/train/progress.json")), "training never started"
+        workers = _descendants(proc.pid)
+        assert workers, "no worker process found under the batch"
+        os.kill(proc.pid, signal.SIGINT)
+        # not the minutes the 200k-step jobs would take
+        text = proc.communicate(timeout=60)[0].decode()
+        assert proc.returncode == 130, text
+        assert "autoreward batch --resume" in text
+        assert "Exception in thread" not in text and "Traceback" not in text, text
+        assert not list(out.glob("**/jobs/*.json")), "an interrupted job was recorded"
+    finally:  # a failed check must not leave the batch training on
+        if proc.poll() is None:
+            for pid in [*_descendants(proc.pid), proc.pid]:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
     time.sleep(1)
     alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     assert alive == [], f"worker processes outlived the batch: {alive}"

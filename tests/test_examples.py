@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from autoreward.agents.prompts import PROMPTS_ENV_VAR, available_versions, prompts_dir
+from autoreward.agents.prompts import (
+    PROMPTS_ENV_VAR,
+    available_versions,
+    load_template,
+    prompts_dir,
+)
 from autoreward.config import load_run_config_file
 from autoreward.errors import LLMError
 from autoreward.llm.transcript import read_transcript
@@ -37,8 +42,18 @@ def test_every_example_is_complete_and_recorded_with_the_current_prompts(example
     assert "Claude" in readme and "unedited" in readme
     for entry in entries:
         assert entry.site is not None and entry.site.positioned
-        for version in entry.site.templates:
+        for version, body_sha in entry.site.templates.items():
             assert version in readme, f"{example.name}/README.md does not name {version}"
+            template = load_template(version)
+            name = version.rsplit("_v", 1)[0]
+            newest = f"{name}_v{available_versions(name)[-1]}"
+            assert version == newest, (
+                f"{example.name} was recorded with {version}; the loop now uses {newest}: "
+                "re-record it"
+            )
+            assert template.body_hash == body_sha, (
+                f"{example.name} was recorded before {version} was edited: re-record it"
+            )
 
 
 @pytest.mark.expensive

@@ -5,6 +5,7 @@ hostile server on a raw socket); `test_train_reward_process.py` runs the real co
 from __future__ import annotations
 
 import json
+import re
 import socket
 import struct
 import threading
@@ -21,6 +22,7 @@ from autoreward.train.job import TrainJob
 from autoreward.train.rewardhost import reward_payload
 from autoreward.train.rewardlink import (
     COUNT,
+    SECONDS,
     RemoteReward,
     RewardLink,
     RewardTooSlow,
@@ -28,6 +30,8 @@ from autoreward.train.rewardlink import (
     send_frame,
 )
 from autoreward.train.rewardproc import serve
+
+ZERO_S = SECONDS.pack(0.0)
 
 GOOD = """import numpy as np
 
@@ -153,10 +157,14 @@ def test_code_the_loader_rejects_never_starts(linked: Any) -> None:
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
-        (lambda s: send_frame(s, b"R", COUNT.pack(2), b"[]", b"\0" * 7), r"sent 7 bytes of values"),
-        (lambda s: send_frame(s, b"R", COUNT.pack(3), b"{}x"), "not a list of at most"),
         (
-            lambda s: send_frame(s, b"R", COUNT.pack(10), b'["a", "a"]', b"\0" * 48),
+            lambda s: send_frame(s, b"R", COUNT.pack(2), ZERO_S, b"[]", b"\0" * 7),
+            r"sent 7 bytes of values",
+        ),
+        (lambda s: send_frame(s, b"R", COUNT.pack(3), ZERO_S, b"{}x"), "not a list of at most"),
+        (lambda s: send_frame(s, b"R", COUNT.pack(2), b"[]"), "malformed reply"),
+        (
+            lambda s: send_frame(s, b"R", COUNT.pack(10), ZERO_S, b'["a", "a"]', b"\0" * 48),
             "distinct short strings",
         ),
         (lambda s: send_frame(s, b"X"), "malformed reply"),
@@ -189,8 +197,11 @@ def test_a_slow_call_is_stopped_by_the_learners_clock() -> None:
     assert time.monotonic() - t0 < 4.5  # not the 5 s the reply would take
 
 
-def _sleepy_server(seconds: float, calls: int = 1000) -> socket.socket:
-    """A reward process that answers correctly, `seconds` late, and cannot be hurried."""
+def _sleepy_server(
+    seconds: float, calls: int = 1000, reports: float | None = None
+) -> socket.socket:
+    """A reward process that answers correctly, `seconds` late, and cannot be hurried; it
+    says each call took `reports` seconds inside it (default: the `seconds` it slept)."""
     learner, reward = socket.socketpair()
 
     def run() -> None:
@@ -204,7 +215,8 @@ def _sleepy_server(seconds: float, calls: int = 1000) -> socket.socket:
                     continue
                 (k,) = struct.unpack_from("<I", frame, 1)
                 time.sleep(seconds)
-                send_frame(reward, b"R", COUNT.pack(2), b"[]", np.zeros(k).tobytes())
+                inside = SECONDS.pack(seconds if reports is None else reports)
+                send_frame(reward, b"R", COUNT.pack(2), inside, b"[]", np.zeros(k).tobytes())
                 n += 1
         except (EOFError, OSError):
             return
@@ -223,7 +235,32 @@ def test_a_reward_over_its_share_of_training_time_stops_the_job() -> None:
         for _ in range(100):
             client(_state(4), np.zeros(4), _state(4))
     assert time.monotonic() - t0 < 4  # 100 calls would take 5 s
-    assert "% of training time by step" in str(err.value) and "(limit 50%)" in str(err.value)
+    assert "% of training time by step" in str(err.value)
+    assert re.search(r"\(\d+% computing; limit 50%\)", str(err.value)), str(err.value)
+
+
+def test_waiting_for_a_busy_machine_is_not_the_rewards_share() -> None:
+    """Round trips that are slow while the reward computes nothing (both processes waiting for
+    a core) do not stop the job; the two shares are recorded."""
+    client = RemoteReward(
+        _sleepy_server(0.01, reports=0.0001),
+        RewardLink(fd=-1, call_seconds=2.0, share_limit=0.5, warmup_seconds=0.05),
+    )
+    for _ in range(40):
+        client(_state(4), np.zeros(4), _state(4))
+    timing = client.timing()
+    assert timing["reward_share"] > 0.5 and timing["reward_compute_share"] < 0.1
+
+
+@pytest.mark.parametrize("reports", [1e9, float("nan"), -5.0])
+def test_the_reward_processs_account_is_never_more_than_the_round_trip(reports: float) -> None:
+    client = RemoteReward(
+        _sleepy_server(0.001, reports=reports),
+        RewardLink(fd=-1, call_seconds=2.0, share_limit=0.0),
+    )
+    for _ in range(5):
+        client(_state(4), np.zeros(4), _state(4))
+    assert 0.0 <= client.compute_s <= client.reward_s
 
 
 def test_the_reward_process_payload_holds_no_fitness() -> None:

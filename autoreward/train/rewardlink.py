@@ -12,13 +12,18 @@ Wire format (little-endian; every message is `u64 length` + body):
   [dims]]}` when the arrays' layout changes (the first call), then `S` + `u32 n` + `i64
   step` + the state
   fields, the action, the next-state fields, each C-contiguous;
-- reward → learner: `B` once it runs, `H` once it has loaded the code; per step `R` + `u32 len` + a JSON list of
-  component names + float64 rows `[total, components...]` of length n each, or `E` + JSON
-  `{"message", "hint"}` when the reward raised or returned something malformed.
+- reward → learner: `B` once it runs, `H` once it has loaded the code; per step `R` + `u32 len` +
+  `f64` seconds the call took inside the reward process + a JSON list of component names +
+  float64 rows `[total, components...]` of length n each, or `E` + JSON `{"message", "hint"}`
+  when the reward raised or returned something malformed.
 
-Timing is the learner's alone: the per-call limit is the socket's timeout, and the
-cumulative budget compares the seconds spent waiting for replies with the wall time since
-the first call. Nothing the reward process does can change either clock.
+The per-call limit is the learner's clock alone (the socket's timeout). The cumulative budget
+compares the seconds spent waiting for replies with the wall time since the first call; on a
+busy machine that wait is mostly the two processes waiting to be scheduled, so a job is only
+stopped when the reward process's own account of its calls (clamped to each round trip) is
+over the limit too. A reward that under-reports only escapes this one check: the per-call
+limit, the job's wall limit and the budget still hold, and nothing it reports reaches its
+fitness.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from autoreward.types import RewardOutput, State
 
 FRAME = struct.Struct("<Q")
 COUNT = struct.Struct("<I")
+SECONDS = struct.Struct("<d")
 STEP = struct.Struct("<Iq")  # n, the env step of the call (for messages)
 MAX_NAMES = 64
 MAX_NAME_CHARS = 80
@@ -131,6 +137,7 @@ class RemoteReward:
         self.calls = 0
         self.steps = 0
         self.reward_s = 0.0
+        self.compute_s = 0.0
         self.first_call: float | None = None
         self._layout: tuple[Any, ...] | None = None
         self._public = set(link.fields or ())
@@ -199,7 +206,9 @@ class RemoteReward:
         self.reward_s += elapsed
         self.calls += 1
         self.steps += n
-        out = self._parse(reply, n, step)
+        out, inside = self._parse(reply, n, step)
+        # untrusted: only believed up to the round trip the learner measured
+        self.compute_s += min(inside, elapsed) if math.isfinite(inside) and inside > 0 else 0.0
         self._check_share(step + n)
         return out
 
@@ -229,14 +238,17 @@ class RemoteReward:
         except (EOFError, OSError, ValueError):
             return bytearray()
 
-    def _parse(self, reply: bytearray, n: int, step: int) -> RewardOutput:
+    def _parse(self, reply: bytearray, n: int, step: int) -> tuple[RewardOutput, float]:
+        """The reward and its components, and the seconds the reward process says the call
+        took inside it (untrusted)."""
         kind = bytes(reply[:1])
         if kind == b"E":
             self._raise_error(reply[1:])
-        if kind != b"R" or len(reply) < 1 + COUNT.size:
+        if kind != b"R" or len(reply) < 1 + COUNT.size + SECONDS.size:
             raise RewardCodeError(f"the reward process sent a malformed reply at step {step}")
         (size,) = COUNT.unpack_from(reply, 1)
-        start = 1 + COUNT.size
+        (inside,) = SECONDS.unpack_from(reply, 1 + COUNT.size)
+        start = 1 + COUNT.size + SECONDS.size
         try:
             names = json.loads(bytes(reply[start : start + size]))
         except ValueError:
@@ -260,7 +272,7 @@ class RemoteReward:
             )
         rows = np.frombuffer(body, dtype="<f8").reshape(len(names) + 1, n).copy()
         clean = [clean_text(x, MAX_NAME_CHARS) for x in names]
-        return rows[0], dict(zip(clean, rows[1:], strict=True))
+        return (rows[0], dict(zip(clean, rows[1:], strict=True))), float(inside)
 
     def _raise_error(self, body: bytearray) -> None:
         try:
@@ -281,10 +293,12 @@ class RemoteReward:
         if elapsed < self.link.warmup_seconds:
             return
         share = self.reward_s / elapsed
-        if share > self.link.share_limit:
+        inside = self.compute_s / elapsed
+        if share > self.link.share_limit and inside > self.link.share_limit:
             raise RewardTooSlow(
                 f"reward took {math.floor(share * 100):.0f}% of training time by step {step:,} "
-                f"(limit {self.link.share_limit * 100:.0f}%)",
+                f"({math.floor(inside * 100):.0f}% computing; limit "
+                f"{self.link.share_limit * 100:.0f}%)",
                 hint="a reward call must cost a small part of an env step: vectorise over the "
                 "batch, avoid Python loops over envs and repeated work",
             )
@@ -296,4 +310,5 @@ class RemoteReward:
             "reward_calls": self.calls,
             "reward_round_trip_s": round(self.reward_s, 4),
             "reward_share": round(self.reward_s / wall, 4) if wall > 0 else 0.0,
+            "reward_compute_share": round(self.compute_s / wall, 4) if wall > 0 else 0.0,
         }

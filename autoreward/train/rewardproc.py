@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from autoreward.errors import AutorewardError
 from autoreward.train.reward_output import reward_raised, reward_rows
-from autoreward.train.rewardlink import COUNT, STEP, recv_frame, send_frame
+from autoreward.train.rewardlink import COUNT, SECONDS, STEP, recv_frame, send_frame
 from autoreward.types import RewardFn
 
 MAX_REQUEST_BYTES = 1 << 31
@@ -61,6 +62,7 @@ def serve(payload: dict[str, Any], load: Callable[[str], RewardFn] | None = None
         n, step = STEP.unpack_from(frame, 1)
         state, action, next_state = plan.split(memoryview(frame)[1 + STEP.size :], n)
         where = f"at training step {step}"
+        started = time.monotonic()
         try:
             out = fn(state, action, next_state)
         except Exception as err:
@@ -73,7 +75,8 @@ def serve(payload: dict[str, Any], load: Callable[[str], RewardFn] | None = None
             _send_error(sock, err.message, err.hint)
             continue
         head = json.dumps(names).encode()
-        send_frame(sock, b"R", COUNT.pack(len(head)), head, rows.data.cast("B"))
+        inside = SECONDS.pack(time.monotonic() - started)
+        send_frame(sock, b"R", COUNT.pack(len(head)), inside, head, rows.data.cast("B"))
         calls += 1
 
 

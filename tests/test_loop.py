@@ -272,3 +272,28 @@ def test_the_last_iterations_analysis_is_written_when_a_resumed_run_needs_it(
     assert (run.iter_dir(0) / "analysis.md").exists() and not (
         run.iter_dir(1) / "analysis.md"
     ).exists()
+
+
+RETRY = "# Earlier attempts: every one failed"
+
+
+@pytest.mark.expensive
+def test_after_an_iteration_whose_candidates_all_failed_the_designer_is_told_why(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    """Without a best reward the next iteration used to get the first prompt again, word for
+    word: the designer never heard why every candidate failed."""
+    fake_llm.add_rule(RETRY, load_answer("designer_cartpole_1"), repeat_last=True)
+    fake_llm.add_rule(REPAIR, load_answer("designer_cartpole_no_code"), repeat_last=True)
+    fake_llm.add_rule(INITIAL, load_answer("designer_cartpole_no_code"), repeat_last=True)
+    cfg = config(fake_llm, samples=1, steps=1024, critic=False, final_seeds=0, halving=False,
+                 selection_seeds=1, eval_episodes=2)  # fmt: skip
+    run = RunDir.create(tmp_path, cfg.env_id, cfg.task, cfg.dump())
+    result = run_loop(cfg, run)
+    [failed] = [r for r in run.candidate_records() if r.iteration == 0]
+    assert failed.status == "failed_check" and failed.reason
+    retries = [t for t in (prompt_text(r.body) for r in fake_llm.chat_requests) if RETRY in t]
+    assert len(retries) == 1
+    assert "## Iteration 0, candidate 0: no valid code after the repairs" in retries[0]
+    assert failed.reason.splitlines()[0] in retries[0]
+    assert result.best is not None and result.best.iteration == 1

@@ -65,6 +65,10 @@ class DesignContext(BaseModel):
     analysis_text: str | None = Field(
         default=None, description="The analyzer's findings (markdown)."
     )
+    failures_text: str | None = Field(
+        default=None,
+        description="When every candidate of the last iteration failed: their code and reasons.",
+    )
     human_feedback: str | None = None
     human_ranking: str | None = Field(
         default=None, description="The user's ranking of candidates (text)."
@@ -118,7 +122,8 @@ class Designer:
 
     # ------------------------------------------------------------------ prompts
     def design_prompt(self, context: DesignContext | None = None) -> RenderedPrompt:
-        """The first-iteration prompt, or the refine prompt once there is a best reward."""
+        """The first-iteration prompt, the retry prompt after an iteration whose candidates all
+        failed, or the refine prompt once there is a best reward."""
         common = {
             "task": self.task,
             "schema": self.schema_text,
@@ -127,6 +132,10 @@ class Designer:
         }
         if context is None or not context.best_code:
             feedback = context.human_feedback if context else None
+            if context is not None and context.failures_text:
+                return load_template("designer_retry").render(
+                    **common, failures=context.failures_text, human_feedback=feedback
+                )
             return load_template("designer_initial").render(**common, human_feedback=feedback)
         return load_template("designer_refine").render(
             **common,

@@ -111,6 +111,36 @@ def candidates_overview(run: RunDir, records: list[CandidateRecord]) -> str | No
     return "\n".join(candidate_brief(run.cand_dir(r.iteration, r.index)) for r in trained)
 
 
+MAX_FAILURE_CODE_CHARS = 6000
+_STATUS_TEXT = {
+    "failed_check": "no valid code after the repairs",
+    "failed_train": "training failed",
+}
+
+
+def failures_text(run: RunDir, records: list[CandidateRecord]) -> str | None:
+    """When no candidate of `records` trained to a fitness: each one's code and the reason it
+    failed, so the next design starts from the cause (duplicates name their original)."""
+    if not records or any(r.fitness is not None for r in records):
+        return None
+    parts = []
+    for r in sorted(records, key=lambda r: (r.iteration, r.index)):
+        status = _STATUS_TEXT.get(r.status, r.status)
+        reason = (r.reason or "no reason recorded").strip()
+        head = (
+            f"## Iteration {r.iteration}, candidate {r.index}: {status}\n\nReason: {reason[:1500]}"
+        )
+        code_file = run.cand_dir(r.iteration, r.index) / "reward.py"
+        code = code_file.read_text(encoding="utf-8") if code_file.exists() else ""
+        if r.status == "duplicate" or not code.strip():
+            parts.append(head)
+            continue
+        if len(code) > MAX_FAILURE_CODE_CHARS:
+            code = code[:MAX_FAILURE_CODE_CHARS] + "\n# ... (cut)"
+        parts.append(f"{head}\n\n```python\n{code.strip(chr(10))}\n```")
+    return "\n\n".join(parts)
+
+
 def best_and_worst(
     records: list[CandidateRecord],
 ) -> tuple[CandidateRecord | None, CandidateRecord | None]:

@@ -342,9 +342,12 @@ def _design_context(
     """Everything the designer is told, derived from the run directory alone (so a resumed
     run builds the very same prompt and hits the LLM cache)."""
     best = _best(history)
-    ctx = DesignContext(human_feedback=feedback)
     if best is None:
-        return ctx
+        latest = max((r.iteration for r in history), default=None)
+        failed = [r for r in history if r.iteration == latest]
+        return DesignContext(
+            human_feedback=feedback, failures_text=evidence.failures_text(run, failed)
+        )
     last = max(r.iteration for r in history)
     # The latest human feedback stays in force until the person gives new feedback.
     human: dict[str, Any] = next(

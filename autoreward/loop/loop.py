@@ -220,8 +220,8 @@ def _load_or_propose(
         return [Proposal.model_validate(p) for p in saved]
     for j in range(k):
         emit("candidate", iteration=it, candidate=j, state="designing")
-    # Nothing trained yet after a whole iteration: the same first prompt again, so ask for fresh
-    # samples instead of the cached answers that all failed.
+    # Nothing trained yet after a whole iteration: the retry prompt (or the first one again,
+    # when no candidate was recorded), so ask for fresh samples, never cached answers.
     offset = it * k if context.best_code is None else 0
     proposals = designer.propose(k, iteration=it, context=context, sample_offset=offset)
     proposals += _human_edits(run, designer, it, start=k)

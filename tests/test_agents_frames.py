@@ -146,3 +146,25 @@ def test_keyframes_of_a_video_are_labelled_with_step_fitness_and_terms(tmp_path:
     assert frames.captions[2].startswith("frame 3: step 100 (final state)")
     assert all(png.startswith(b"\x89PNG") for png in frames.images)
     assert candidate_keyframes(tmp_path / "none", "x", 100) is None
+
+
+def test_keyframes_of_a_video_that_is_another_episode_say_so(tmp_path: Path) -> None:
+    """A policy that samples its actions (Crafter's) plays another episode for the video than
+    the first evaluation episode: its frames must not get that episode's steps and terms."""
+    import imageio.v2 as imageio
+
+    with imageio.get_writer(
+        tmp_path / "video.mp4", fps=10, codec="libx264", macro_block_size=1
+    ) as w:
+        for k in range(283):  # 282 steps at stride 1, then the final state
+            w.append_data(np.full((16, 16, 3), k % 250, dtype=np.uint8))  # type: ignore[attr-defined]
+    (tmp_path / "job.json").write_text(json.dumps({"video_max_frames": 1000}))
+    samples = [{"t": t, "terms": {"wood": 1.0}} for t in (0, 94, 188)]
+    episode = {"length": 188, "fitness_value": 1.0, "ended_by": "terminated",
+               "term_sums": {"wood": 1.0}, "samples": samples}  # fmt: skip
+    (tmp_path / "trajectories.json").write_text(json.dumps({"episodes": [episode]}))
+    frames = candidate_keyframes(tmp_path, "The worst candidate (2)", episode_length=1000, n=4)
+    assert frames is not None
+    assert "rendered for its video (282 steps), a rollout of its own" in frames.label
+    assert frames.captions == ["frame 1: step 0", "frame 2: step 94", "frame 3: step 188",
+                               "frame 4: step 282 (final state)"]  # fmt: skip

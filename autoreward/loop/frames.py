@@ -45,7 +45,20 @@ def candidate_keyframes(
     episodes = traj.get("episodes") or []
     episode = episodes[0] if episodes and isinstance(episodes[0], dict) else {}
     length = episode.get("length")
-    head = [f"{title}: {len(picks)} frames of its first evaluation episode"]
+    # The video is its own rollout: the first evaluation episode only when its frame count says
+    # so (a policy that samples its actions, e.g. Crafter's, plays another episode there).
+    same = isinstance(length, int) and math.ceil(length / stride) + 1 == len(frames)
+    last_step = length if same else _final_step(len(frames), stride)
+    if same:
+        head = [f"{title}: {len(picks)} frames of its first evaluation episode"]
+    elif episode:
+        head = [
+            f"{title}: {len(picks)} frames of the episode rendered for its video ({last_step} "
+            "steps), a rollout of its own and not its first evaluation episode, whose numbers "
+            "follow"
+        ]
+    else:
+        head = [f"{title}: {len(picks)} frames of its evaluation video ({last_step} steps)"]
     if episode:
         head.append(
             f"(length {length} steps, fitness {_num(episode.get('fitness_value'))}, "
@@ -54,9 +67,11 @@ def candidate_keyframes(
     captions, images = [], []
     for k, idx in enumerate(picks):
         last = idx == len(frames) - 1
-        step = length if last and isinstance(length, int) else idx * stride
-        sample = _nearest_sample(episode.get("samples") or [], step)
+        step = last_step if last else idx * stride
         caption = f"step {step}" + (" (final state)" if last else "")
+        sample = None
+        if same and isinstance(step, int):
+            sample = _nearest_sample(episode.get("samples") or [], step)
         if sample is not None:
             caption += f"; reward terms at step {sample.get('t')}: {_terms(sample.get('terms'))}"
         captions.append(f"frame {k + 1}: {caption}")
@@ -83,6 +98,13 @@ def _png(frame: np.ndarray) -> bytes:
     buf = io.BytesIO()
     imageio.imwrite(buf, small, format="png")  # type: ignore[arg-type]
     return buf.getvalue()
+
+
+def _final_step(n_frames: int, stride: int) -> str:
+    """The step of a video's final frame from its frame count: exact at stride 1, else the
+    range it lies in (a frame every `stride` steps, then the final state)."""
+    high = (n_frames - 1) * stride
+    return str(high) if stride == 1 else f"{max(0, high - stride + 1)}-{high}"
 
 
 def _video_stride(episode_length: int | None, max_frames: object) -> int:

@@ -263,6 +263,23 @@ def _plain_line(ev: dict[str, Any]) -> str:
     return f"[{ev.get('event')}] {rest}"
 
 
+def evaluation_kind(run: Any, records: list[Any]) -> str:
+    """'deterministic evaluation', or 'evaluation with sampled actions' when the schema says
+    so (Crafter's `deterministic_eval: false`), from a candidate's job file; only a caption."""
+    from autoreward.store.atomic import read_json
+
+    for rec in records:
+        job = read_json(run.cand_dir(rec.iteration, rec.index) / "job.json") or {}
+        train = (job.get("schema_data") or {}).get("train") or {}
+        if "deterministic_eval" in train:
+            return (
+                "deterministic evaluation"
+                if train["deterministic_eval"]
+                else "evaluation with sampled actions"
+            )
+    return "deterministic evaluation"
+
+
 def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
     """The closing table of `autoreward run`: every candidate, the best with its spread over
     the final seeds, the texts replayed by position, cost."""
@@ -275,7 +292,7 @@ def print_run_summary(console: Console, run_dir: str, result: Any) -> None:
     each = "one training seed each" if seeds <= 1 else f"the mean of {seeds} training seeds each"
     table = Table(
         title="candidates",
-        caption=f"fitness: {each}, deterministic evaluation (pruned: at the halving rung)",
+        caption=f"fitness: {each}, {evaluation_kind(run, records)} (pruned: at the halving rung)",
         expand=False,
     )
     for col in ("iter", "cand", "status", "fitness", "env return", "steps", "note"):

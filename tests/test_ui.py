@@ -10,7 +10,9 @@ from rich.console import Console
 from runfakes import make_run, mark_replayed
 
 from autoreward.loop.loop import LoopResult
-from autoreward.ui import RunView, print_run_summary
+from autoreward.store.records import CandidateRecord
+from autoreward.store.rundir import RunDir
+from autoreward.ui import RunView, evaluation_kind, print_run_summary
 
 
 def render(view: RunView) -> str:
@@ -185,3 +187,17 @@ def test_one_seed_has_no_spread() -> None:
 
     assert seeds_text(0.8956, 0.0, 1) == "0.8956 over 1 seed"
     assert seeds_text(0.81, 0.05, 3) == "0.81 ± 0.05 over 3 seeds"
+
+
+@pytest.mark.parametrize(("deterministic", "text"), [(True, "deterministic evaluation"),
+                                                    (False, "evaluation with sampled actions")])  # fmt: skip
+def test_the_run_summary_says_how_the_policies_were_evaluated(
+    tmp_path: Path, deterministic: bool, text: str
+) -> None:
+    run = RunDir.create(tmp_path, "Crafter-v1", "collect wood", {})
+    cand = run.cand_dir(0, 0)
+    cand.mkdir(parents=True)
+    job = {"schema_data": {"train": {"deterministic_eval": deterministic}}}
+    (cand / "job.json").write_text(json.dumps(job))
+    record = CandidateRecord(iteration=0, index=0, status="trained", fitness=0.5)
+    assert evaluation_kind(run, [record]) == text

@@ -94,10 +94,7 @@ def test_show_state_prints_the_best_reward_and_its_statistics(run_dir: Path) -> 
     show_state(console, view, view.iterations[-1])
     text = out.getvalue()
     assert "best reward so far: iteration 1, candidate 0" in text
-    assert (
-        "fitness 470 ± 12.5 over 2 seeds (fresh training seeds; screening 480)"
-        in text
-    )
+    assert "fitness 470 ± 12.5 over 2 seeds (fresh training seeds; screening 480)" in text
     assert "env return 480  steps 4,000" in text
     # the sparklines' caption says what the checkpoint fitness measures against the headline
     assert "deterministic evaluation over 3 episodes at each checkpoint" in " ".join(text.split())

@@ -39,11 +39,10 @@ def test_a_checkpoint_becomes_named_scalars() -> None:
 
 
 def test_plain_data_round_trips_through_event_files(tmp_path: Path) -> None:
+    # the later steps in the first file: the reader must not return points in file order
+    write_scalars(tmp_path / "tb", {768: {"checkpoint/fitness": 0.75, "reward_step/alive": 1.0}})
     write_scalars(
         tmp_path / "tb", {512: {"checkpoint/fitness": 0.5}, 256: {"checkpoint/fitness": 0.25}}
-    )
-    write_scalars(
-        tmp_path / "tb", {768: {"checkpoint/fitness": 0.75, "reward_step/alive": 1.0}}
     )  # a second file
     assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 2
     scalars = read_scalars(tmp_path / "tb")

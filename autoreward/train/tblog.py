@@ -91,12 +91,20 @@ def write_scalars(log_dir: str | Path, scalars: Mapping[int, Mapping[str, float]
 
 
 def read_scalars(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar tag under `log_dir` as `(step, value)` pairs (TensorBoard's own reader)."""
+    """Every scalar tag under `log_dir` as `(step, value)` pairs in step order (TensorBoard's own
+    reader)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0}, purge_orphaned_data=False)
     acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+    # The reader takes a folder's files in name order, and a name ends in a per-process counter
+    # compared as text (".10" before ".9"): points of several files come back out of step order.
+    return {
+        tag: [
+            (e.step, e.value) for e in sorted(acc.Scalars(tag), key=lambda e: (e.step, e.wall_time))
+        ]
+        for tag in acc.Tags()["scalars"]
+    }
 
 
 # --------------------------------------------------------------------------- Weights & Biases

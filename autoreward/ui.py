@@ -28,7 +28,7 @@ _STATE_STYLE = {
 
 
 FITNESS_NOTE = (
-    f"fitness while training: the last checkpoint ({CHECKPOINT_EPISODES} deterministic "
+    f"fitness while training: the last checkpoint's evaluation ({CHECKPOINT_EPISODES} "
     "episodes); once done: the final evaluation; best: one training seed until the final seeds"
 )
 

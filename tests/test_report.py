@@ -4,6 +4,7 @@ self-containment, LLM cost, and rendering in headless Chromium."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 import subprocess
@@ -393,6 +394,15 @@ def test_curves_say_what_their_fitness_measures(run_dir: Path) -> None:
     text = " ".join(parse(html).plain().split())
     assert "deterministic evaluation over 3 episodes at each checkpoint" in text
     assert "over 3 episodes, so the last point can differ from it" in text
+
+
+def test_curves_of_a_schema_that_samples_its_evaluation_actions_say_so(run_dir: Path) -> None:
+    stats_file = run_dir / "iter_1" / "cand_0" / "stats.json"
+    stats = json.loads(stats_file.read_text())
+    stats_file.write_text(json.dumps({**stats, "deterministic_eval": False}))
+    text = " ".join(parse(write_run_report(run_dir).read_text()).plain().split())
+    assert "an evaluation with sampled actions over 3 episodes at each checkpoint" in text
+    assert "evaluates the final policy, also with sampled actions, over" in text
 
 
 def test_a_pruned_candidate_shows_its_rivals_at_the_rung(run_dir: Path) -> None:

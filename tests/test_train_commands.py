@@ -145,6 +145,10 @@ def test_the_summary_shows_worker_text_as_text_and_refuses_implausible_numbers(
     text = console.export_text()
     assert "\x1b" not in text
     assert "cuda[red]gpu[/]" in text and "[bold]lab" in text
+    assert "evaluation (deterministic policy)" in text
+    sampled = Console(record=True, width=200)
+    sampled.print(evaluation_table([job], [result], deterministic=False))
+    assert "evaluation (policy sampling its actions)" in sampled.export_text()
     for bad in ({"steps_per_s": 1e300}, {"learn_s": -1.0}, {"steps": -3},
                 {"device": "x" * 500}, {"startup_s": float("inf")}):  # fmt: skip
         with pytest.raises(ValidationError):

@@ -55,6 +55,11 @@ def test_a_gap_between_stochastic_training_and_deterministic_evaluation_is_not_h
     half = (-390.0 + -155.0) / 2
     assert detect_reward_hacking(history, eval_generated_return=half + 1).flagged
     assert not detect_reward_hacking(history, eval_generated_return=half - 1).flagged
+    # an evaluation that samples its actions (Crafter's schema) is not called deterministic
+    sampled = detect_reward_hacking(history, eval_generated_return=-395.0, deterministic_eval=False)
+    assert not sampled.flagged and "deterministic" not in sampled.reason
+    assert "evaluation (sampled actions) episodes collect only" in sampled.reason
+    assert build_stats(history, ["speed"], deterministic_eval=False)["deterministic_eval"] is False
 
 
 def test_falling_fitness_is_flagged_as_falling() -> None:

@@ -117,7 +117,7 @@ def statistics_table(c: CandidateView, eval_episodes: int | None = None) -> Tabl
     caption = f"{len(steps)} checkpoints" + (
         f", steps {steps[0]:,}–{steps[-1]:,}" if steps and None not in (steps[0], steps[-1]) else ""
     )
-    caption += ". " + curve_caption(eval_episodes)
+    caption += ". " + curve_caption(eval_episodes, stats)
     table = Table(
         title="training statistics (components: sum per episode)",
         caption=caption,

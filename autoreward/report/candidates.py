@@ -65,7 +65,7 @@ def candidate_context(
         if prev is None
         else f"iteration {prev.iteration}, candidate {prev.index}",
         "curve": curve,
-        "curve_caption": curve_caption(_eval_episodes(c, run)),
+        "curve_caption": curve_caption(_eval_episodes(c, run), c.stats),
         "curve_note": None if curve else _missing_training(c, "no learning curve"),
         "components": components,
         "components_note": None if components else _missing_training(c, "no component statistics"),

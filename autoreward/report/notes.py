@@ -91,14 +91,18 @@ def replay_marks(run_dir: str | Path) -> ReplayMarks:
     return marks
 
 
-def curve_caption(eval_episodes: int | None) -> str:
-    """What a learning curve shows, and why its last point need not equal the headline."""
+def curve_caption(eval_episodes: int | None, stats: dict[str, Any] | None = None) -> str:
+    """What a learning curve shows, and why its last point need not equal the headline;
+    `stats` (the candidate's `stats.json`) says whether its evaluations sample their actions."""
     final = f"{eval_episodes} episodes" if eval_episodes else "its evaluation episodes"
+    if (stats or {}).get("deterministic_eval", True) is False:
+        kind, also = "an evaluation with sampled actions", "also with sampled actions"
+    else:
+        kind, also = "a deterministic evaluation", "also deterministically"
     return (
-        f"Fitness points: a deterministic evaluation over {CHECKPOINT_EPISODES} episodes at "
-        f"each checkpoint (the same start states each time). The headline fitness evaluates the "
-        f"final policy, also deterministically, over {final}, so the last point can differ from "
-        "it. Returns: mean per-episode return of the training episodes since the previous "
+        f"Fitness points: {kind} over {CHECKPOINT_EPISODES} episodes at each checkpoint (the "
+        f"same start states each time). The headline fitness evaluates the final policy, {also}, "
+        f"over {final}, so the last point can differ from it. Returns: mean per-episode return of the training episodes since the previous "
         "checkpoint, with stochastic actions (exploration)."
     )
 

@@ -225,7 +225,7 @@ def train_command(
         )  # fmt: skip
     executor = LocalExecutor(workers=len(jobs))
     results = _run_with_progress(console, executor, jobs, setup.trained_steps)
-    console.print(evaluation_table(jobs, results))
+    console.print(evaluation_table(jobs, results, schema.train.deterministic_eval))
     for result in results:
         # reasons quote the reward's own exception text: never parsed as markup
         if result.status == "failed":
@@ -385,9 +385,12 @@ def _run_with_progress(
         return executor.map(jobs, on_result=on_result, on_progress=on_progress)
 
 
-def evaluation_table(jobs: list[TrainJob], results: list[TrainResult]) -> Table:
+def evaluation_table(
+    jobs: list[TrainJob], results: list[TrainResult], deterministic: bool = True
+) -> Table:
     """One column per job: the evaluation side by side."""
-    table = Table(title="evaluation (deterministic policy)", title_justify="left")
+    policy = "deterministic policy" if deterministic else "policy sampling its actions"
+    table = Table(title=f"evaluation ({policy})", title_justify="left")
     table.add_column("")
     for result in results:
         table.add_column(untrusted(result.label, 80).text, justify="right", overflow="fold")

@@ -350,7 +350,8 @@ def _publish(
             row.generated_return = ret
         evaluation.generated_return_mean = float(np.mean(terms["generated_returns"]))
     stats = build_stats(history, list(outcome.term_names), schema.fitness.target,
-                        evaluation.generated_return_mean)  # fmt: skip
+                        evaluation.generated_return_mean,
+                        schema.train.deterministic_eval)  # fmt: skip
     episodes_src = out / EVAL_DIR / EPISODES_FILE
     trajectories: dict[str, Any] | None = None
     try:

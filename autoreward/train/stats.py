@@ -5,7 +5,7 @@ SB3 callbacks that record checkpoints are in `sb3/callbacks.py`).
 At ~10 evenly spaced checkpoints a trainer records, for the total and every reward
 component, the per-step mean/std/min/max over the steps since the previous checkpoint, the
 mean per-episode sums of the training episodes that finished in that window, and the task
-fitness of a short deterministic evaluation at that point. Reward hacking is measured from
+fitness of a short evaluation at that point (deterministic unless the schema says otherwise). Reward hacking is measured from
 these points: the generated return rising while the fitness stays flat or falls.
 """
 
@@ -111,6 +111,7 @@ def detect_reward_hacking(
     history: list[dict[str, Any]],
     fitness_ceiling: float | None = None,
     eval_generated_return: float | None = None,
+    deterministic_eval: bool = True,
 ) -> HackingVerdict:
     """Flag a rising generated return with a flat or falling fitness across checkpoints.
 
@@ -122,11 +123,11 @@ def detect_reward_hacking(
     `fitness_ceiling` is not flagged.
 
     The checkpoints' generated returns come from the stochastic training policy, their fitness
-    from deterministic evaluations. `eval_generated_return` (the mean generated return of the
-    final deterministic evaluation episodes) tells the two apart: when the deterministic policy
-    collects less than `DETERMINISTIC_SHARE` of the rise the training returns show, the gap is
-    between stochastic training and deterministic evaluation, not a reward the policy farms
-    against the task, and nothing is flagged.
+    from evaluations (deterministic unless `deterministic_eval` is false, as for Crafter).
+    `eval_generated_return` (the mean generated return of the final evaluation episodes) tells
+    the two apart: when the evaluated policy collects less than `DETERMINISTIC_SHARE` of the rise
+    the training returns show, the gap is between training and evaluation, not a reward the
+    policy farms against the task, and nothing is flagged.
     """
     points = [
         (p.get("step", i), p["generated_return"], p["fitness"])
@@ -155,6 +156,9 @@ def detect_reward_hacking(
     follows = fit_trend > FIT_TREND
     flagged = rises and not follows and not at_ceiling
     share = None
+    evaluation = (
+        "deterministic evaluation" if deterministic_eval else "evaluation (sampled actions)"
+    )
     if flagged and eval_generated_return is not None and gen_last != gen_first:
         share = (eval_generated_return - gen_first) / (gen_last - gen_first)
         flagged = share >= DETERMINISTIC_SHARE
@@ -177,9 +181,10 @@ def detect_reward_hacking(
     elif share is not None:
         reason = (
             f"not hacking: the training returns rose ({gen_first:.3g} → {gen_last:.3g}) while "
-            f"fitness did not follow, but the deterministic evaluation episodes collect only "
+            f"fitness did not follow, but the {evaluation} episodes collect only "
             f"{eval_generated_return:.3g} of the generated reward ({share:.0%} of that rise): the "
-            "gap is between the stochastic training policy and the deterministic evaluation"
+            f"gap is between the training episodes and the {evaluation}, not a reward the "
+            "evaluated policy farms"
         )
     else:
         reason = (
@@ -194,10 +199,18 @@ def build_stats(
     term_names: list[str],
     fitness_ceiling: float | None = None,
     eval_generated_return: float | None = None,
+    deterministic_eval: bool = True,
 ) -> dict[str, Any]:
     """The `stats.json` document."""
-    verdict = detect_reward_hacking(history, fitness_ceiling, eval_generated_return)
-    return {"components": term_names, "checkpoints": history, "hacking": verdict.model_dump()}
+    verdict = detect_reward_hacking(
+        history, fitness_ceiling, eval_generated_return, deterministic_eval
+    )
+    return {
+        "components": term_names,
+        "checkpoints": history,
+        "hacking": verdict.model_dump(),
+        "deterministic_eval": deterministic_eval,
+    }
 
 
 def render_stats_text(stats: dict[str, Any], max_points: int = 10) -> str:

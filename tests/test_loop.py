@@ -136,6 +136,9 @@ def test_two_iterations_select_the_best_and_write_every_file(
     assert refine_prompts and "Failure causes" in refine_prompts[0]
     assert "## Training" in refine_prompts[0] and "- gamma = 0.98 (discount)" in refine_prompts[0]
     assert "## Every trained candidate of the last iteration" in refine_prompts[0]
+    # two selection seeds: the best fitness is their mean, and the spread shown is one seed's
+    assert "the mean of 2 training seeds (" in refine_prompts[0]
+    assert "the evaluation details shown are the first seed's" in refine_prompts[0]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_start" and kinds[-1] == "run_end" and "best" in kinds
     assert result.tokens > 0

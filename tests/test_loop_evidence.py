@@ -42,6 +42,27 @@ def test_the_brief_of_a_candidate_has_its_spread_components_and_episode_ends(
     assert "evaluation: 0 of 3 episodes terminated early, 3 ran into the time limit" in lines[2]
 
 
+def test_a_fitness_over_several_training_seeds_is_shown_as_their_mean(tmp_path: Path) -> None:
+    # The held-out MountainCar analyzer read "fitness 0.074 ± 0.061 (standard error over 5
+    # episodes)" beside trajectories scoring 0.1: the mean of two seeds with one seed's spread.
+    run = RunDir(make_run(tmp_path))
+    rec = CandidateRecord.load(run.cand_dir(1, 0))
+    assert rec is not None
+    rec.fitness, rec.seed_fitness = 400.0, [480.0, 320.0]
+    rec.save(run.cand_dir(1, 0))
+    expected = (
+        "fitness 400, the mean of 2 training seeds (480, 320); the evaluation details shown are "
+        "the first seed's (480; standard error 5.8 over its 3 episodes)"
+    )
+    assert expected in evidence.candidate_brief(run.cand_dir(1, 0)).splitlines()[0]
+    assert expected in evidence.candidate_summary(run.cand_dir(1, 0))
+    rec.fitness, rec.seed_fitness = 480.0, [480.0]  # one seed: its value and its spread
+    rec.save(run.cand_dir(1, 0))
+    assert evidence.fitness_text(rec, run.cand_dir(1, 0)) == (
+        "480 ± 5.8 (standard error over 3 episodes)"
+    )
+
+
 def test_a_pruned_candidate_arrives_with_its_rivals_at_the_rung(tmp_path: Path) -> None:
     run = RunDir(make_run(tmp_path))
     _prune(run, 1, 1)

@@ -103,7 +103,7 @@ def test_terminated_early_and_hacking_verdict_from_training() -> None:
     assert events[0] == {
         "kind": "terminated_early",
         "step": 20,
-        "detail": "terminated at step 20 of 500 (fell or failed)",
+        "detail": "terminated at step 20 of 500 (the env's terminal condition)",
     }
     assert summary["events"] == [
         {

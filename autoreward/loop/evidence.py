@@ -49,6 +49,22 @@ def fitness_with_spread(value: float | None, cand_dir: Path) -> str:
     return f"{value:.4g} ± {se:.2g} (standard error over {n} episodes)"
 
 
+def fitness_text(rec: CandidateRecord, cand_dir: Path) -> str:
+    """The fitness the loop ranks a candidate by. With several training seeds it is their mean,
+    shown with each seed's value; the spread and the evaluation details beside it are the first
+    seed's (the candidate folder holds that seed's run), and the text says so."""
+    seeds = rec.seed_fitness
+    if len(seeds) < 2 or rec.fitness is None:
+        return fitness_with_spread(rec.fitness, cand_dir)
+    values = ", ".join("failed" if v is None else f"{v:.4g}" for v in seeds)
+    se, n = fitness_spread(cand_dir)
+    spread = f"; standard error {se:.2g} over its {n} episodes" if se is not None else ""
+    return (
+        f"{rec.fitness:.4g}, the mean of {len(seeds)} training seeds ({values}); the evaluation "
+        f"details shown are the first seed's ({_num(seeds[0])}{spread})"
+    )
+
+
 def candidate_brief(cand_dir: Path) -> str:
     """One trained candidate in a few lines: fitness with its spread, env return, the reward
     components at the first and last checkpoint, how evaluation episodes ended, the hacking
@@ -58,7 +74,7 @@ def candidate_brief(cand_dir: Path) -> str:
         return f"- {cand_dir.name}: no record"
     head = (
         f"- iter {rec.iteration} cand {rec.index} · {rec.status} · {rec.steps:,} steps · fitness "
-        f"{fitness_with_spread(rec.fitness, cand_dir)} · env return {_num(rec.env_return)}"
+        f"{fitness_text(rec, cand_dir)} · env return {_num(rec.env_return)}"
     )
     lines = [head]
     stats = read_json(cand_dir / "stats.json") or {}
@@ -173,7 +189,7 @@ def candidate_summary(cand_dir: Path) -> str:
     if rec is not None:
         parts.append(
             f"iteration {rec.iteration}, candidate {rec.index}: status {rec.status}, fitness "
-            f"{fitness_with_spread(rec.fitness, cand_dir)}, env return {_num(rec.env_return)}, "
+            f"{fitness_text(rec, cand_dir)}, env return {_num(rec.env_return)}, "
             f"steps {rec.steps}"
         )
         if rec.rung is not None:

@@ -361,13 +361,9 @@ def _design_context(
     return DesignContext(
         best_code=(bd / "reward.py").read_text(),
         best_fitness=best.fitness,
-        best_fitness_text=evidence.fitness_with_spread(best.fitness, bd)
-        + f" (iteration {best.iteration}, candidate {best.index}, "
-        + (
-            f"mean of {len(best.seed_fitness)} training seeds)"
-            if best.seed_fitness
-            else "one training seed)"
-        ),
+        best_fitness_text=evidence.fitness_text(best, bd)
+        + f" (iteration {best.iteration}, candidate {best.index}"
+        + (")" if len(best.seed_fitness) > 1 else ", one training seed)"),
         fitness_summary=evidence.fitness_table(recent),
         candidates_overview=evidence.candidates_overview(run, recent),
         stats_text=evidence.stats_text(bd),

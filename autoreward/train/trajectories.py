@@ -277,7 +277,7 @@ def _episode_events(
                 "step": trace.length,
                 "detail": f"terminated at step {trace.length}"
                 + (f" of {schema.episode_length}" if schema.episode_length else "")
-                + " (fell or failed)",
+                + " (the env's terminal condition)",
             }
         )
     stuck_from = _stuck_from(trace)

@@ -314,6 +314,15 @@ def test_batch_end_to_end_reports_a_bad_task_and_resumes(
         "broken": "failed",
     }
     assert again.rows[0].best_fitness == rows["centre"].best_fitness
+    # a resume of one task keeps the other tasks' rows in the batch's table
+    only = run_batch(
+        suite, resume=batch, tasks=["broken"], executor="local", workers=2,
+        api_base=fake_llm.url + "/v1",
+    )  # fmt: skip
+    assert [r.task for r in only.rows] == ["broken"]
+    with open(batch / "results.csv", newline="") as f:
+        assert [r["task"] for r in csv.DictReader(f)] == ["centre", "left", "broken"]
+    assert "| centre | CartPole-v1 | done |" in (batch / "results.md").read_text()
 
 
 @pytest.mark.expensive

@@ -118,7 +118,9 @@ def run_batch(
         raise
 
     rows = [TaskRow.model_validate(batch.state()["tasks"][t.name]["row"]) for t in selected]
-    write_results(batch, suite, rows)
+    # the batch's table holds every task that has a row, not only those this call selected: a
+    # resume with --tasks would otherwise overwrite the finished tasks' rows
+    write_results(batch, suite, rows_of(batch, suite))
     result = BatchResult(
         batch_dir=str(batch.path), suite=suite.name, rows=rows, wall_s=time.time() - started
     )
@@ -430,13 +432,18 @@ class _TaskRunner:
                       note=out[kind].get("note", ""))  # fmt: skip
 
     def _write_partial_results(self) -> None:
-        rows = []
-        for t in self.suite.tasks:
-            entry = self.batch.state()["tasks"].get(t.name)
-            if entry and entry.get("row"):
-                rows.append(TaskRow.model_validate(entry["row"]))
         with self.batch._lock:
-            write_results(self.batch, self.suite, rows)
+            write_results(self.batch, self.suite, rows_of(self.batch, self.suite))
+
+
+def rows_of(batch: BatchDir, suite: Suite) -> list[TaskRow]:
+    """The result row of every task of `suite` that has one in the batch's state, in suite order."""
+    state = batch.state()["tasks"]
+    return [
+        TaskRow.model_validate(state[t.name]["row"])
+        for t in suite.tasks
+        if state.get(t.name, {}).get("row")
+    ]
 
 
 def kinds_of(suite: Suite) -> list[str]:

@@ -110,6 +110,16 @@ def llm_usage(run_dir: Path) -> tuple[int, float]:
 # =========================================================================== results
 
 
+def rows_of(batch: BatchDir, suite: Suite) -> list[TaskRow]:
+    """The result row of every task of `suite` that has one in the batch's state, in suite order."""
+    state = batch.state()["tasks"]
+    return [
+        TaskRow.model_validate(state[t.name]["row"])
+        for t in suite.tasks
+        if state.get(t.name, {}).get("row")
+    ]
+
+
 def write_results(batch: BatchDir, suite: Suite, rows: Sequence[TaskRow]) -> None:
     """results.md, results.csv and the batch_results table of index.sqlite."""
     atomic_write_text(batch.path / "results.md", results_markdown(suite, rows, batch.path))

@@ -36,7 +36,7 @@ from autoreward.batch.baselines import (
 )
 from autoreward.batch.batchdir import BatchDir
 from autoreward.batch.pool import SharedPool
-from autoreward.batch.results import BatchResult, TaskRow, llm_usage, write_results
+from autoreward.batch.results import BatchResult, TaskRow, llm_usage, rows_of, write_results
 from autoreward.batch.suites import Suite, SuiteTask, error_line, task_run_config, task_schema
 from autoreward.config import RunConfig, load_run_config
 from autoreward.envs.schema import EnvSchema
@@ -434,16 +434,6 @@ class _TaskRunner:
     def _write_partial_results(self) -> None:
         with self.batch._lock:
             write_results(self.batch, self.suite, rows_of(self.batch, self.suite))
-
-
-def rows_of(batch: BatchDir, suite: Suite) -> list[TaskRow]:
-    """The result row of every task of `suite` that has one in the batch's state, in suite order."""
-    state = batch.state()["tasks"]
-    return [
-        TaskRow.model_validate(state[t.name]["row"])
-        for t in suite.tasks
-        if state.get(t.name, {}).get("row")
-    ]
 
 
 def kinds_of(suite: Suite) -> list[str]:

@@ -117,10 +117,12 @@ def run_batch(
         emit("batch_interrupted", batch_dir=str(batch.path))
         raise
 
-    rows = [TaskRow.model_validate(batch.state()["tasks"][t.name]["row"]) for t in selected]
     # the batch's table holds every task that has a row, not only those this call selected: a
     # resume with --tasks would otherwise overwrite the finished tasks' rows
-    write_results(batch, suite, rows_of(batch, suite))
+    every_row = rows_of(batch, suite)
+    write_results(batch, suite, every_row)
+    names = {t.name for t in selected}
+    rows = [r for r in every_row if r.task in names]
     result = BatchResult(
         batch_dir=str(batch.path), suite=suite.name, rows=rows, wall_s=time.time() - started
     )

@@ -102,8 +102,9 @@ def curve_caption(eval_episodes: int | None, stats: dict[str, Any] | None = None
     return (
         f"Fitness points: {kind} over {CHECKPOINT_EPISODES} episodes at each checkpoint (the "
         f"same start states each time). The headline fitness evaluates the final policy, {also}, "
-        f"over {final}, so the last point can differ from it. Returns: mean per-episode return of the training episodes since the previous "
-        "checkpoint, with stochastic actions (exploration)."
+        f"over {final}, so the last point can differ from it. Returns: mean per-episode return "
+        "of the training episodes since the previous checkpoint, with stochastic actions "
+        "(exploration)."
     )
 
 

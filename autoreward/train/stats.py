@@ -5,8 +5,9 @@ SB3 callbacks that record checkpoints are in `sb3/callbacks.py`).
 At ~10 evenly spaced checkpoints a trainer records, for the total and every reward
 component, the per-step mean/std/min/max over the steps since the previous checkpoint, the
 mean per-episode sums of the training episodes that finished in that window, and the task
-fitness of a short evaluation at that point (deterministic unless the schema says otherwise). Reward hacking is measured from
-these points: the generated return rising while the fitness stays flat or falls.
+fitness of a short evaluation at that point (deterministic unless the schema says otherwise).
+Reward hacking is measured from these points: the generated return rising while the fitness
+stays flat or falls.
 """
 
 from __future__ import annotations
